@@ -1,0 +1,119 @@
+"""The ``bc-ros`` command: everything a person types on the pip path.
+
+    bc-ros sim {drone,arm} [--task T] [--seed S] [--expert] [--snapshot DIR] ...  a sim node
+    bc-ros teleop [--robot R] ...                                                 a teleop node
+    bc-ros demo [--out DIR]                                                       the main job
+
+Heavy imports (rclpy, pybullet) happen inside the sub-commands, so ``bc-ros --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bc_ros.core.sim import ROBOTS
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"image size must look like 96x96, got {text!r}")
+    return w, h
+
+
+def _sim_overrides(args) -> dict:
+    overrides = {"robot": args.robot, "task": args.task or "", "seed": args.seed,
+                 "image_width": args.image_size[0], "image_height": args.image_size[1],
+                 "episodes": args.episodes, "publish_clock": args.sim_time,
+                 "expert_noise_std": args.noise_std, "command_type": args.command_type}
+    if args.expert:
+        overrides.update(expert_drives=True, mode="realtime")
+    elif args.lockstep:
+        overrides.update(mode="lockstep")
+    if args.rate is not None:
+        overrides["rate_hz"] = args.rate
+    return overrides
+
+
+def cmd_sim(args) -> int:
+    from bc_ros.core.sim.session import SimConfig
+    from bc_ros.nodes.runtime import spin_node
+    from bc_ros.nodes.sim_node import SimNode
+
+    overrides = _sim_overrides(args)
+    try:
+        SimConfig(**overrides)  # validate before rclpy starts, so errors read cleanly
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return spin_node(lambda: SimNode(overrides, snapshot_dir=args.snapshot or "",
+                                     snapshot_step=args.snapshot_step), args.ros_args)
+
+
+def cmd_teleop(args) -> int:
+    from bc_ros.nodes.runtime import spin_node
+    from bc_ros.nodes.teleop_node import TeleopNode
+
+    overrides = {}
+    if args.robot == "arm":
+        overrides = {"action_names": ["vx", "vy", "vz"], "scales": [0.2, 0.2, 0.2],
+                     "joy_axes": [1, 0, 4], "keys": ["ws", "ad", "rf"]}
+    return spin_node(lambda: TeleopNode(overrides), args.ros_args)
+
+
+def cmd_demo(args) -> int:
+    from bc_ros.demo import run_demo
+
+    return run_demo(out=args.out, episodes=args.episodes)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bc-ros", description="Imitation learning on ROS 2 "
+                                     "robots: record, train, run, DAgger; PyBullet sims.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("sim", help="run a simulation as a ROS 2 node")
+    p.add_argument("robot", choices=list(ROBOTS))
+    p.add_argument("--task", help="task (drone: trail, bypass; arm: reach_around, push)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    p.add_argument("--episodes", type=int, default=0, help="stop after N episodes (0: never)")
+    p.add_argument("--expert", action="store_true", help="the scripted expert drives")
+    p.add_argument("--noise-std", type=float, default=0.0,
+                   help="noise injected into the expert's executed command (fraction of range)")
+    p.add_argument("--lockstep", action="store_true",
+                   help="step once per command on cmd (ignored with --expert)")
+    p.add_argument("--rate", type=float, help="steps per wall second (default: real time)")
+    p.add_argument("--image-size", type=_image_size, default=(96, 96), help="WxH, e.g. 96x96")
+    p.add_argument("--sim-time", action="store_true", help="publish /clock and stamp with it")
+    p.add_argument("--command-type", default="twist",
+                   help="twist, twist_stamped, float64_multi_array or joint_state")
+    p.add_argument("--snapshot", metavar="DIR", help="write camera and overview PNGs here")
+    p.add_argument("--snapshot-step", type=int, default=20,
+                   help="step of each episode at which the snapshot is taken")
+    p.add_argument("--ros-args", nargs=argparse.REMAINDER, default=None,
+                   help="everything after this goes to rclpy (remappings, parameters)")
+    p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("teleop", help="joystick / keyboard teleoperation node")
+    p.add_argument("--robot", choices=list(ROBOTS), default="drone")
+    p.add_argument("--ros-args", nargs=argparse.REMAINDER, default=None)
+    p.set_defaults(func=cmd_teleop)
+
+    p = sub.add_parser("demo", help="the main job: the sims flown by their experts over ROS 2")
+    p.add_argument("--out", default="results", help="output folder")
+    p.add_argument("--episodes", type=int, default=3, help="episodes per task")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "ros_args", None) is not None:
+        args.ros_args = ["bc-ros", "--ros-args", *args.ros_args]
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,182 @@
+"""What the sim node decides, without ROS: its config, episode bookkeeping and command handling.
+
+``SimSession`` owns one env and runs it episode after episode: seeds in sequence, the scripted
+expert (with optional injected noise), the outcome of each episode, a sim clock that keeps
+counting across episodes (so ``/clock`` and stamps never go backwards), and the command filter
+and latch that turn incoming commands into steps. The node only converts messages and publishes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+
+from bc_ros.core.commands import TIMEOUT_POLICIES, CommandFilter, CommandLatch
+from bc_ros.core.config import field
+from bc_ros.core.sim import check_robot_task, default_task, make_env
+from bc_ros.core.sim.base import SimEnv
+from bc_ros.core.sim.experts import ExpertCommand, NoisyExpert
+
+MODES = ("realtime", "lockstep")
+
+
+@dataclasses.dataclass
+class SimConfig:
+    """Parameters of ``sim_node`` (and ``bc-ros sim``)."""
+
+    robot: str = field("drone", "Which simulation: drone (forest trail) or arm (Franka Panda).")
+    task: str = field("", "Task; empty = the robot's first (drone: trail, bypass; "
+                          "arm: reach_around, push).")
+    seed: int = field(0, "Seed of the first episode; every reset takes the next one. Seeds "
+                         ">= 1000000 are held out for evaluation.")
+    image_width: int = field(96, "Camera image width in pixels (32..640).")
+    image_height: int = field(96, "Camera image height in pixels (32..480).")
+    image_encoding: str = field("rgb8", "Encoding of published images: rgb8, bgr8 or mono8.")
+    mode: str = field("realtime", "realtime: step at rate_hz on the wall clock; lockstep: step "
+                                  "once per command received for the current observation.")
+    rate_hz: float = field(0.0, "realtime: steps per wall-clock second; 0 = the sim's own control "
+                                "rate (real time). Larger runs faster than real time.")
+    command_timeout: float = field(0.5, "Seconds. realtime: a command older than this is "
+                                        "replaced by the stop command. lockstep: how long to "
+                                        "wait for the command of a tick before timeout_policy.")
+    timeout_policy: str = field("wait", "lockstep, no command within command_timeout: wait (keep "
+                                        "waiting), hold (repeat the last command) or stop "
+                                        "(apply the stop command).")
+    expert_drives: bool = field(False, "The scripted expert drives (realtime only); cmd is "
+                                       "ignored.")
+    publish_expert: bool = field(True, "Publish the scripted expert's clean command on "
+                                       "expert/cmd every tick.")
+    expert_noise_std: float = field(0.0, "Noise injected into the executed expert command when "
+                                         "expert_drives, as a fraction of each action's half "
+                                         "range (recovery data, DART).")
+    command_type: str = field("twist", "Message type of cmd and expert/cmd: twist, "
+                                       "twist_stamped, float64_multi_array, joint_state.")
+    episodes: int = field(0, "Stop after this many episodes (0 = run until shut down).")
+    auto_reset: bool = field(True, "Start the next episode as soon as one ends.")
+    publish_clock: bool = field(False, "Publish /clock with sim time and stamp messages with it "
+                                       "(run the other nodes with use_sim_time).")
+
+    def __post_init__(self):
+        check_robot_task(self.robot, self.task or None)
+        if not self.task:
+            self.task = default_task(self.robot)
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode=}")
+        if self.timeout_policy not in TIMEOUT_POLICIES:
+            raise ValueError(f"timeout_policy must be one of {TIMEOUT_POLICIES}, "
+                             f"got {self.timeout_policy=}")
+        if self.rate_hz < 0:
+            raise ValueError(f"rate_hz must be >= 0, got {self.rate_hz=}")
+        if self.command_timeout <= 0:
+            raise ValueError(f"command_timeout must be > 0, got {self.command_timeout=}")
+        if self.expert_drives and self.mode != "realtime":
+            raise ValueError("expert_drives needs mode=realtime (raise rate_hz to run faster "
+                             f"than real time), got {self.mode=}")
+        if self.image_encoding not in ("rgb8", "bgr8", "mono8"):
+            raise ValueError(f"image_encoding must be rgb8, bgr8 or mono8, "
+                             f"got {self.image_encoding=}")
+        if self.episodes < 0 or self.expert_noise_std < 0:
+            raise ValueError(f"episodes and expert_noise_std must be >= 0, got "
+                             f"{self.episodes=} {self.expert_noise_std=}")
+
+
+@dataclasses.dataclass
+class EpisodeOutcome:
+    episode: int
+    seed: int
+    robot: str
+    task: str
+    success: bool
+    failure: str | None
+    steps: int
+    sim_time: float
+    mode: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+
+class SimSession:
+    """One env run episode after episode, as the sim node drives it.
+
+    Typical loop (the node's): ``obs = start_episode()``; then per tick ``expert()`` (the
+    command to publish on expert/cmd), ``step(action)``; when ``step`` returns an outcome the
+    episode is over and ``start_episode()`` begins the next one (if ``wants_more()``).
+    """
+
+    def __init__(self, config: SimConfig, env: SimEnv | None = None):
+        self.config = config
+        self.env = env or make_env(config.robot, config.task,
+                                   image_size=(config.image_width, config.image_height))
+        self.filter = CommandFilter(self.env.action_names, self.env.action_low,
+                                    self.env.action_high)
+        self.stop_command = np.clip(np.zeros(len(self.env.action_names)), self.env.action_low,
+                                    self.env.action_high)
+        self.latch = CommandLatch(self.stop_command, lockstep=config.mode == "lockstep",
+                                  timeout=config.command_timeout, policy=config.timeout_policy)
+        self.next_seed = config.seed
+        self.episode = -1          # index of the running episode
+        self.seed: int | None = None
+        self.steps = 0             # steps in the running episode
+        self.clock = 0.0           # sim seconds since the session began (monotonic)
+        self.outcomes: list[EpisodeOutcome] = []
+        self.obs: dict | None = None
+        self.info: dict = {}
+        self.running = False       # an episode is in progress
+        self._expert: NoisyExpert | None = None
+        self._expert_cmd: ExpertCommand | None = None
+
+    # ---- episodes ----------------------------------------------------------------------------
+    def wants_more(self) -> bool:
+        return self.config.episodes == 0 or len(self.outcomes) < self.config.episodes
+
+    def start_episode(self, seed: int | None = None) -> dict:
+        """Reset the env with ``seed`` (default: the next in sequence). Returns the observation."""
+        self.seed = self.next_seed if seed is None else int(seed)
+        self.next_seed = self.seed + 1
+        self.episode += 1
+        self.steps = 0
+        self.obs = self.env.reset(self.seed)
+        self.running = True
+        self.info = {"success": False, "failure": None}
+        # The noise rng is derived from the seed so noisy demonstrations are reproducible.
+        self._expert = NoisyExpert(self.env, self.config.expert_noise_std,
+                                   rng=np.random.default_rng([self.seed, 7]))
+        self._expert_cmd = None
+        return self.obs
+
+    def expert(self) -> ExpertCommand:
+        """The expert's command for the current observation (computed once per tick)."""
+        if self._expert_cmd is None:
+            self._expert_cmd = self._expert.act()
+        return self._expert_cmd
+
+    def step(self, action) -> EpisodeOutcome | None:
+        """Apply ``action`` (already filtered) for one control step; the outcome if it ended."""
+        if not self.running:
+            raise RuntimeError("no episode is running: call start_episode() first")
+        self.obs, _, terminated, truncated, self.info = self.env.step(action)
+        self._expert_cmd = None
+        self.steps += 1
+        self.clock += self.env.control_dt
+        if not (terminated or truncated):
+            return None
+        self.running = False
+        outcome = EpisodeOutcome(
+            episode=self.episode, seed=self.seed, robot=self.config.robot, task=self.config.task,
+            success=bool(self.info.get("success")), failure=self.info.get("failure"),
+            steps=self.steps, sim_time=round(self.steps * self.env.control_dt, 6),
+            mode=self.info.get("mode"))
+        self.outcomes.append(outcome)
+        return outcome
+
+    def action_to_apply(self, now: float) -> np.ndarray | None:
+        """The command for the next step: the expert's (``expert_drives``) or the latch's."""
+        if self.config.expert_drives:
+            return self.expert().executed
+        return self.latch.take(now)
+
+    def close(self) -> None:
+        self.env.close()

@@ -1,0 +1,1 @@
+"""rclpy adapters: one module per node, thin wrappers over bc_ros.core."""

@@ -1,0 +1,51 @@
+"""Starting and stopping nodes the same way from ``ros2 run``, launch files and ``bc-ros``."""
+
+from __future__ import annotations
+
+import sys
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
+                       qos_profile_sensor_data)
+
+# Sensor streams (images, odometry, joint states): best effort, keep last 5 (REP 2003).
+SENSOR_QOS = qos_profile_sensor_data
+# Commands and events: reliable, a short queue (a reliable subscriber also hears best-effort
+# publishers' absence loudly, so every command publisher of ours is reliable too).
+COMMAND_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
+                         reliability=ReliabilityPolicy.RELIABLE)
+# Latched status: a late subscriber gets the last message.
+LATCHED_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                         reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def spin_node(make_node, args=None) -> int:
+    """Init rclpy, build the node, spin until it says it is done or is shut down.
+
+    ``make_node()`` returns a node; if it has a ``done`` attribute that turns true, spinning
+    stops (the sim after its episode count). A config error is printed without a traceback and
+    gives exit code 2. Ctrl-C and a launch shutdown end quietly (Humble to Kilted).
+    """
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = make_node()
+        while rclpy.ok() and not getattr(node, "done", False):
+            rclpy.spin_once(node, timeout_sec=0.1)
+        code = getattr(node, "exit_code", 0)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        code = 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if close is not None:
+                close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code

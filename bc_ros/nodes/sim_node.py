@@ -1,0 +1,175 @@
+"""sim_node: a bc_ros simulation (drone or arm) as a ROS 2 node.
+
+Publishes (default names, all remappable):
+    camera/{left,center,right}/image_raw  sensor_msgs/Image, sensor-data QoS
+    odom (drone) | joint_states (arm)       nav_msgs/Odometry | sensor_msgs/JointState
+    expert/cmd                              the scripted expert's clean command, every tick
+    sim/outcome                             std_msgs/String, JSON: episode, seed, success, failure
+    clock                                   rosgraph_msgs/Clock, when publish_clock is on
+Subscribes:
+    cmd                                     the command to execute (command_type)
+Services:
+    ~/reset                                 std_srvs/Trigger: start a new episode with the seed
+                                            in parameter ``seed`` (then seed + 1, ...)
+
+All messages of one tick carry the same stamp: sim time when publish_clock is on, else the wall
+clock when the observation was taken. In lockstep mode the node steps exactly once per command
+received after the tick's observation went out (see ``bc_ros.core.commands.CommandLatch``).
+"""
+
+from __future__ import annotations
+
+import time
+
+from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from bc_ros.core.sim.session import EpisodeOutcome, SimConfig, SimSession
+from bc_ros.core.sim.snapshots import write_snapshot
+from bc_ros.nodes import conversions as conv
+from bc_ros.nodes.params import declare_config
+from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS, spin_node
+
+
+class SimNode(Node):
+    def __init__(self, overrides: dict | None = None, *, snapshot_dir: str = "",
+                 snapshot_step: int = 20, clock=time.monotonic, **node_kwargs):
+        super().__init__("sim", **node_kwargs)
+        self.config: SimConfig = declare_config(self, SimConfig, overrides)
+        cfg = self.config
+        self.session = SimSession(cfg)
+        env = self.session.env
+        conv.check_command_type(cfg.command_type, env.action_names)
+        self._wall = clock
+        self.snapshot_dir = snapshot_dir
+        self.snapshot_step = snapshot_step
+        self.done = False
+        self._seed_param = cfg.seed
+
+        self.image_pubs = {name: self.create_publisher(Image, f"camera/{name}/image_raw",
+                                                       SENSOR_QOS)
+                           for name in env.camera_names}
+        if cfg.robot == "drone":
+            self.state_pub = self.create_publisher(conv.Odometry, "odom", SENSOR_QOS)
+        else:
+            self.state_pub = self.create_publisher(conv.JointState, "joint_states", SENSOR_QOS)
+        cmd_type = conv.command_class(cfg.command_type)
+        self.expert_pub = (self.create_publisher(cmd_type, "expert/cmd", COMMAND_QOS)
+                           if cfg.publish_expert else None)
+        self.outcome_pub = self.create_publisher(String, "sim/outcome", COMMAND_QOS)
+        self.clock_pub = (self.create_publisher(Clock, "clock", COMMAND_QOS)
+                          if cfg.publish_clock else None)
+        if not cfg.expert_drives:
+            self.create_subscription(cmd_type, "cmd", self._on_cmd, COMMAND_QOS)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+
+        if cfg.mode == "realtime":
+            rate = cfg.rate_hz or 1.0 / env.control_dt
+            self.create_timer(1.0 / rate, self._try_step)
+        else:  # lockstep: steps come from _on_cmd; this timer only applies the timeout policy
+            self.create_timer(max(0.01, cfg.command_timeout / 4), self._try_step)
+        self.get_logger().info(
+            f"{cfg.robot}/{cfg.task} sim, {cfg.image_width}x{cfg.image_height} cameras, "
+            f"{cfg.mode} mode, control {1.0 / env.control_dt:g} Hz, first seed {cfg.seed}")
+        self._begin_episode()
+
+    # ---- episodes ----------------------------------------------------------------------------
+    def _begin_episode(self, seed: int | None = None) -> None:
+        self.session.start_episode(seed)
+        self._publish_observation()
+
+    def _on_reset(self, request, response):
+        seed = self.get_parameter("seed").value
+        if seed == self._seed_param:
+            seed = None  # parameter unchanged since the last reset: continue the sequence
+        self._seed_param = self.get_parameter("seed").value
+        self.done = False
+        self._begin_episode(seed)
+        response.success = True
+        response.message = (f"episode {self.session.episode} started with seed "
+                            f"{self.session.seed}")
+        return response
+
+    def _finish_episode(self, outcome: EpisodeOutcome) -> None:
+        self.outcome_pub.publish(String(data=outcome.to_json()))
+        verdict = "success" if outcome.success else f"failure ({outcome.failure})"
+        self.get_logger().info(f"episode {outcome.episode} seed {outcome.seed}: {verdict} "
+                               f"after {outcome.steps} steps")
+        if not self.session.wants_more():
+            self.done = True
+        elif self.config.auto_reset:
+            self._begin_episode()
+
+    # ---- commands and steps ------------------------------------------------------------------
+    def _on_cmd(self, msg) -> None:
+        try:
+            values = conv.command_from_msg(msg, self.session.env.action_names)
+        except ValueError as e:
+            self.session.filter.counts["rejected_shape"] += 1
+            self.get_logger().error(f"rejected command on cmd: {e}", throttle_duration_sec=2.0)
+            return
+        result = self.session.filter(values)
+        if result.action is None:
+            self.get_logger().warn(f"rejected command on cmd: {result.reason} "
+                                   f"({self.session.filter.counts['rejected_nonfinite']} "
+                                   f"non-finite so far)", throttle_duration_sec=2.0)
+            return
+        if result.clamped:
+            self.get_logger().info(f"cmd {result.reason}", throttle_duration_sec=5.0)
+        self.session.latch.put(result.action, self._wall())
+        if self.config.mode == "lockstep":
+            self._try_step()
+
+    def _try_step(self) -> None:
+        if self.done or not self.session.running:
+            return
+        action = self.session.action_to_apply(self._wall())
+        if action is None:
+            return
+        outcome = self.session.step(action)
+        if outcome is not None:
+            self._finish_episode(outcome)
+        else:
+            self._publish_observation()
+
+    # ---- publishing --------------------------------------------------------------------------
+    def _stamp(self):
+        if self.config.publish_clock:
+            return conv.time_to_msg(self.session.clock)
+        return self.get_clock().now().to_msg()
+
+    def _publish_observation(self) -> None:
+        session, env = self.session, self.session.env
+        stamp = self._stamp()
+        if self.clock_pub is not None:
+            self.clock_pub.publish(Clock(clock=stamp))
+        images = session.obs["images"]
+        for name, pub in self.image_pubs.items():
+            pub.publish(conv.image_to_msg(images[name], stamp, f"camera_{name}",
+                                          self.config.image_encoding))
+        if self.config.robot == "drone":
+            self.state_pub.publish(conv.odometry_to_msg(env.odometry(), stamp))
+        else:
+            self.state_pub.publish(conv.joint_state_to_msg(env.joint_state(), stamp))
+        if self.expert_pub is not None:
+            self.expert_pub.publish(conv.command_to_msg(
+                session.expert().clean, env.action_names, self.config.command_type, stamp))
+        if self.snapshot_dir and session.steps == self.snapshot_step:
+            paths = write_snapshot(self.snapshot_dir, f"{self.config.robot}_{self.config.task}"
+                                   f"_ep{session.episode}", images, env.render_overview())
+            self.get_logger().info(f"snapshot written: {', '.join(paths)}")
+        session.latch.tick_started(self._wall())
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def main(args=None) -> int:
+    return spin_node(SimNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,19 @@
+"""Suite-wide setup: ROS 2 stays on this machine and on a domain of its own for each run."""
+
+import os
+
+import pytest
+
+# Set before anything imports rclpy. Kilted ignores ROS_LOCALHOST_ONLY.
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
+
+
+@pytest.fixture
+def ros_context():
+    """An rclpy context of the test's own, shut down afterwards (no global init)."""
+    rclpy = pytest.importorskip("rclpy")
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    yield context
+    rclpy.try_shutdown(context=context)

@@ -1,0 +1,96 @@
+"""Round trips and rejections of the message <-> numpy conversions (no node needed)."""
+
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+
+from bc_ros.nodes import conversions as conv  # noqa: E402
+
+DRONE = ("vx", "vy", "vz", "yaw_rate")
+
+
+@pytest.fixture
+def rgb():
+    return np.random.default_rng(0).integers(0, 256, size=(48, 64, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8"])
+def test_image_round_trip_is_exact(rgb, encoding):
+    msg = conv.image_to_msg(rgb, conv.time_to_msg(12.5), "camera_center", encoding)
+    assert (msg.width, msg.height, msg.step, msg.encoding) == (64, 48, 192, encoding)
+    assert msg.header.stamp.sec == 12 and msg.header.stamp.nanosec == 500_000_000
+    np.testing.assert_array_equal(conv.image_from_msg(msg), rgb)
+
+
+def test_mono_and_alpha_images_read_as_rgb(rgb):
+    mono = conv.image_from_msg(conv.image_to_msg(rgb, conv.time_to_msg(0), encoding="mono8"))
+    assert mono.shape == rgb.shape and np.all(mono[..., 0] == mono[..., 2])
+    bgra = np.concatenate([rgb[:, :, ::-1], np.full(rgb.shape[:2] + (1,), 255, np.uint8)], 2)
+    msg = conv.Image(height=48, width=64, encoding="bgra8", step=64 * 4, data=bgra.tobytes())
+    np.testing.assert_array_equal(conv.image_from_msg(msg), rgb)
+
+
+def test_padded_rows_are_handled(rgb):
+    padded = np.zeros((48, 200), np.uint8)
+    padded[:, :192] = rgb.reshape(48, 192)
+    msg = conv.Image(height=48, width=64, encoding="rgb8", step=200, data=padded.tobytes())
+    np.testing.assert_array_equal(conv.image_from_msg(msg), rgb)
+
+
+def test_bad_images_are_rejected_with_what_was_expected(rgb):
+    msg = conv.image_to_msg(rgb, conv.time_to_msg(0))
+    msg.encoding = "16UC1"
+    with pytest.raises(ValueError, match="16UC1.*expected one of"):
+        conv.image_from_msg(msg)
+    msg = conv.image_to_msg(rgb, conv.time_to_msg(0))
+    msg.data = msg.data[:-10]
+    with pytest.raises(ValueError, match="expected height\\*step"):
+        conv.image_from_msg(msg)
+    with pytest.raises(ValueError, match="uint8"):
+        conv.image_to_msg(rgb.astype(np.float32), conv.time_to_msg(0))
+
+
+@pytest.mark.parametrize("command_type", ["twist", "twist_stamped", "float64_multi_array",
+                                          "joint_state"])
+def test_command_round_trip(command_type):
+    action = np.array([1.25, -0.5, 0.1, 0.75])
+    msg = conv.command_to_msg(action, DRONE, command_type, conv.time_to_msg(3.0))
+    assert isinstance(msg, conv.command_class(command_type))
+    np.testing.assert_array_equal(conv.command_from_msg(msg, DRONE), action)
+
+
+def test_twist_fields_follow_ros_conventions():
+    msg = conv.command_to_msg([1.0, 2.0, 3.0, 4.0], DRONE, "twist")
+    assert (msg.linear.x, msg.linear.y, msg.linear.z, msg.angular.z) == (1.0, 2.0, 3.0, 4.0)
+
+
+def test_wrong_command_forms_are_named():
+    with pytest.raises(ValueError, match="3 values, expected 4"):
+        conv.command_from_msg(conv.Float64MultiArray(data=[1.0, 2.0, 3.0]), DRONE)
+    with pytest.raises(ValueError, match="lacks \\['yaw_rate'\\]"):
+        conv.command_from_msg(conv.JointState(name=["vx", "vy", "vz"], velocity=[0.0] * 3),
+                              DRONE)
+    with pytest.raises(ValueError, match="cannot carry \\['gripper'\\]"):
+        conv.command_to_msg([0, 0, 0, 1], ("vx", "vy", "vz", "gripper"), "twist")
+    with pytest.raises(ValueError, match="valid types"):
+        conv.command_class("pose")
+
+
+def test_odometry_round_trip():
+    yaw = 0.7
+    odom = {"position": [1.0, -2.0, 1.2], "orientation_xyzw": [0, 0, math.sin(yaw / 2),
+                                                               math.cos(yaw / 2)],
+            "linear_body": [1.5, 0.1, 0.0], "angular_body": [0, 0, 0.3]}
+    state = conv.odometry_from_msg(conv.odometry_to_msg(odom, conv.time_to_msg(1.0)))
+    np.testing.assert_allclose(state, [1.0, -2.0, 1.2, yaw, 1.5, 0.1, 0.0, 0.3], atol=1e-12)
+
+
+def test_joint_state_round_trip_and_missing_joint():
+    joints = {"name": ["a", "b", "c"], "position": [0.1, 0.2, 0.3], "velocity": [0, 0, 0]}
+    msg = conv.joint_state_to_msg(joints, conv.time_to_msg(0))
+    np.testing.assert_array_equal(conv.joint_state_from_msg(msg, ["c", "a"]), [0.3, 0.1])
+    with pytest.raises(ValueError, match="lacks joints \\['d'\\]"):
+        conv.joint_state_from_msg(msg, ["d"])
