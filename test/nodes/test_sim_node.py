@@ -1,0 +1,190 @@
+"""In-process tests of sim_node: what a recorder, a policy or a person would see on the topics."""
+
+import json
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from rclpy.node import Node  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from bc_ros.core.sim import eval_seeds, make_env  # noqa: E402
+from bc_ros.core.sim.session import SimConfig  # noqa: E402
+from bc_ros.nodes import conversions as conv  # noqa: E402
+from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS  # noqa: E402
+from bc_ros.nodes.sim_node import SimNode  # noqa: E402
+from test.nodes.helpers import Inbox, make_executor, spin_for, spin_until  # noqa: E402
+
+SEED = eval_seeds(1)[0]
+CAMERAS = ("left", "center", "right")
+
+
+class Probe(Node):
+    """Stands where a policy node would: hears the observation, sends commands."""
+
+    def __init__(self, context, robot="drone", command_type="twist"):
+        super().__init__("probe", context=context)
+        self.images = {c: Inbox(self, conv.Image, f"camera/{c}/image_raw", SENSOR_QOS)
+                       for c in CAMERAS}
+        state = ("odom", conv.Odometry) if robot == "drone" else ("joint_states",
+                                                                  conv.JointState)
+        self.state = Inbox(self, state[1], state[0], SENSOR_QOS)
+        self.expert = Inbox(self, conv.command_class(command_type), "expert/cmd", COMMAND_QOS)
+        self.clock = Inbox(self, Clock, "clock", COMMAND_QOS)
+        self.outcomes = Inbox(self, String, "sim/outcome", COMMAND_QOS)
+        self.cmd = self.create_publisher(conv.command_class(command_type), "cmd", COMMAND_QOS)
+        self.reset = self.create_client(Trigger, "sim/reset")
+
+
+def start(ros_context, robot="drone", **overrides):
+    params = {"robot": robot, "seed": SEED, "mode": "lockstep", "publish_clock": True,
+              "image_width": 64, "image_height": 48, **overrides}
+    probe = Probe(ros_context, robot, params.get("command_type", "twist"))
+    sim = SimNode(params, context=ros_context)
+    executor = make_executor(ros_context, sim, probe)
+    spin_until(executor, lambda: probe.cmd.get_subscription_count() > 0
+               and all(p.get_subscription_count() > 0 for p in sim.image_pubs.values()),
+               what="discovery between probe and sim")
+    return sim, probe, executor
+
+
+def send(sim, probe, executor, action, command_type="twist"):
+    """Send one command and wait for the observation of the step it caused."""
+    before = len(probe.state)
+    probe.cmd.publish(conv.command_to_msg(action, sim.session.env.action_names, command_type))
+    spin_until(executor, lambda: len(probe.state) > before, what="the next observation")
+
+
+@pytest.fixture
+def drone(ros_context):
+    sim, probe, executor = start(ros_context)
+    yield sim, probe, executor
+    executor.shutdown()
+    sim.close()
+
+
+def test_images_arrive_with_encoding_size_and_the_tick_stamp(drone):
+    sim, probe, executor = drone
+    send(sim, probe, executor, [1.0, 0.0, 0.0, 0.0])
+    spin_until(executor, lambda: all(len(probe.images[c]) for c in CAMERAS) and len(probe.clock),
+               what="one image per camera and a clock message")
+    stamps = set()
+    for c in CAMERAS:
+        msg = probe.images[c].last
+        assert (msg.width, msg.height, msg.encoding, msg.step) == (64, 48, "rgb8", 64 * 3)
+        assert msg.header.frame_id == f"camera_{c}"
+        stamps.add(conv.time_from_msg(msg.header.stamp))
+    # Every message of a tick carries the sim time of that tick: 1 step of 0.1 s.
+    assert stamps == {pytest.approx(sim.session.env.control_dt)}
+    assert conv.time_from_msg(probe.clock.last.clock) == pytest.approx(0.1)
+    assert conv.time_from_msg(probe.state.last.header.stamp) == pytest.approx(0.1)
+
+
+def test_lockstep_advances_exactly_one_step_per_command(drone):
+    sim, probe, executor = drone
+    actions = [[1.5, 0.0, 0.0, 0.2], [1.5, 0.1, 0.0, 0.2], [1.0, -0.1, 0.0, 0.0]]
+    for i, action in enumerate(actions, 1):
+        send(sim, probe, executor, action)
+        assert sim.session.steps == i
+    spin_for(executor, 0.3)  # no command, "wait" policy: the sim must not move
+    assert sim.session.steps == len(actions)
+    # What came over ROS is what the ROS-free sim gives for the same seed and actions.
+    with make_env("drone", "trail", image_size=(64, 48)) as env:
+        env.reset(SEED)
+        for action in actions:
+            obs, *_ = env.step(action)
+    np.testing.assert_array_equal(conv.image_from_msg(probe.images["center"].last),
+                                  obs["images"]["center"])
+
+
+def test_expert_command_is_published_every_tick(drone):
+    sim, probe, executor = drone
+    for _ in range(3):
+        send(sim, probe, executor, [1.0, 0.0, 0.0, 0.0])
+    spin_until(executor, lambda: len(probe.expert) >= 3, what="expert/cmd")
+    forward = [m.linear.x for m in probe.expert.messages]
+    assert all(v > 0 for v in forward), "the trail expert flies forward"
+
+
+def test_bad_commands_are_rejected_or_clamped_without_stepping_on_garbage(drone):
+    sim, probe, executor = drone
+    probe.cmd.publish(conv.command_to_msg([float("nan"), 0, 0, 0], sim.session.env.action_names,
+                                          "twist"))
+    spin_until(executor, lambda: sim.session.filter.counts["rejected_nonfinite"] == 1,
+               what="the NaN command to be rejected")
+    assert sim.session.steps == 0
+    send(sim, probe, executor, [99.0, 0.0, 0.0, 0.0])
+    assert sim.session.steps == 1 and sim.session.filter.counts["clamped"] == 1
+    assert sim.session.latch._last[0] == sim.session.env.action_high[0]
+
+
+def test_wrong_sized_array_command_is_rejected(ros_context):
+    sim, probe, executor = start(ros_context, command_type="float64_multi_array")
+    try:
+        probe.cmd.publish(conv.Float64MultiArray(data=[1.0, 2.0]))
+        spin_until(executor, lambda: sim.session.filter.counts["rejected_shape"] == 1,
+                   what="the short command to be rejected")
+        assert sim.session.steps == 0
+        send(sim, probe, executor, [1.0, 0.0, 0.0, 0.0], "float64_multi_array")
+        assert sim.session.steps == 1
+    finally:
+        executor.shutdown()
+        sim.close()
+
+
+def test_episode_outcome_is_published_and_the_next_episode_starts(drone):
+    sim, probe, executor = drone
+    for _ in range(200):  # fly sideways off the trail
+        send(sim, probe, executor, [0.5, 1.5, 0.0, 0.0])
+        if sim.session.outcomes:
+            break
+    spin_until(executor, lambda: len(probe.outcomes) == 1, what="sim/outcome")
+    outcome = json.loads(probe.outcomes.last.data)
+    assert outcome["seed"] == SEED and not outcome["success"]
+    assert outcome["failure"] == "trail_exit"
+    assert sim.session.seed == SEED + 1 and sim.session.steps == 0
+
+
+def test_reset_service_takes_the_seed_parameter(drone):
+    sim, probe, executor = drone
+    spin_until(executor, lambda: probe.reset.service_is_ready(), what="the reset service")
+    sim.set_parameters([Parameter("seed", value=SEED + 41)])
+    for expected in (SEED + 41, SEED + 42):
+        future = probe.reset.call_async(Trigger.Request())
+        spin_until(executor, future.done, what="the reset response")
+        assert future.result().success and str(expected) in future.result().message
+        assert sim.session.seed == expected
+
+
+def test_arm_publishes_joint_states(ros_context):
+    sim, probe, executor = start(ros_context, robot="arm")
+    try:
+        send(sim, probe, executor, [0.1, 0.0, 0.0])
+        msg = probe.state.last
+        assert len(msg.name) == len(msg.position) == 9
+        assert conv.time_from_msg(msg.header.stamp) == pytest.approx(0.1)
+    finally:
+        executor.shutdown()
+        sim.close()
+
+
+def test_parameters_mirror_the_config_with_descriptions(drone):
+    sim, _, _ = drone
+    import dataclasses
+
+    for f in dataclasses.fields(SimConfig):
+        assert sim.has_parameter(f.name), f.name
+        descriptor = sim.describe_parameter(f.name)
+        assert descriptor.description == f.metadata["help"]
+
+
+def test_unknown_robot_or_task_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="valid tasks: trail, bypass"):
+        SimConfig(robot="drone", task="loop")
+    with pytest.raises(ValueError, match="valid robots: drone, arm"):
+        SimConfig(robot="boat")
