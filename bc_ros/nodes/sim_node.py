@@ -14,7 +14,9 @@ Services:
 
 All messages of one tick carry the same stamp: sim time when publish_clock is on, else the wall
 clock when the observation was taken. In lockstep mode the node steps exactly once per command
-received after the tick's observation went out (see ``bc_ros.core.commands.CommandLatch``).
+received after the tick's observation went out (see ``bc_ros.core.commands.CommandLatch``); while
+it waits it repeats the observation every ``command_timeout`` seconds (same stamp), so a consumer
+that starts after the sim still gets one.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class SimNode(Node):
         self.snapshot_step = snapshot_step
         self.done = False
         self._seed_param = cfg.seed
+        self._published_at = -float("inf")
 
         self.image_pubs = {name: self.create_publisher(Image, f"camera/{name}/image_raw",
                                                        SENSOR_QOS)
@@ -126,8 +129,13 @@ class SimNode(Node):
     def _try_step(self) -> None:
         if self.done or not self.session.running:
             return
-        action = self.session.action_to_apply(self._wall())
+        now = self._wall()
+        action = self.session.action_to_apply(now)
         if action is None:
+            if now - self._published_at >= self.config.command_timeout:
+                # Lockstep and nobody answered: a consumer that started late missed the
+                # observation. Send it again (same stamp, so consumers can tell it is a repeat).
+                self._publish_observation(repeat=True)
             return
         outcome = self.session.step(action)
         if outcome is not None:
@@ -141,9 +149,10 @@ class SimNode(Node):
             return conv.time_to_msg(self.session.clock)
         return self.get_clock().now().to_msg()
 
-    def _publish_observation(self) -> None:
+    def _publish_observation(self, repeat: bool = False) -> None:
         session, env = self.session, self.session.env
         stamp = self._stamp()
+        self._published_at = self._wall()
         if self.clock_pub is not None:
             self.clock_pub.publish(Clock(clock=stamp))
         images = session.obs["images"]
@@ -157,6 +166,8 @@ class SimNode(Node):
         if self.expert_pub is not None:
             self.expert_pub.publish(conv.command_to_msg(
                 session.expert().clean, env.action_names, self.config.command_type, stamp))
+        if repeat:
+            return
         if self.snapshot_dir and session.steps == self.snapshot_step:
             paths = write_snapshot(self.snapshot_dir, f"{self.config.robot}_{self.config.task}"
                                    f"_ep{session.episode}", images, env.render_overview())
