@@ -1,0 +1,1 @@
+"""Datasets: alignment of streams, the episode store, training-time datasets, augmentation."""

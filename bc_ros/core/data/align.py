@@ -1,0 +1,107 @@
+"""Align several timestamped streams to one control tick (ROS-free; the recorder and the policy
+node both use it, so live recording and inference see observations assembled the same way).
+
+Rule: for a tick at time ``t`` each stream contributes its latest sample stamped at or before
+``t``. If that sample is older than the stream's tolerance it is *stale*; if the stream has no
+sample at or before ``t`` it is *missing*. Either way the tick is flagged and the stream's value is
+``None``. Each stream's original stamp and its skew ``t - stamp`` are reported, so what was
+aligned can be audited afterwards.
+
+Samples whose stamp goes backwards (older than the stream's newest) are rejected and counted:
+they would make "latest at or before" ambiguous. A zero stamp is rejected too (an unset header).
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass
+class AlignedTick:
+    time: float
+    values: dict[str, Any]          # stream -> value (None when missing or stale)
+    stamps: dict[str, float | None]  # stream -> stamp of the sample used (None when missing)
+    skew: dict[str, float | None]   # stream -> time - stamp, seconds
+    missing: list[str]              # streams with no sample at or before the tick
+    stale: list[str]                # streams whose latest sample is older than the tolerance
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.stale
+
+
+class StreamAligner:
+    """Buffers samples per stream and answers "what did each stream say at time t".
+
+    Args:
+        tolerances: stream name -> maximum age in seconds of the sample used for a tick.
+        horizon: seconds of history kept per stream (older samples are dropped); must cover the
+            largest delay between a sample's stamp and the tick that uses it.
+    """
+
+    def __init__(self, tolerances: dict[str, float], horizon: float = 2.0):
+        if not tolerances:
+            raise ValueError("at least one stream is needed")
+        for name, tol in tolerances.items():
+            if not tol > 0:
+                raise ValueError(f"tolerance of stream {name!r} must be > 0 seconds, got {tol}")
+        if horizon <= max(tolerances.values()):
+            raise ValueError(f"horizon must exceed every tolerance, got {horizon=} for "
+                             f"tolerances {tolerances}")
+        self.tolerances = dict(tolerances)
+        self.horizon = float(horizon)
+        self._stamps = {name: collections.deque() for name in tolerances}
+        self._values = {name: collections.deque() for name in tolerances}
+        self.rejected = collections.Counter()  # (stream, reason) -> count
+
+    def add(self, stream: str, stamp: float, value: Any) -> bool:
+        """Buffer one sample. Returns False (and counts why) if it was rejected."""
+        if stream not in self._stamps:
+            raise KeyError(f"unknown stream {stream!r}; streams: {list(self._stamps)}")
+        stamps = self._stamps[stream]
+        if stamp <= 0.0:
+            self.rejected[(stream, "zero_stamp")] += 1
+            return False
+        if stamps and stamp < stamps[-1]:
+            self.rejected[(stream, "stamp_backwards")] += 1
+            return False
+        if stamps and stamp == stamps[-1]:
+            self._values[stream][-1] = value  # a repeat of the same sample: keep the newest copy
+            return True
+        stamps.append(stamp)
+        self._values[stream].append(value)
+        while stamps and stamps[0] < stamp - self.horizon:
+            stamps.popleft()
+            self._values[stream].popleft()
+        return True
+
+    def newest(self, stream: str) -> float | None:
+        """Stamp of the newest sample of ``stream`` (None if none is buffered)."""
+        stamps = self._stamps[stream]
+        return stamps[-1] if stamps else None
+
+    def sample(self, t: float) -> AlignedTick:
+        """The aligned values at tick time ``t``."""
+        values, stamps, skews, missing, stale = {}, {}, {}, [], []
+        for name, buffer in self._stamps.items():
+            i = bisect.bisect_right(buffer, t) - 1
+            if i < 0:
+                values[name] = stamps[name] = skews[name] = None
+                missing.append(name)
+                continue
+            stamp = buffer[i]
+            stamps[name], skews[name] = stamp, t - stamp
+            if t - stamp > self.tolerances[name]:
+                values[name] = None
+                stale.append(name)
+            else:
+                values[name] = self._values[name][i]
+        return AlignedTick(t, values, stamps, skews, missing, stale)
+
+    def clear(self) -> None:
+        for name in self._stamps:
+            self._stamps[name].clear()
+            self._values[name].clear()
