@@ -1,0 +1,350 @@
+"""The episode store: one HDF5 file per episode, crash-safe (ROS-free).
+
+Layout of a dataset folder::
+
+    meta.json                     features, rates, cameras, command type, per-episode summaries
+    episodes/episode_000042.h5    finished episodes (never rewritten)
+    episodes/episode_000043.h5.partial   the episode being recorded
+    quarantine/                   partial files that could not be read after a crash
+
+An episode is written under its ``.partial`` name as it runs (rows appended to chunked,
+resizable datasets and flushed every ``flush_every`` rows) and published by an atomic rename
+when it ends, after which ``meta.json`` is replaced atomically too. A crash therefore loses at most
+the rows since the last flush of the episode in progress: on the next open the store finds the
+leftover ``.partial``, keeps what is readable as a finished episode flagged ``recovered`` (or
+moves it to ``quarantine/`` if nothing is), and numbering continues after the highest index seen.
+
+Features are declared once per dataset as ``{name: (shape, dtype)}``; opening an existing dataset
+with different features is refused with the difference spelled out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import os
+import re
+import time
+
+import numpy as np
+
+META = "meta.json"
+EPISODE_RE = re.compile(r"^episode_(\d{6})\.h5(\.partial)?$")
+QUARANTINED_RE = re.compile(r"^episode_(\d{6})\.h5")
+FORMAT_VERSION = 1
+
+
+class DiskFullError(OSError):
+    """The disk filled up while recording; the episode was closed and kept as far as written."""
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: str, data) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename: never half a file."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Feature:
+    shape: tuple[int, ...]
+    dtype: str
+
+    def to_json(self) -> dict:
+        return {"shape": list(self.shape), "dtype": self.dtype}
+
+
+def normalize_features(features: dict) -> dict[str, Feature]:
+    out = {}
+    for name, spec in features.items():
+        if isinstance(spec, Feature):
+            out[name] = spec
+        elif isinstance(spec, dict):
+            out[name] = Feature(tuple(spec["shape"]), np.dtype(spec["dtype"]).str)
+        else:
+            shape, dtype = spec
+            out[name] = Feature(tuple(int(s) for s in shape), np.dtype(dtype).str)
+    return out
+
+
+class EpisodeWriter:
+    """Appends rows to one episode's ``.partial`` file. Made by ``EpisodeStore.begin``."""
+
+    def __init__(self, store: EpisodeStore, index: int, attrs: dict, flush_every: int):
+        import h5py
+
+        self.store = store
+        self.index = index
+        self.path = store.episode_path(index, partial=True)
+        self.flush_every = flush_every
+        self.length = 0
+        self.closed = False
+        self._file = h5py.File(self.path, "w", libver="latest")
+        for name, feat in store.features.items():
+            chunk_rows = max(1, min(64, (1 << 20) // max(1, int(np.prod(feat.shape)))))
+            self._file.create_dataset(name, shape=(0, *feat.shape), maxshape=(None, *feat.shape),
+                                      dtype=np.dtype(feat.dtype), chunks=(chunk_rows, *feat.shape))
+        self._file.attrs["index"] = index
+        self._file.attrs["started"] = time.time()
+        for k, v in attrs.items():
+            self._file.attrs[k] = json.dumps(v)
+        # SWMR keeps the file readable at every flush, whatever happens to this process; a file
+        # left by a plain writer killed mid-write is usually unreadable.
+        self._file.swmr_mode = True
+        self._file.flush()
+
+    def append(self, row: dict) -> None:
+        """Write one row: a value for every feature (shape and dtype as declared)."""
+        if self.closed:
+            raise RuntimeError(f"episode {self.index} is closed")
+        missing = set(self.store.features) - set(row)
+        extra = set(row) - set(self.store.features)
+        if missing or extra:
+            raise ValueError(f"row does not match the features: missing {sorted(missing)}, "
+                             f"unknown {sorted(extra)}")
+        arrays = {}
+        for name, feat in self.store.features.items():
+            a = np.asarray(row[name])
+            if a.shape != feat.shape:
+                raise ValueError(f"feature {name!r} must have shape {feat.shape}, got {a.shape}")
+            arrays[name] = a
+        try:
+            for name, a in arrays.items():
+                ds = self._file[name]
+                ds.resize(self.length + 1, axis=0)
+                ds[self.length] = a
+            self.length += 1
+            if self.length % self.flush_every == 0:
+                self._file.flush()
+        except OSError as e:
+            if getattr(e, "errno", None) == errno.ENOSPC or "No space" in str(e):
+                self._close_on_full_disk()
+                raise DiskFullError(errno.ENOSPC, f"disk full after {self.length} rows of "
+                                                  f"episode {self.index}; the episode was "
+                                                  f"closed and kept") from e
+            raise
+
+    def _close_on_full_disk(self) -> None:
+        try:
+            self.finish(success=False, extra={"stopped": "disk_full"})
+        except OSError:
+            self.closed = True  # even the close failed: recovery on the next open handles it
+
+    def finish(self, success: bool, extra: dict | None = None) -> dict:
+        """Close the file, publish it by an atomic rename, record it in meta.json."""
+        if self.closed:
+            raise RuntimeError(f"episode {self.index} is already closed")
+        import h5py
+
+        self._trim_to_length()
+        self._file.close()
+        self.closed = True
+        with h5py.File(self.path, "r+") as f:  # attributes cannot be added in SWMR mode
+            f.attrs["success"] = bool(success)
+            f.attrs["length"] = self.length
+            for k, v in (extra or {}).items():
+                f.attrs[k] = json.dumps(v)
+        return self.store._publish(self.index, self.path)
+
+    def discard(self) -> None:
+        """Throw the episode away (the recorder's ~/discard_episode)."""
+        if not self.closed:
+            self._file.close()
+            self.closed = True
+        if os.path.exists(self.path):
+            os.remove(self.path)
+
+    def _trim_to_length(self) -> None:
+        for name in self.store.features:
+            self._file[name].resize(self.length, axis=0)
+
+
+class EpisodeStore:
+    """A dataset folder of episodes. See the module docstring for the layout and guarantees."""
+
+    def __init__(self, root: str, features: dict | None = None, info: dict | None = None):
+        self.root = root
+        self.episodes_dir = os.path.join(root, "episodes")
+        self.quarantine_dir = os.path.join(root, "quarantine")
+        meta_path = os.path.join(root, META)
+        if os.path.exists(meta_path):
+            with open(meta_path) as f:
+                self.meta = json.load(f)
+            stored = normalize_features(self.meta["features"])
+            if features is not None:
+                wanted = normalize_features(features)
+                if wanted != stored:
+                    raise ValueError(f"dataset {root} has different features: "
+                                     f"{_feature_diff(stored, wanted)}")
+            self.features = stored
+        else:
+            if features is None:
+                raise FileNotFoundError(f"no dataset at {root} ({META} missing) and no features "
+                                        f"given to create one")
+            self.features = normalize_features(features)
+            os.makedirs(self.episodes_dir, exist_ok=True)
+            self.meta = {"format_version": FORMAT_VERSION,
+                         "features": {k: v.to_json() for k, v in self.features.items()},
+                         "info": info or {}, "episodes": []}
+            write_json_atomic(meta_path, self.meta)
+        os.makedirs(self.episodes_dir, exist_ok=True)
+        self.recovered: list[int] = []
+        self.quarantined: list[str] = []
+        self._recover_leftovers()
+
+    # ---- paths and indices -------------------------------------------------------------------
+    def episode_path(self, index: int, partial: bool = False) -> str:
+        name = f"episode_{index:06d}.h5" + (".partial" if partial else "")
+        return os.path.join(self.episodes_dir, name)
+
+    def _indices_on_disk(self) -> list[int]:
+        found = []
+        for name in os.listdir(self.episodes_dir):
+            m = EPISODE_RE.match(name)
+            if m:
+                found.append(int(m.group(1)))
+        return found
+
+    def next_index(self) -> int:
+        """One past every index ever used: finished, partial, listed or quarantined."""
+        seen = self._indices_on_disk() + [e["index"] for e in self.meta["episodes"]]
+        if os.path.isdir(self.quarantine_dir):
+            seen += [int(m.group(1)) for m in map(QUARANTINED_RE.match,
+                                                  os.listdir(self.quarantine_dir)) if m]
+        return max(seen, default=-1) + 1
+
+    @property
+    def episodes(self) -> list[dict]:
+        return list(self.meta["episodes"])
+
+    # ---- writing -----------------------------------------------------------------------------
+    def begin(self, attrs: dict | None = None, flush_every: int = 30) -> EpisodeWriter:
+        """Start a new episode. ``attrs`` (task, source, ...) are stored with it as JSON."""
+        return EpisodeWriter(self, self.next_index(), dict(attrs or {}), flush_every)
+
+    def _publish(self, index: int, partial_path: str) -> dict:
+        final = self.episode_path(index)
+        if os.path.exists(final):
+            raise FileExistsError(f"{final} exists: finished episodes are never rewritten")
+        summary = _summarize(partial_path)
+        summary["file"] = os.path.basename(final)
+        os.replace(partial_path, final)
+        _fsync_dir(self.episodes_dir)
+        self.meta["episodes"].append(summary)
+        write_json_atomic(os.path.join(self.root, META), self.meta)
+        return summary
+
+    def update_info(self, **info) -> None:
+        self.meta["info"].update(info)
+        write_json_atomic(os.path.join(self.root, META), self.meta)
+
+    # ---- reading -----------------------------------------------------------------------------
+    def read(self, index: int) -> dict[str, np.ndarray]:
+        import h5py
+
+        with h5py.File(self.episode_path(index), "r") as f:
+            return {name: f[name][()] for name in self.features}
+
+    # ---- crash recovery ----------------------------------------------------------------------
+    def _recover_leftovers(self) -> None:
+        listed = {e["index"] for e in self.meta["episodes"]}
+        for name in sorted(os.listdir(self.episodes_dir)):
+            path = os.path.join(self.episodes_dir, name)
+            if name.endswith(".salvage"):  # a crash during an earlier recovery: start it again
+                os.remove(path)
+                continue
+            m = EPISODE_RE.match(name)
+            if not m:
+                continue
+            index, partial = int(m.group(1)), bool(m.group(2))
+            if partial and os.path.exists(self.episode_path(index)):
+                os.remove(path)  # salvaged and published before a crash removed the leftover
+                continue
+            if not partial:
+                if index not in listed:  # renamed, but the crash came before meta.json
+                    self.meta["episodes"].append(_summarize(path))
+                    write_json_atomic(os.path.join(self.root, META), self.meta)
+                continue
+            if self._salvage(path, index):
+                self.recovered.append(index)
+            else:
+                os.makedirs(self.quarantine_dir, exist_ok=True)
+                target = os.path.join(self.quarantine_dir, f"{name}.{int(time.time())}")
+                os.replace(path, target)
+                self.quarantined.append(target)
+        self.meta["episodes"].sort(key=lambda e: e["index"])
+
+    def _salvage(self, path: str, index: int) -> bool:
+        """Copy the rows every feature has into a clean file; publish it as a finished episode
+        flagged ``recovered``. The leftover is removed only after the copy is published."""
+        import h5py
+
+        clean = f"{path}.salvage"
+        try:
+            with h5py.File(path, "r", libver="latest", swmr=True) as src:
+                length = min(src[name].shape[0] for name in self.features)
+                if length == 0:
+                    return False
+                with h5py.File(clean, "w") as dst:
+                    for name in self.features:
+                        dst.create_dataset(name, data=src[name][:length],
+                                           chunks=src[name].chunks,
+                                           maxshape=(None, *src[name].shape[1:]))
+                    for k, v in src.attrs.items():
+                        dst.attrs[k] = v
+                    dst.attrs["length"] = length
+                    dst.attrs["success"] = False
+                    dst.attrs["recovered"] = True
+        except Exception:  # noqa: BLE001 - any failure to read means quarantine
+            if os.path.exists(clean):
+                os.remove(clean)
+            return False
+        self._publish(index, clean)
+        os.remove(path)
+        return True
+
+
+def _summarize(path: str) -> dict:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        attrs = {}
+        for k, v in f.attrs.items():
+            if isinstance(v, (bytes, str)):
+                try:
+                    v = json.loads(v)
+                except (TypeError, ValueError):
+                    pass
+            elif isinstance(v, np.generic):
+                v = v.item()
+            attrs[k] = v
+        first = next(iter(f.keys()), None)
+        length = int(f[first].shape[0]) if first else 0
+    attrs.setdefault("length", length)
+    attrs["length"] = int(attrs["length"])
+    attrs["index"] = int(attrs["index"])
+    attrs["file"] = os.path.basename(path)
+    return attrs
+
+
+def _feature_diff(stored: dict, wanted: dict) -> str:
+    parts = []
+    for name in sorted(set(stored) | set(wanted)):
+        a, b = stored.get(name), wanted.get(name)
+        if a != b:
+            parts.append(f"{name}: dataset has {a and a.to_json()}, recorder wants "
+                         f"{b and b.to_json()}")
+    return "; ".join(parts)
