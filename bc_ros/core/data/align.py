@@ -18,6 +18,10 @@ import collections
 import dataclasses
 from typing import Any
 
+# Stamps within this many seconds after a tick count as "at" the tick: stamps travel as integer
+# nanoseconds and ticks are computed in floating point.
+STAMP_EPS = 1e-6
+
 
 @dataclasses.dataclass
 class AlignedTick:
@@ -87,14 +91,14 @@ class StreamAligner:
         """The aligned values at tick time ``t``."""
         values, stamps, skews, missing, stale = {}, {}, {}, [], []
         for name, buffer in self._stamps.items():
-            i = bisect.bisect_right(buffer, t) - 1
+            i = bisect.bisect_right(buffer, t + STAMP_EPS) - 1
             if i < 0:
                 values[name] = stamps[name] = skews[name] = None
                 missing.append(name)
                 continue
             stamp = buffer[i]
             stamps[name], skews[name] = stamp, t - stamp
-            if t - stamp > self.tolerances[name]:
+            if t - stamp > self.tolerances[name] + STAMP_EPS:
                 values[name] = None
                 stale.append(name)
             else:

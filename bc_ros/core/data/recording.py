@@ -1,0 +1,290 @@
+"""What the recorder decides, without ROS: which ticks to write, what goes in a row, what is flagged.
+
+Streams: one per camera (``image_<name>``), ``state``, ``action`` (the expert's command: the
+label), optionally ``executed`` (the command the robot ran, from ``cmd``) and ``control`` (who
+drove: 0 expert, 1 policy, from the DAgger coordinator). Each sample arrives with its header stamp
+and is buffered in a ``StreamAligner``.
+
+Ticks lie on a grid of ``1 / rate_hz`` seconds (multiples of the period, so sim-time stamps fall
+exactly on ticks). A tick is written once every stream has a sample stamped at or after it (all
+data for it is in), or once the clock is ``latency`` seconds past it (a stream is late or silent:
+the tick is written with that stream flagged). Each row stores the aligned values, every stream's
+original stamp, its skew to the tick, and a flag per stream: 0 ok, 1 missing, 2 stale, 4 bad value
+(NaN/inf in a command or state). Problems are counted per episode and go into its metadata.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+
+import numpy as np
+
+from bc_ros.core.config import field
+from bc_ros.core.data.align import STAMP_EPS, StreamAligner
+from bc_ros.core.data.store import EpisodeStore, EpisodeWriter
+
+OK, MISSING, STALE, BAD_VALUE = 0, 1, 2, 4
+CONTROL_UNKNOWN, CONTROL_EXPERT, CONTROL_POLICY = -1, 0, 1
+
+
+@dataclasses.dataclass
+class RecorderConfig:
+    """Parameters of ``recorder_node`` (and ``bc-ros record``)."""
+
+    dataset: str = field("data/demos", "Dataset folder (created on first use, resumed after).")
+    task: str = field("", "Task string stored with each episode (default: the sim's task).")
+    cameras: list[str] = field(["left", "center", "right"], "Camera names; topic "
+                                                            "camera/<name>/image_raw each.")
+    camera_yaw_deg: list[float] = field([30.0, 0.0, -30.0], "Yaw of each camera from the "
+                                                            "heading, degrees, positive left.")
+    camera_lateral_m: list[float] = field([0.0, 0.0, 0.0], "Lateral offset of each camera, "
+                                                           "metres, positive left.")
+    image_width: int = field(96, "Stored image width; other sizes are resized or rejected.")
+    image_height: int = field(96, "Stored image height.")
+    resize_images: bool = field(False, "Resize images of another size instead of rejecting "
+                                       "them.")
+    state_type: str = field("odometry", "odometry (nav_msgs/Odometry on odom) or joint_state "
+                                        "(sensor_msgs/JointState on joint_states).")
+    state_dim: int = field(8, "Length of the state vector (odometry: 8; joint_state: number of "
+                              "joints).")
+    action_names: list[str] = field(["vx", "vy", "vz", "yaw_rate"], "Command dimensions.")
+    command_type: str = field("twist", "Type of expert/cmd and cmd: twist, twist_stamped, "
+                                       "float64_multi_array, joint_state.")
+    record_executed: bool = field(True, "Also record cmd (what the robot executed).")
+    record_control: bool = field(False, "Also record who was in control (dagger/control).")
+    rate_hz: float = field(10.0, "Control tick rate of the stored rows.")
+    latency: float = field(0.3, "Seconds after a tick at which it is written even if a stream "
+                                "has not caught up (that stream is flagged).")
+    image_tolerance: float = field(0.1, "Max age of a camera image used for a tick, seconds.")
+    state_tolerance: float = field(0.1, "Max age of the state used for a tick, seconds.")
+    command_tolerance: float = field(0.25, "Max age of a command used for a tick, seconds.")
+    flush_every: int = field(10, "Rows between flushes to disk (a crash loses at most these).")
+
+    def __post_init__(self):
+        n = len(self.cameras)
+        if len(self.camera_yaw_deg) != n or len(self.camera_lateral_m) != n:
+            raise ValueError(f"camera_yaw_deg and camera_lateral_m need one value per camera "
+                             f"{self.cameras}, got {self.camera_yaw_deg=} "
+                             f"{self.camera_lateral_m=}")
+        if self.state_type not in ("odometry", "joint_state"):
+            raise ValueError(f"state_type must be odometry or joint_state, "
+                             f"got {self.state_type=}")
+        if self.rate_hz <= 0 or self.latency <= 0:
+            raise ValueError(f"rate_hz and latency must be > 0, got {self.rate_hz=} "
+                             f"{self.latency=}")
+        if self.state_dim < 1 or not self.action_names:
+            raise ValueError(f"state_dim must be >= 1 and action_names non-empty, got "
+                             f"{self.state_dim=} {self.action_names=}")
+
+    @property
+    def streams(self) -> list[str]:
+        names = [f"image_{c}" for c in self.cameras] + ["state", "action"]
+        if self.record_executed:
+            names.append("executed")
+        if self.record_control:
+            names.append("control")
+        return names
+
+    def tolerances(self) -> dict[str, float]:
+        tol = {}
+        for s in self.streams:
+            if s.startswith("image_"):
+                tol[s] = self.image_tolerance
+            elif s == "state":
+                tol[s] = self.state_tolerance
+            else:
+                tol[s] = self.command_tolerance
+        return tol
+
+    def features(self) -> dict:
+        h, w, a, n = self.image_height, self.image_width, len(self.action_names), len(self.streams)
+        feats = {f"image_{c}": ((h, w, 3), "uint8") for c in self.cameras}
+        feats.update(state=((self.state_dim,), "float32"), action=((a,), "float32"),
+                     time=((), "float64"), stamps=((n,), "float64"), skew=((n,), "float32"),
+                     flags=((n,), "uint8"))
+        if self.record_executed:
+            feats["executed"] = ((a,), "float32")
+        if self.record_control:
+            feats["control"] = ((), "int8")
+        return feats
+
+    def dataset_info(self) -> dict:
+        return {"rate_hz": self.rate_hz, "streams": self.streams,
+                "cameras": [{"name": c, "yaw_deg": y, "lateral_m": d} for c, y, d in
+                            zip(self.cameras, self.camera_yaw_deg, self.camera_lateral_m)],
+                "state_type": self.state_type, "action_names": list(self.action_names),
+                "command_type": self.command_type,
+                "image_size": [self.image_width, self.image_height],
+                "tolerances": self.tolerances(), "flags": {"ok": OK, "missing": MISSING,
+                                                           "stale": STALE,
+                                                           "bad_value": BAD_VALUE}}
+
+
+class Recorder:
+    """Episode recording around an ``EpisodeStore``. Time comes in as arguments."""
+
+    def __init__(self, config: RecorderConfig):
+        self.config = config
+        self.streams = config.streams
+        self.period = 1.0 / config.rate_hz
+        self.store: EpisodeStore | None = None
+        self.writer: EpisodeWriter | None = None
+        self.aligner = StreamAligner(config.tolerances(),
+                                     horizon=max(2.0, 2 * config.latency + 1.0))
+        self.counts: collections.Counter = collections.Counter()
+        self._next_tick: float | None = None
+        self._bad: dict[str, float] = {}   # stream -> stamp of a non-finite sample
+        self._last_control = None
+        self.last_summary: dict | None = None
+
+    # ---- episodes ----------------------------------------------------------------------------
+    @property
+    def recording(self) -> bool:
+        return self.writer is not None
+
+    def open_store(self) -> EpisodeStore:
+        if self.store is None:
+            self.store = EpisodeStore(self.config.dataset, self.config.features(),
+                                      info=self.config.dataset_info())
+        return self.store
+
+    def start(self, now: float, task: str = "", **attrs) -> int:
+        """Begin an episode whose first tick is the first grid point at or after ``now``."""
+        if self.writer is not None:
+            raise RuntimeError(f"episode {self.writer.index} is still recording: stop or discard "
+                               f"it first")
+        store = self.open_store()
+        self.counts = collections.Counter()
+        self._last_control = None
+        self.writer = store.begin({"task": task or self.config.task, **attrs},
+                                  flush_every=self.config.flush_every)
+        self._next_tick = math.ceil(now / self.period - STAMP_EPS) * self.period
+        return self.writer.index
+
+    def stop(self, now: float, success: bool) -> dict:
+        """Write the ticks whose data is in, then publish the episode."""
+        if self.writer is None:
+            raise RuntimeError("no episode is recording")
+        self.update(now, final=True)
+        writer, self.writer = self.writer, None
+        if writer.length == 0:
+            writer.discard()
+            self.last_summary = {"index": writer.index, "length": 0, "discarded": True}
+            return self.last_summary
+        self.last_summary = writer.finish(success, extra={"counts": dict(self.counts)})
+        return self.last_summary
+
+    def discard(self) -> int:
+        if self.writer is None:
+            raise RuntimeError("no episode is recording")
+        writer, self.writer = self.writer, None
+        writer.discard()
+        return writer.index
+
+    # ---- samples -----------------------------------------------------------------------------
+    def add(self, stream: str, stamp: float, value) -> str | None:
+        """Buffer one sample. Returns a problem description (for a throttled log) or None."""
+        problem = None
+        if stream.startswith("image_"):
+            value, problem = self._check_image(stream, value)
+            if value is None:
+                self.counts[f"{stream}_rejected"] += 1
+                return problem
+        elif stream in ("state", "action", "executed"):
+            value = np.asarray(value, dtype=np.float32)
+            expected = self.config.state_dim if stream == "state" else len(
+                self.config.action_names)
+            if value.shape != (expected,):
+                self.counts[f"{stream}_wrong_size"] += 1
+                return f"{stream} has {value.size} values, expected {expected}"
+            if not np.all(np.isfinite(value)):
+                self.counts[f"{stream}_nonfinite"] += 1
+                self._bad[stream] = stamp
+                problem = f"non-finite value in {stream}: {value.tolist()}"
+        if not self.aligner.add(stream, stamp, value):
+            reason = "zero_stamp" if stamp <= 0 else "stamp_backwards"
+            self.counts[f"{stream}_{reason}"] += 1
+            return f"{stream} sample rejected: {reason.replace('_', ' ')} ({stamp:.9f})"
+        return problem
+
+    def _check_image(self, stream, image):
+        h, w = self.config.image_height, self.config.image_width
+        if image.shape[:2] == (h, w):
+            return image, None
+        if not self.config.resize_images:
+            return None, (f"{stream} is {image.shape[1]}x{image.shape[0]}, expected {w}x{h} "
+                          f"(set resize_images to resize)")
+        import cv2
+
+        self.counts[f"{stream}_resized"] += 1
+        return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA), None
+
+    # ---- ticks -------------------------------------------------------------------------------
+    def update(self, now: float, final: bool = False) -> int:
+        """Write every tick that is ready at ``now``; returns how many were written."""
+        if self.writer is None:
+            return 0
+        newest = [self.aligner.newest(s) for s in self.streams]
+        caught_up = min(newest) if all(n is not None for n in newest) else -math.inf
+        written = 0
+        while True:
+            t = self._next_tick
+            if not (t <= caught_up + STAMP_EPS or t <= now - self.config.latency):
+                break
+            if final and t > max((n for n in newest if n is not None), default=-math.inf):
+                break
+            self._write_tick(t)
+            self._next_tick = t + self.period
+            written += 1
+        return written
+
+    def _write_tick(self, t: float) -> None:
+        tick = self.aligner.sample(t)
+        cfg = self.config
+        n = len(self.streams)
+        stamps = np.full(n, np.nan)
+        skew = np.full(n, np.nan, dtype=np.float32)
+        flags = np.zeros(n, dtype=np.uint8)
+        for i, s in enumerate(self.streams):
+            if tick.stamps[s] is not None:
+                stamps[i], skew[i] = tick.stamps[s], tick.skew[s]
+            if s in tick.missing:
+                flags[i] |= MISSING
+            elif s in tick.stale:
+                flags[i] |= STALE
+            elif s in self._bad and self._bad[s] == tick.stamps[s]:
+                flags[i] |= BAD_VALUE
+            if flags[i]:
+                self.counts[f"{s}_flagged"] += 1
+        if flags.any():
+            self.counts["ticks_flagged"] += 1
+        self.counts["ticks"] += 1
+        row = {"time": t, "stamps": stamps, "skew": skew, "flags": flags}
+        for c in cfg.cameras:
+            img = tick.values[f"image_{c}"]
+            row[f"image_{c}"] = img if img is not None else np.zeros(
+                (cfg.image_height, cfg.image_width, 3), np.uint8)
+        for s, dim in (("state", cfg.state_dim), ("action", len(cfg.action_names)),
+                       ("executed", len(cfg.action_names))):
+            if s in self.streams:
+                v = tick.values[s]
+                row[s] = v if v is not None else np.full(dim, np.nan, np.float32)
+        if cfg.record_control:
+            control = tick.values["control"]
+            control = CONTROL_UNKNOWN if control is None else int(control)
+            if self._last_control is not None and control != self._last_control:
+                self.counts["control_switches"] += 1
+                if control == CONTROL_EXPERT:
+                    self.counts["interventions"] += 1
+            self._last_control = control
+            row["control"] = control
+        self.writer.append(row)
+
+    def status(self) -> dict:
+        return {"recording": self.recording,
+                "episode": self.writer.index if self.writer else None,
+                "ticks": self.counts["ticks"], "ticks_flagged": self.counts["ticks_flagged"],
+                "problems": {k: v for k, v in self.counts.items()
+                             if k not in ("ticks", "ticks_flagged")}}
