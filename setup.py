@@ -34,6 +34,7 @@ setup(
             "bc-ros = bc_ros.cli:main",
             "sim_node = bc_ros.nodes.sim_node:main",
             "teleop_node = bc_ros.nodes.teleop_node:main",
+            "recorder_node = bc_ros.nodes.recorder_node:main",
         ],
     },
 )

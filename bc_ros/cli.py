@@ -63,6 +63,18 @@ def cmd_teleop(args) -> int:
     return spin_node(lambda: TeleopNode(overrides), args.ros_args)
 
 
+def cmd_record(args) -> int:
+    from bc_ros.recording_session import record_with_expert
+
+    try:
+        return record_with_expert(robot=args.robot, task=args.task, episodes=args.episodes,
+                                  dataset=args.out, seed=args.seed, rate_hz=args.rate,
+                                  noise_std=args.noise_std, image_size=args.image_size)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
 def cmd_demo(args) -> int:
     from bc_ros.demo import run_demo
 
@@ -95,6 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ros-args", nargs=argparse.REMAINDER, default=None,
                    help="everything after this goes to rclpy (remappings, parameters)")
     p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("record", help="record scripted-expert demonstrations from a sim over "
+                                      "ROS 2 (sim node + recorder node)")
+    p.add_argument("robot", choices=list(ROBOTS))
+    p.add_argument("--task", help="task (default: the robot's first)")
+    p.add_argument("--episodes", type=int, default=5)
+    p.add_argument("--out", default="data/demos", help="dataset folder (resumed if it exists)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    p.add_argument("--rate", type=float, default=30.0,
+                   help="sim steps per wall second (the sim's own rate is 10 Hz)")
+    p.add_argument("--noise-std", type=float, default=0.0,
+                   help="noise injected into the executed expert command (recovery data)")
+    p.add_argument("--image-size", type=_image_size, default=(96, 96), help="WxH")
+    p.set_defaults(func=cmd_record)
 
     p = sub.add_parser("teleop", help="joystick / keyboard teleoperation node")
     p.add_argument("--robot", choices=list(ROBOTS), default="drone")

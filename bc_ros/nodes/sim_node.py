@@ -77,7 +77,8 @@ class SimNode(Node):
         self.get_logger().info(
             f"{cfg.robot}/{cfg.task} sim, {cfg.image_width}x{cfg.image_height} cameras, "
             f"{cfg.mode} mode, control {1.0 / env.control_dt:g} Hz, first seed {cfg.seed}")
-        self._begin_episode()
+        if cfg.wait_for_subscribers == 0:
+            self._begin_episode()
 
     # ---- episodes ----------------------------------------------------------------------------
     def _begin_episode(self, seed: int | None = None) -> None:
@@ -127,6 +128,9 @@ class SimNode(Node):
             self._try_step()
 
     def _try_step(self) -> None:
+        if self.session.episode < 0 and self._subscribers_ready():
+            self._begin_episode()
+            return
         if self.done or not self.session.running:
             return
         now = self._wall()
@@ -142,6 +146,10 @@ class SimNode(Node):
             self._finish_episode(outcome)
         else:
             self._publish_observation()
+
+    def _subscribers_ready(self) -> bool:
+        need = self.config.wait_for_subscribers
+        return all(p.get_subscription_count() >= need for p in self.image_pubs.values())
 
     # ---- publishing --------------------------------------------------------------------------
     def _stamp(self):

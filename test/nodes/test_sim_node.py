@@ -14,7 +14,7 @@ from std_msgs.msg import String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from bc_ros.core.sim import eval_seeds, make_env  # noqa: E402
-from bc_ros.core.sim.session import SimConfig  # noqa: E402
+from bc_ros.core.sim.session import SIM_EPOCH, SimConfig  # noqa: E402
 from bc_ros.nodes import conversions as conv  # noqa: E402
 from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS  # noqa: E402
 from bc_ros.nodes.sim_node import SimNode  # noqa: E402
@@ -79,10 +79,11 @@ def test_images_arrive_with_encoding_size_and_the_tick_stamp(drone):
         assert (msg.width, msg.height, msg.encoding, msg.step) == (64, 48, "rgb8", 64 * 3)
         assert msg.header.frame_id == f"camera_{c}"
         stamps.add(conv.time_from_msg(msg.header.stamp))
-    # Every message of a tick carries the sim time of that tick: 1 step of 0.1 s.
-    assert stamps == {pytest.approx(sim.session.env.control_dt)}
-    assert conv.time_from_msg(probe.clock.last.clock) == pytest.approx(0.1)
-    assert conv.time_from_msg(probe.state.last.header.stamp) == pytest.approx(0.1)
+    # Every message of a tick carries the sim time of that tick: 1 step of 0.1 s after the
+    # epoch (sim time starts at 1 s: a zero stamp means "unset").
+    assert stamps == {pytest.approx(SIM_EPOCH + 0.1)}
+    assert conv.time_from_msg(probe.clock.last.clock) == pytest.approx(SIM_EPOCH + 0.1)
+    assert conv.time_from_msg(probe.state.last.header.stamp) == pytest.approx(SIM_EPOCH + 0.1)
 
 
 def test_lockstep_advances_exactly_one_step_per_command(drone):
@@ -167,7 +168,7 @@ def test_arm_publishes_joint_states(ros_context):
         send(sim, probe, executor, [0.1, 0.0, 0.0])
         msg = probe.state.last
         assert len(msg.name) == len(msg.position) == 9
-        assert conv.time_from_msg(msg.header.stamp) == pytest.approx(0.1)
+        assert conv.time_from_msg(msg.header.stamp) == pytest.approx(SIM_EPOCH + 0.1)
     finally:
         executor.shutdown()
         sim.close()

@@ -87,12 +87,13 @@ class StreamAligner:
         stamps = self._stamps[stream]
         return stamps[-1] if stamps else None
 
-    def sample(self, t: float) -> AlignedTick:
-        """The aligned values at tick time ``t``."""
+    def sample(self, t: float, since: float = -float("inf")) -> AlignedTick:
+        """The aligned values at tick time ``t``; samples stamped before ``since`` (an earlier
+        episode's) count as absent."""
         values, stamps, skews, missing, stale = {}, {}, {}, [], []
         for name, buffer in self._stamps.items():
             i = bisect.bisect_right(buffer, t + STAMP_EPS) - 1
-            if i < 0:
+            if i < 0 or buffer[i] < since - STAMP_EPS:
                 values[name] = stamps[name] = skews[name] = None
                 missing.append(name)
                 continue

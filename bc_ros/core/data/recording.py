@@ -135,6 +135,7 @@ class Recorder:
                                      horizon=max(2.0, 2 * config.latency + 1.0))
         self.counts: collections.Counter = collections.Counter()
         self._next_tick: float | None = None
+        self._since = -math.inf
         self._bad: dict[str, float] = {}   # stream -> stamp of a non-finite sample
         self._last_control = None
         self.last_summary: dict | None = None
@@ -150,8 +151,10 @@ class Recorder:
                                       info=self.config.dataset_info())
         return self.store
 
-    def start(self, now: float, task: str = "", **attrs) -> int:
-        """Begin an episode whose first tick is the first grid point at or after ``now``."""
+    def start(self, now: float | None, task: str = "", **attrs) -> int:
+        """Begin an episode whose first tick is the first grid point at or after ``now``
+        (``None``: at or after the first sample that arrives, for recorders started before
+        data flows)."""
         if self.writer is not None:
             raise RuntimeError(f"episode {self.writer.index} is still recording: stop or discard "
                                f"it first")
@@ -160,8 +163,16 @@ class Recorder:
         self._last_control = None
         self.writer = store.begin({"task": task or self.config.task, **attrs},
                                   flush_every=self.config.flush_every)
-        self._next_tick = math.ceil(now / self.period - STAMP_EPS) * self.period
+        self._set_start(now)
         return self.writer.index
+
+    def _set_start(self, now: float | None) -> None:
+        if now is None:
+            self._next_tick = None
+            self._since = -math.inf
+            return
+        self._next_tick = math.ceil(now / self.period - STAMP_EPS) * self.period
+        self._since = self._next_tick  # samples of an earlier episode are not this one's
 
     def stop(self, now: float, success: bool) -> dict:
         """Write the ticks whose data is in, then publish the episode."""
@@ -207,6 +218,8 @@ class Recorder:
             reason = "zero_stamp" if stamp <= 0 else "stamp_backwards"
             self.counts[f"{stream}_{reason}"] += 1
             return f"{stream} sample rejected: {reason.replace('_', ' ')} ({stamp:.9f})"
+        if self.writer is not None and self._next_tick is None:
+            self._set_start(stamp)
         return problem
 
     def _check_image(self, stream, image):
@@ -224,7 +237,7 @@ class Recorder:
     # ---- ticks -------------------------------------------------------------------------------
     def update(self, now: float, final: bool = False) -> int:
         """Write every tick that is ready at ``now``; returns how many were written."""
-        if self.writer is None:
+        if self.writer is None or self._next_tick is None:
             return 0
         newest = [self.aligner.newest(s) for s in self.streams]
         caught_up = min(newest) if all(n is not None for n in newest) else -math.inf
@@ -241,7 +254,7 @@ class Recorder:
         return written
 
     def _write_tick(self, t: float) -> None:
-        tick = self.aligner.sample(t)
+        tick = self.aligner.sample(t, since=self._since)
         cfg = self.config
         n = len(self.streams)
         stamps = np.full(n, np.nan)

@@ -20,6 +20,8 @@ from bc_ros.core.sim.base import SimEnv
 from bc_ros.core.sim.experts import ExpertCommand, NoisyExpert
 
 MODES = ("realtime", "lockstep")
+# Sim time starts here, not at 0: a zero stamp means "unset" in ROS and consumers reject it.
+SIM_EPOCH = 1.0
 
 
 @dataclasses.dataclass
@@ -57,6 +59,8 @@ class SimConfig:
     auto_reset: bool = field(True, "Start the next episode as soon as one ends.")
     publish_clock: bool = field(False, "Publish /clock with sim time and stamp messages with it "
                                        "(run the other nodes with use_sim_time).")
+    wait_for_subscribers: int = field(0, "Start the first episode only once every camera topic "
+                                         "has this many subscribers (e.g. 1: the recorder).")
 
     def __post_init__(self):
         check_robot_task(self.robot, self.task or None)
@@ -91,7 +95,8 @@ class EpisodeOutcome:
     success: bool
     failure: str | None
     steps: int
-    sim_time: float
+    sim_time: float            # seconds of this episode
+    end_stamp: float           # session clock when it ended (the stamp of its last step)
     mode: str | None = None
 
     def to_json(self) -> str:
@@ -120,7 +125,7 @@ class SimSession:
         self.episode = -1          # index of the running episode
         self.seed: int | None = None
         self.steps = 0             # steps in the running episode
-        self.clock = 0.0           # sim seconds since the session began (monotonic)
+        self.clock = SIM_EPOCH     # sim time in seconds: monotonic across episodes
         self.outcomes: list[EpisodeOutcome] = []
         self.obs: dict | None = None
         self.info: dict = {}
@@ -168,7 +173,7 @@ class SimSession:
             episode=self.episode, seed=self.seed, robot=self.config.robot, task=self.config.task,
             success=bool(self.info.get("success")), failure=self.info.get("failure"),
             steps=self.steps, sim_time=round(self.steps * self.env.control_dt, 6),
-            mode=self.info.get("mode"))
+            end_stamp=round(self.clock, 9), mode=self.info.get("mode"))
         self.outcomes.append(outcome)
         return outcome
 

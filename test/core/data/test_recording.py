@@ -118,3 +118,17 @@ def test_meta_describes_streams_and_camera_poses(tmp_path):
     assert info["streams"] == ["image_center", "state", "action"]
     assert info["cameras"] == [{"name": "center", "yaw_deg": 0.0, "lateral_m": 0.0}]
     assert info["rate_hz"] == 10.0
+
+
+def test_samples_of_the_previous_episode_never_fill_the_next(tmp_path):
+    rec = Recorder(config(tmp_path))
+    rec.start(now=0.1)
+    feed(rec, 0.1, 1)
+    rec.stop(now=0.1, success=True)
+    rec.start(now=0.2)          # the next episode's data has not arrived yet
+    feed(rec, 0.3, 3)
+    rec.update(now=0.3)
+    rec.stop(now=0.3, success=True)
+    data = EpisodeStore(str(tmp_path / "ds")).read(1)
+    assert np.all(data["flags"][0] == MISSING)  # tick 0.2: nothing of this episode yet
+    assert data["state"][1].tolist() == [3, -3]

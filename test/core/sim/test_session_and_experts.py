@@ -5,7 +5,7 @@ import pytest
 
 from bc_ros.core.sim import ROBOTS, env_class, eval_seeds, make_env, train_seeds
 from bc_ros.core.sim.experts import NoisyExpert, run_expert_episode
-from bc_ros.core.sim.session import SimConfig, SimSession
+from bc_ros.core.sim.session import SIM_EPOCH, SimConfig, SimSession
 from test.core.sim.stub_env import PointEnv
 
 
@@ -62,7 +62,7 @@ def test_session_runs_seeds_in_sequence_and_keeps_a_monotonic_clock():
         while (outcome := s.step(s.expert().executed)) is None:
             pass
         assert outcome.success and outcome.seed == expected_seed and outcome.steps == 10
-    assert s.clock == pytest.approx(2.0) and not s.wants_more()
+    assert s.clock == pytest.approx(SIM_EPOCH + 2.0) and not s.wants_more()
     with pytest.raises(RuntimeError, match="no episode is running"):
         s.step([0.0, 0.0])
 

@@ -1,0 +1,242 @@
+"""recorder_node: demonstrations from ROS 2 topics into the crash-safe episode store.
+
+Subscribes (sensor-data QoS for sensors, reliable for commands):
+    camera/<name>/image_raw   sensor_msgs/Image (rgb8, bgr8, mono8, rgba8, bgra8)
+    odom | joint_states       nav_msgs/Odometry | sensor_msgs/JointState (state_type)
+    expert/cmd                the expert's command: the label
+    cmd                       what the robot executed (record_executed)
+    dagger/control            std_msgs/Int8, 0 expert 1 policy (record_control)
+    sim/outcome               std_msgs/String JSON from sim_node: stops the episode (stop_on_outcome)
+    joy                       sensor_msgs/Joy: start/stop/discard buttons (joy_*_button >= 0)
+Services:
+    ~/start_episode           std_srvs/Trigger
+    ~/stop_episode            std_srvs/SetBool (data = success)
+    ~/discard_episode         std_srvs/Trigger
+Publishes:
+    recorder/status           std_msgs/String JSON: recording, episode, ticks, problems (1 Hz
+                              and on every change)
+
+The decisions (tick grid, alignment, flags, counters) are in ``bc_ros.core.data.recording``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from rclpy.node import Node
+from sensor_msgs.msg import Joy
+from std_msgs.msg import Int8, String
+from std_srvs.srv import SetBool, Trigger
+
+from bc_ros.core.config import field
+from bc_ros.core.data.recording import Recorder, RecorderConfig
+from bc_ros.core.data.store import DiskFullError
+from bc_ros.nodes import conversions as conv
+from bc_ros.nodes.params import declare_config
+from bc_ros.nodes.runtime import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, spin_node
+
+
+@dataclasses.dataclass
+class RecorderNodeConfig(RecorderConfig):
+    """RecorderConfig plus how episodes are started and stopped."""
+
+    stop_on_outcome: bool = field(True, "Stop the episode when sim/outcome reports its end.")
+    auto_start: bool = field(False, "Start an episode at once, and the next one after each "
+                                    "stop on an outcome.")
+    episodes: int = field(0, "Stop recording (and the node) after this many episodes "
+                             "(0 = never).")
+    joy_start_button: int = field(-1, "Joy button that starts an episode (-1 = none).")
+    joy_success_button: int = field(-1, "Joy button that stops the episode as a success.")
+    joy_failure_button: int = field(-1, "Joy button that stops the episode as a failure.")
+    joy_discard_button: int = field(-1, "Joy button that discards the episode.")
+
+
+def time_now(node: Node) -> float:
+    return node.get_clock().now().nanoseconds * 1e-9
+
+
+class RecorderNode(Node):
+    def __init__(self, overrides: dict | None = None, **node_kwargs):
+        super().__init__("recorder", **node_kwargs)
+        self.config: RecorderNodeConfig = declare_config(self, RecorderNodeConfig, overrides)
+        cfg = self.config
+        conv.check_command_type(cfg.command_type, cfg.action_names)
+        self.recorder = Recorder(cfg)
+        self.recorder.open_store()  # recover leftovers of a crash now, not at the first episode
+        store = self.recorder.store
+        if store.recovered or store.quarantined:
+            self.get_logger().warn(f"recovered episodes {store.recovered} and quarantined "
+                                   f"{store.quarantined} left by an earlier crash")
+        self.done = False
+        self.finished = 0
+        self._joy_buttons: list[int] = []
+
+        for name in cfg.cameras:
+            self.create_subscription(conv.Image, f"camera/{name}/image_raw",
+                                     self._on_image(f"image_{name}"), SENSOR_QOS)
+        if cfg.state_type == "odometry":
+            self.create_subscription(conv.Odometry, "odom", self._on_odom, SENSOR_QOS)
+        else:
+            self.create_subscription(conv.JointState, "joint_states", self._on_joints,
+                                     SENSOR_QOS)
+        cmd_type = conv.command_class(cfg.command_type)
+        self.create_subscription(cmd_type, "expert/cmd", self._on_command("action"), COMMAND_QOS)
+        if cfg.record_executed:
+            self.create_subscription(cmd_type, "cmd", self._on_command("executed"), COMMAND_QOS)
+        if cfg.record_control:
+            self.create_subscription(Int8, "dagger/control", self._on_control, COMMAND_QOS)
+        self.create_subscription(String, "sim/outcome", self._on_outcome, COMMAND_QOS)
+        self.create_subscription(Joy, "joy", self._on_joy, SENSOR_QOS)
+        self.create_service(Trigger, "~/start_episode", self._srv_start)
+        self.create_service(SetBool, "~/stop_episode", self._srv_stop)
+        self.create_service(Trigger, "~/discard_episode", self._srv_discard)
+        self.status_pub = self.create_publisher(String, "recorder/status", LATCHED_QOS)
+        self.create_timer(0.5 / cfg.rate_hz, self._tick)
+        self.create_timer(1.0, self._publish_status)
+        self.get_logger().info(f"recording into {cfg.dataset} "
+                               f"({len(store.episodes)} episodes there)")
+        if cfg.auto_start:  # the first tick is at the first sample that arrives
+            self.start_episode(at_first_sample=True)
+
+    # ---- episode control ---------------------------------------------------------------------
+    def start_episode(self, now: float | None = None, at_first_sample: bool = False) -> str:
+        """Start now (default: the node's clock), at ``now``, or at the first sample."""
+        if not at_first_sample and now is None:
+            now = time_now(self)
+        index = self.recorder.start(None if at_first_sample else now)
+        self._publish_status()
+        return f"episode {index} started"
+
+    def stop_episode(self, success: bool, now: float | None = None) -> str:
+        summary = self.recorder.stop(time_now(self) if now is None else now, success)
+        if summary.get("discarded"):
+            message = f"episode {summary['index']} had no ticks and was dropped"
+        else:
+            self.finished += 1
+            message = (f"episode {summary['index']} saved: {summary['length']} ticks, "
+                       f"{'success' if success else 'failure'}, "
+                       f"{summary['counts'].get('ticks_flagged', 0)} flagged")
+        self.get_logger().info(message)
+        if self.config.episodes and self.finished >= self.config.episodes:
+            self.done = True
+        self._publish_status()
+        return message
+
+    def _srv_start(self, request, response):
+        return self._answer(response, self.start_episode)
+
+    def _srv_stop(self, request, response):
+        return self._answer(response, lambda: self.stop_episode(bool(request.data)))
+
+    def _srv_discard(self, request, response):
+        return self._answer(response, lambda: f"episode {self.recorder.discard()} discarded")
+
+    def _answer(self, response, action):
+        try:
+            response.message = action()
+            response.success = True
+        except RuntimeError as e:
+            response.message, response.success = str(e), False
+        self._publish_status()
+        return response
+
+    def _on_outcome(self, msg: String) -> None:
+        if not self.config.stop_on_outcome or not self.recorder.recording:
+            return
+        try:
+            outcome = json.loads(msg.data)
+            end, success = float(outcome["end_stamp"]), bool(outcome["success"])
+        except (ValueError, KeyError, TypeError) as e:
+            self.get_logger().error(f"unreadable sim/outcome {msg.data!r}: {e}")
+            return
+        self.stop_episode(success, now=end)
+        if self.config.auto_start and not self.done:
+            self.start_episode(now=end)
+
+    def _on_joy(self, msg: Joy) -> None:
+        cfg = self.config
+        pressed = [b and not (i < len(self._joy_buttons) and self._joy_buttons[i])
+                   for i, b in enumerate(msg.buttons)]
+        self._joy_buttons = list(msg.buttons)
+
+        def hit(button):
+            return 0 <= button < len(pressed) and pressed[button]
+
+        try:
+            if hit(cfg.joy_start_button) and not self.recorder.recording:
+                self.start_episode()
+            elif hit(cfg.joy_success_button) and self.recorder.recording:
+                self.stop_episode(True)
+            elif hit(cfg.joy_failure_button) and self.recorder.recording:
+                self.stop_episode(False)
+            elif hit(cfg.joy_discard_button) and self.recorder.recording:
+                self.recorder.discard()
+        except RuntimeError as e:
+            self.get_logger().warn(str(e))
+
+    # ---- samples -----------------------------------------------------------------------------
+    def _add(self, stream, stamp, value) -> None:
+        problem = self.recorder.add(stream, conv.time_from_msg(stamp), value)
+        if problem:
+            self.get_logger().warn(problem, throttle_duration_sec=2.0)
+
+    def _on_image(self, stream):
+        def callback(msg):
+            try:
+                image = conv.image_from_msg(msg)
+            except ValueError as e:
+                self.recorder.counts[f"{stream}_bad_encoding"] += 1
+                self.get_logger().error(f"{stream}: {e}", throttle_duration_sec=2.0)
+                return
+            self._add(stream, msg.header.stamp, image)
+        return callback
+
+    def _on_odom(self, msg) -> None:
+        self._add("state", msg.header.stamp, conv.odometry_from_msg(msg))
+
+    def _on_joints(self, msg) -> None:
+        self._add("state", msg.header.stamp, list(msg.position))
+
+    def _on_command(self, stream):
+        def callback(msg):
+            try:
+                values = conv.command_from_msg(msg, self.config.action_names)
+            except ValueError as e:
+                self.recorder.counts[f"{stream}_wrong_size"] += 1
+                self.get_logger().error(f"{stream}: {e}", throttle_duration_sec=2.0)
+                return
+            # Unstamped commands (Twist, Float64MultiArray) are stamped on arrival.
+            stamp = getattr(getattr(msg, "header", None), "stamp", None)
+            if stamp is None or (stamp.sec == 0 and stamp.nanosec == 0):
+                stamp = self.get_clock().now().to_msg()
+            self._add(stream, stamp, values)
+        return callback
+
+    def _on_control(self, msg: Int8) -> None:
+        self._add("control", self.get_clock().now().to_msg(), int(msg.data))
+
+    # ---- ticks and status --------------------------------------------------------------------
+    def _tick(self) -> None:
+        if not self.recorder.recording:
+            return
+        try:
+            self.recorder.update(time_now(self))
+        except DiskFullError as e:
+            self.recorder.writer = None
+            self.get_logger().error(f"{e}; finished episodes are safe. Free some disk space "
+                                    f"and start a new episode.")
+            self._publish_status()
+
+    def _publish_status(self) -> None:
+        status = self.recorder.status()
+        status["episodes_saved"] = self.finished
+        self.status_pub.publish(String(data=json.dumps(status)))
+
+
+def main(args=None) -> int:
+    return spin_node(RecorderNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
