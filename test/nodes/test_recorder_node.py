@@ -1,0 +1,139 @@
+"""recorder_node in-process: services, bad input, and recording what the sim node published."""
+
+import json
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from rclpy.node import Node  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+from std_srvs.srv import SetBool, Trigger  # noqa: E402
+
+from bc_ros.core.data.store import EpisodeStore  # noqa: E402
+from bc_ros.nodes import conversions as conv  # noqa: E402
+from bc_ros.nodes.recorder_node import RecorderNode  # noqa: E402
+from bc_ros.nodes.runtime import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS  # noqa: E402
+from test.nodes.helpers import Inbox, make_executor, spin_until  # noqa: E402
+
+DRONE = ["vx", "vy", "vz", "yaw_rate"]
+
+
+class Robot(Node):
+    """Publishes what a camera driver, odometry and a teleop would, with chosen stamps."""
+
+    def __init__(self, context):
+        super().__init__("fake_robot", context=context)
+        self.clock = self.create_publisher(Clock, "clock", COMMAND_QOS)
+        self.cams = {c: self.create_publisher(conv.Image, f"camera/{c}/image_raw", SENSOR_QOS)
+                     for c in ("left", "center", "right")}
+        self.odom = self.create_publisher(conv.Odometry, "odom", SENSOR_QOS)
+        self.cmd = self.create_publisher(conv.TwistStamped, "expert/cmd", COMMAND_QOS)
+        self.status = Inbox(self, String, "recorder/status", LATCHED_QOS)
+        self.start = self.create_client(Trigger, "recorder/start_episode")
+        self.stop = self.create_client(SetBool, "recorder/stop_episode")
+        self.discard = self.create_client(Trigger, "recorder/discard_episode")
+
+    def publish_tick(self, t, k, encoding="rgb8", size=(32, 24)):
+        stamp = conv.time_to_msg(t)
+        self.clock.publish(Clock(clock=stamp))
+        image = np.full((size[1], size[0], 3), k % 256, np.uint8)
+        for pub in self.cams.values():
+            pub.publish(conv.image_to_msg(image, stamp, encoding=encoding))
+        odom = {"position": [k, 0, 1], "orientation_xyzw": [0, 0, 0, 1],
+                "linear_body": [1, 0, 0], "angular_body": [0, 0, 0]}
+        self.odom.publish(conv.odometry_to_msg(odom, stamp))
+        self.cmd.publish(conv.command_to_msg([1.0, 0.0, 0.0, 0.1 * k], DRONE, "twist_stamped",
+                                             stamp))
+
+
+def call(executor, client, request):
+    spin_until(executor, client.service_is_ready, what=f"service {client.srv_name}")
+    future = client.call_async(request)
+    spin_until(executor, future.done, what=f"answer of {client.srv_name}")
+    return future.result()
+
+
+@pytest.fixture
+def rig(ros_context, tmp_path):
+    recorder = RecorderNode({"dataset": str(tmp_path / "ds"), "image_width": 32,
+                             "image_height": 24, "command_type": "twist_stamped",
+                             "record_executed": False, "task": "trail"},
+                            context=ros_context,
+                            parameter_overrides=[Parameter("use_sim_time", value=True)])
+    robot = Robot(ros_context)
+    executor = make_executor(ros_context, recorder, robot)
+    spin_until(executor, lambda: all(p.get_subscription_count() for p in robot.cams.values())
+               and robot.odom.get_subscription_count() and robot.cmd.get_subscription_count()
+               and robot.clock.get_subscription_count(), what="discovery")
+    yield recorder, robot, executor, tmp_path / "ds"
+    executor.shutdown()
+
+
+def publish_ticks(recorder, robot, executor, ticks):
+    for t, k in ticks:
+        before = recorder.recorder.aligner.newest("action")
+        robot.publish_tick(t, k)
+        spin_until(executor, lambda: recorder.recorder.aligner.newest("action") != before
+                   and recorder.recorder.aligner.newest("image_right") == pytest.approx(t)
+                   and recorder.recorder.aligner.newest("state") == pytest.approx(t),
+                   what=f"tick {t}")
+        spin_until(executor, lambda: recorder.get_clock().now().nanoseconds
+                   >= conv.time_from_msg(conv.time_to_msg(t)) * 1e9 - 1, what="the clock")
+        executor.spin_once(timeout_sec=0.05)
+
+
+def test_services_start_and_stop_an_episode_with_every_tick(rig):
+    recorder, robot, executor, ds = rig
+    publish_ticks(recorder, robot, executor, [(1.0, 0)])
+    assert call(executor, robot.start, Trigger.Request()).success
+    publish_ticks(recorder, robot, executor, [(1.0 + 0.1 * k, k) for k in range(1, 6)])
+    answer = call(executor, robot.stop, SetBool.Request(data=True))
+    assert answer.success and "saved: 6 ticks" in answer.message, answer.message
+    store = EpisodeStore(str(ds))
+    (episode,) = store.episodes
+    assert episode["success"] and episode["task"] == "trail" and episode["length"] == 6
+    data = store.read(0)
+    np.testing.assert_allclose(data["time"], 1.0 + 0.1 * np.arange(6))
+    assert not data["flags"].any()
+    np.testing.assert_allclose(data["action"][:, 3], 0.1 * np.arange(6), atol=1e-6)
+    assert data["image_center"][4].max() == 4
+
+
+def test_stop_without_an_episode_says_so(rig):
+    recorder, robot, executor, ds = rig
+    answer = call(executor, robot.stop, SetBool.Request(data=True))
+    assert not answer.success and "no episode is recording" in answer.message
+
+
+def test_discard_keeps_nothing(rig):
+    recorder, robot, executor, ds = rig
+    publish_ticks(recorder, robot, executor, [(1.0, 0)])
+    call(executor, robot.start, Trigger.Request())
+    publish_ticks(recorder, robot, executor, [(1.1, 1), (1.2, 2)])
+    assert "discarded" in call(executor, robot.discard, Trigger.Request()).message
+    assert EpisodeStore(str(ds)).episodes == []
+
+
+def test_bad_encoding_and_size_are_counted_and_recording_goes_on(rig):
+    recorder, robot, executor, ds = rig
+    publish_ticks(recorder, robot, executor, [(1.0, 0)])
+    call(executor, robot.start, Trigger.Request())
+    stamp = conv.time_to_msg(1.1)
+    bad = conv.image_to_msg(np.zeros((24, 32, 3), np.uint8), stamp)
+    bad.encoding = "yuv422"
+    robot.cams["left"].publish(bad)
+    robot.cams["right"].publish(conv.image_to_msg(np.zeros((48, 64, 3), np.uint8), stamp))
+    spin_until(executor, lambda: recorder.recorder.counts["image_left_bad_encoding"] == 1
+               and recorder.recorder.counts["image_right_rejected"] == 1, what="rejections")
+    publish_ticks(recorder, robot, executor, [(1.2, 2), (1.3, 3)])
+    answer = call(executor, robot.stop, SetBool.Request(data=False))
+    assert answer.success
+    (episode,) = EpisodeStore(str(ds)).episodes
+    assert episode["counts"]["image_left_bad_encoding"] == 1
+    assert episode["counts"]["image_right_rejected"] == 1
+    spin_until(executor, lambda: robot.status.messages and
+               json.loads(robot.status.last.data)["episodes_saved"] == 1, what="status")
