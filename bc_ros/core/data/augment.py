@@ -59,29 +59,36 @@ class SideCameraConfig:
 
 
 def steer_back_correction(action_names, yaw_rad: float, lateral_m: float, horizon: float,
-                          forward_speed: float = 0.0) -> np.ndarray:
-    """The correction added to a command for a view offset by ``yaw_rad`` and ``lateral_m``."""
+                          forward_speed=0.0) -> np.ndarray:
+    """The correction added to a command for a view offset by ``yaw_rad`` and ``lateral_m``.
+
+    ``forward_speed`` may be an array (one per command); the result then has shape
+    ``speed.shape + (len(action_names),)``.
+    """
     if not horizon > 0:
         raise ValueError(f"horizon must be > 0 seconds, got {horizon=}")
     names = list(action_names)
     if "yaw_rate" not in names:
         raise ValueError(f"side-camera correction needs a yaw_rate action, got {names}")
-    correction = np.zeros(len(names))
-    heading_error = yaw_rad
+    speed = np.asarray(forward_speed, dtype=np.float64)
+    correction = np.zeros(speed.shape + (len(names),))
+    heading_error = np.full(speed.shape, float(yaw_rad))
     if "vy" in names:
-        correction[names.index("vy")] = -lateral_m / horizon
+        correction[..., names.index("vy")] = -lateral_m / horizon
     elif lateral_m:
-        heading_error += math.atan2(lateral_m, max(forward_speed, 1e-3) * horizon)
-    correction[names.index("yaw_rate")] = -heading_error / horizon
+        heading_error = heading_error + np.arctan2(lateral_m,
+                                                   np.maximum(speed, 1e-3) * horizon)
+    correction[..., names.index("yaw_rate")] = -heading_error / horizon
     return correction
 
 
 def augmented_label(action, action_names, yaw_rad: float, lateral_m: float, horizon: float,
                     low=None, high=None) -> np.ndarray:
-    """Recorded ``action`` plus the steer-back correction, clamped to [low, high] if given."""
+    """Recorded ``action`` (A,) or (N, A) plus the steer-back correction, clamped to
+    [low, high] if given."""
     action = np.asarray(action, dtype=np.float64)
     names = list(action_names)
-    speed = float(action[names.index("vx")]) if "vx" in names else 0.0
+    speed = action[..., names.index("vx")] if "vx" in names else np.zeros(action.shape[:-1])
     out = action + steer_back_correction(names, yaw_rad, lateral_m, horizon, speed)
     if low is not None and high is not None:
         out = np.clip(out, low, high)

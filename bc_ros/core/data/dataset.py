@@ -1,0 +1,149 @@
+"""The training-time dataset over an episode store: observation/action windows, padding masks,
+statistics, a split by episode, and side-camera augmentation.
+
+One sample is the window around tick ``t`` of an episode::
+
+    images       uint8  (n_obs_steps, n_views, 3, H, W)   ticks t-n_obs_steps+1 .. t
+    state        float32 (n_obs_steps, S)
+    obs_mask     bool   (n_obs_steps,)     False where the window reaches before the episode start
+    action       float32 (horizon, A)      ticks t .. t+horizon-1 (the expert's labels)
+    action_mask  bool   (horizon,)         False where it reaches past the episode end
+    episode, t   int
+    view         int    which camera the images come from (side-camera mode), else -1
+    label        int    discrete side-camera class (discrete mode), else -1
+
+Padding repeats the first observation / last action (as LeRobot and diffusion_policy do) and the
+masks say which entries are real. Ticks whose label or state was missing, stale or non-finite are
+not used as sample centres.
+
+Side cameras (``SideCameraConfig``): in ``continuous`` mode every camera's frame at tick ``t`` is a
+sample of its own (``n_views`` = 1) whose actions carry the steer-back correction for that
+camera's yaw and lateral offset (``augment.py``); ``discrete`` adds the Giusti class as ``label``.
+With the mode ``off`` all cameras are inputs together (``n_views`` = number of cameras).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from bc_ros.core.data.augment import SideCameraConfig, augmented_label, discrete_label
+from bc_ros.core.data.recording import OK
+from bc_ros.core.data.stats import feature_stats, merge_stats
+from bc_ros.core.data.store import EpisodeStore
+
+
+def split_episodes(indices, val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
+    """Train/validation split by episode (never by frame: neighbouring frames are near copies)."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction=}")
+    indices = sorted(indices)
+    order = np.random.default_rng(seed).permutation(len(indices))
+    n_val = int(round(val_fraction * len(indices)))
+    if val_fraction > 0 and len(indices) > 1:
+        n_val = max(1, n_val)
+    val = sorted(indices[i] for i in order[:n_val])
+    train = sorted(indices[i] for i in order[n_val:])
+    return train, val
+
+
+class EpisodeDataset:
+    """A map-style dataset (works with ``torch.utils.data.DataLoader``); arrays are numpy and
+    the loader's default collate turns them into tensors. Everything is loaded into memory."""
+
+    def __init__(self, root: str, *, n_obs_steps: int = 1, horizon: int = 1,
+                 episodes=None, cameras=None, side_camera: SideCameraConfig | None = None,
+                 successful_only: bool = False):
+        if n_obs_steps < 1 or horizon < 1:
+            raise ValueError(f"n_obs_steps and horizon must be >= 1, got {n_obs_steps=} "
+                             f"{horizon=}")
+        self.store = EpisodeStore(root)
+        info = self.store.meta["info"]
+        self.info = info
+        self.n_obs_steps, self.horizon = n_obs_steps, horizon
+        self.side = side_camera or SideCameraConfig()
+        all_cams = [c["name"] for c in info["cameras"]]
+        self.cameras = list(cameras or all_cams)
+        unknown = set(self.cameras) - set(all_cams)
+        if unknown:
+            raise ValueError(f"cameras {sorted(unknown)} are not in the dataset ({all_cams})")
+        poses = {c["name"]: c for c in info["cameras"]}
+        self.camera_yaw = [math.radians(poses[c]["yaw_deg"]) for c in self.cameras]
+        self.camera_lateral = [poses[c]["lateral_m"] for c in self.cameras]
+        self.action_names = info["action_names"]
+        self.horizon_s = self.side.horizon
+        listed = [e for e in self.store.episodes
+                  if (episodes is None or e["index"] in set(episodes))
+                  and (not successful_only or e.get("success"))]
+        if not listed:
+            raise ValueError(f"no episodes selected from {root} ({len(self.store.episodes)} "
+                             f"there, {episodes=}, {successful_only=})")
+        self.episode_indices = [e["index"] for e in listed]
+        self._load(listed)
+
+    def _load(self, listed) -> None:
+        streams = self.info["streams"]
+        must_be_ok = [streams.index(s) for s in ("state", "action")]
+        images, states, actions, starts, lengths, valid = [], [], [], [], [], []
+        offset = 0
+        for e in listed:
+            data = self.store.read(e["index"])
+            n = len(data["action"])
+            images.append(np.stack([data[f"image_{c}"] for c in self.cameras], axis=1))
+            states.append(data["state"].astype(np.float32))
+            actions.append(data["action"].astype(np.float32))
+            ok = (data["flags"][:, must_be_ok] == OK).all(axis=1)
+            ok &= np.isfinite(data["action"]).all(axis=1) & np.isfinite(data["state"]).all(axis=1)
+            valid.append(ok)
+            starts.append(offset)
+            lengths.append(n)
+            offset += n
+        self.images = np.concatenate(images)        # (N, n_cams, H, W, 3)
+        self.states = np.concatenate(states)        # (N, S)
+        self.actions = np.concatenate(actions)      # (N, A)
+        self.starts = np.array(starts)
+        self.lengths = np.array(lengths)
+        ok = np.concatenate(valid)
+        centres = [(ep, t) for ep, (s, n) in enumerate(zip(starts, lengths)) for t in range(n)
+                   if ok[s + t]]
+        views = range(len(self.cameras)) if self.side.mode != "off" else [-1]
+        self.samples = [(ep, t, v) for ep, t in centres for v in views]
+        self._valid = ok
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> dict:
+        ep, t, view = self.samples[i]
+        start, n = int(self.starts[ep]), int(self.lengths[ep])
+        obs_t = np.arange(t - self.n_obs_steps + 1, t + 1)
+        act_t = np.arange(t, t + self.horizon)
+        obs_mask, act_mask = obs_t >= 0, act_t < n
+        obs_rows = start + np.clip(obs_t, 0, n - 1)
+        act_rows = start + np.clip(act_t, 0, n - 1)
+        cams = slice(None) if view < 0 else slice(view, view + 1)
+        images = self.images[obs_rows, cams].transpose(0, 1, 4, 2, 3)  # (T, V, 3, H, W)
+        action = self.actions[act_rows].copy()
+        label = -1
+        if view >= 0:
+            yaw, lateral = self.camera_yaw[view], self.camera_lateral[view]
+            if self.side.mode == "continuous":
+                action = augmented_label(action, self.action_names, yaw, lateral,
+                                         self.horizon_s).astype(np.float32)
+            label = discrete_label(yaw, self.side.yaw_threshold_deg)
+        return {"images": np.ascontiguousarray(images), "state": self.states[obs_rows],
+                "obs_mask": obs_mask, "action": action, "action_mask": act_mask,
+                "episode": self.episode_indices[ep], "t": t, "view": view, "label": label}
+
+    def stats(self) -> dict[str, dict[str, np.ndarray]]:
+        """Normalization statistics of state and action over the valid ticks (augmented actions
+        included when side cameras add samples, so the normalizer covers the corrections)."""
+        actions = self.actions[self._valid]
+        if self.side.mode == "continuous":
+            extra = [augmented_label(actions, self.action_names, yaw, lat, self.horizon_s)
+                     for yaw, lat in zip(self.camera_yaw, self.camera_lateral)]
+            action_stats = merge_stats([feature_stats(a) for a in extra])
+        else:
+            action_stats = feature_stats(actions)
+        return {"state": feature_stats(self.states[self._valid]), "action": action_stats}

@@ -1,0 +1,90 @@
+"""Training-time dataset: windows and masks, side-camera samples, split by episode."""
+
+import math
+
+import numpy as np
+import pytest
+
+from bc_ros.core.data.augment import TURN_LEFT, TURN_RIGHT, SideCameraConfig
+from bc_ros.core.data.dataset import EpisodeDataset, split_episodes
+from bc_ros.core.data.recording import MISSING, RecorderConfig
+from bc_ros.core.data.store import EpisodeStore
+
+
+def make_dataset(root, lengths=(5, 7), flag_tick=None):
+    cfg = RecorderConfig(dataset=str(root), image_width=8, image_height=6, state_dim=2,
+                         record_executed=False)
+    store = EpisodeStore(str(root), cfg.features(), info=cfg.dataset_info())
+    n_streams = len(cfg.streams)
+    for e, n in enumerate(lengths):
+        w = store.begin({"task": "trail"})
+        for t in range(n):
+            flags = np.zeros(n_streams, np.uint8)
+            if flag_tick == (e, t):
+                flags[cfg.streams.index("action")] = MISSING
+            row = {f"image_{c}": np.full((6, 8, 3), 10 * i + t, np.uint8)
+                   for i, c in enumerate(cfg.cameras)}
+            row.update(state=np.array([e, t], np.float32),
+                       action=np.array([1.0, 0.0, 0.0, 0.01 * t], np.float32),
+                       time=t * 0.1, stamps=np.zeros(n_streams), skew=np.zeros(n_streams,
+                                                                                 np.float32),
+                       flags=flags)
+            w.append(row)
+        w.finish(success=True)
+    return str(root)
+
+
+def test_windows_are_padded_at_episode_ends_with_masks(tmp_path):
+    ds = EpisodeDataset(make_dataset(tmp_path / "d"), n_obs_steps=2, horizon=3)
+    assert len(ds) == 12
+    first = ds[0]
+    assert first["images"].shape == (2, 3, 3, 6, 8)  # (T, views, C, H, W)
+    assert first["obs_mask"].tolist() == [False, True]
+    assert first["state"][:, 1].tolist() == [0, 0]   # padded by repeating the first tick
+    last = ds[4]                                      # tick 4 of a 5-tick episode
+    assert last["action_mask"].tolist() == [True, False, False]
+    np.testing.assert_allclose(last["action"][:, 3], [0.04, 0.04, 0.04])
+    assert ds[5]["episode"] == 1 and ds[5]["t"] == 0  # never a window across episodes
+
+
+def test_flagged_ticks_are_not_sample_centres(tmp_path):
+    ds = EpisodeDataset(make_dataset(tmp_path / "d", flag_tick=(0, 2)))
+    assert len(ds) == 11 and (0, 2, -1) not in ds.samples
+
+
+def test_side_cameras_become_samples_with_steer_back_labels(tmp_path):
+    ds = EpisodeDataset(make_dataset(tmp_path / "d"),
+                        side_camera=SideCameraConfig(mode="continuous", horizon=2.0))
+    assert len(ds) == 12 * 3
+    by_view = {ds[i]["view"]: ds[i] for i in range(3)}     # tick 0 of episode 0, each camera
+    left, center, right = by_view[0], by_view[1], by_view[2]
+    assert left["images"].shape == (1, 1, 3, 6, 8) and left["images"].max() == 0
+    assert right["images"].max() == 20                     # the right camera's frame
+    assert center["action"][0, 3] == pytest.approx(0.0)
+    assert left["action"][0, 3] == pytest.approx(-math.radians(30) / 2.0)  # turn right
+    assert right["action"][0, 3] == pytest.approx(math.radians(30) / 2.0)
+    assert left["label"] == TURN_RIGHT and right["label"] == TURN_LEFT
+    stats = ds.stats()
+    assert stats["action"]["min"][3] < -0.2 and stats["action"]["max"][3] > 0.2
+
+
+def test_split_is_by_episode_reproducible_and_disjoint():
+    train, val = split_episodes(range(10), 0.2, seed=3)
+    assert len(val) == 2 and not set(train) & set(val) and sorted(train + val) == list(range(10))
+    assert split_episodes(range(10), 0.2, seed=3) == (train, val)
+
+
+def test_torch_loader_batches_the_samples(tmp_path):
+    torch = pytest.importorskip("torch")
+    ds = EpisodeDataset(make_dataset(tmp_path / "d"), n_obs_steps=2, horizon=4)
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=5, shuffle=False)))
+    assert batch["images"].shape == (5, 2, 3, 3, 6, 8) and batch["images"].dtype == torch.uint8
+    assert batch["action"].shape == (5, 4, 4) and batch["action_mask"].dtype == torch.bool
+
+
+def test_selecting_unknown_cameras_or_no_episodes_is_explained(tmp_path):
+    root = make_dataset(tmp_path / "d")
+    with pytest.raises(ValueError, match="cameras \\['top'\\] are not in the dataset"):
+        EpisodeDataset(root, cameras=["top"])
+    with pytest.raises(ValueError, match="no episodes selected"):
+        EpisodeDataset(root, episodes=[99])
