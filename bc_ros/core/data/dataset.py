@@ -11,6 +11,8 @@ One sample is the window around tick ``t`` of an episode::
     episode, t   int
     view         int    which camera the images come from (side-camera mode), else -1
     label        int    discrete side-camera class (discrete mode), else -1
+    goal         float32 (G,)  with goal relabeling only: state[goal_state_indices] at a tick
+                                actually reached later in the same episode (hindsight)
 
 Padding repeats the first observation / last action (as LeRobot and diffusion_policy do) and the
 masks say which entries are real. Ticks whose label or state was missing, stale or non-finite are
@@ -34,6 +36,9 @@ from bc_ros.core.data.stats import feature_stats, merge_stats
 from bc_ros.core.data.store import EpisodeStore
 
 
+GOAL_STRATEGIES = ("final", "future")
+
+
 def split_episodes(indices, val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
     """Train/validation split by episode (never by frame: neighbouring frames are near copies)."""
     if not 0.0 <= val_fraction < 1.0:
@@ -54,10 +59,16 @@ class EpisodeDataset:
 
     def __init__(self, root: str, *, n_obs_steps: int = 1, horizon: int = 1,
                  episodes=None, cameras=None, side_camera: SideCameraConfig | None = None,
-                 successful_only: bool = False):
+                 successful_only: bool = False, goal_state_indices=None,
+                 goal_strategy: str = "final", seed: int = 0):
         if n_obs_steps < 1 or horizon < 1:
             raise ValueError(f"n_obs_steps and horizon must be >= 1, got {n_obs_steps=} "
                              f"{horizon=}")
+        if goal_strategy not in GOAL_STRATEGIES:
+            raise ValueError(f"goal_strategy must be one of {GOAL_STRATEGIES}, "
+                             f"got {goal_strategy=}")
+        self.goal_idx = None if goal_state_indices is None else list(goal_state_indices)
+        self.goal_strategy, self.seed = goal_strategy, seed
         self.store = EpisodeStore(root)
         info = self.store.meta["info"]
         self.info = info
@@ -132,9 +143,20 @@ class EpisodeDataset:
                 action = augmented_label(action, self.action_names, yaw, lateral,
                                          self.horizon_s).astype(np.float32)
             label = discrete_label(yaw, self.side.yaw_threshold_deg)
-        return {"images": np.ascontiguousarray(images), "state": self.states[obs_rows],
-                "obs_mask": obs_mask, "action": action, "action_mask": act_mask,
-                "episode": self.episode_indices[ep], "t": t, "view": view, "label": label}
+        sample = {"images": np.ascontiguousarray(images), "state": self.states[obs_rows],
+                  "obs_mask": obs_mask, "action": action, "action_mask": act_mask,
+                  "episode": self.episode_indices[ep], "t": t, "view": view, "label": label}
+        if self.goal_idx is not None:
+            sample["goal"] = self.states[start + self.goal_tick(i, t, n), self.goal_idx]
+        return sample
+
+    def goal_tick(self, i: int, t: int, n: int) -> int:
+        """Hindsight relabeling (Andrychowicz et al. 2017): the tick whose state becomes the goal.
+        ``final``: the episode's last tick; ``future``: uniform over t..n-1, drawn from an rng
+        seeded by (seed, sample index) so a sample's goal is reproducible."""
+        if self.goal_strategy == "final":
+            return n - 1
+        return int(np.random.default_rng([self.seed, i]).integers(t, n))
 
     def stats(self) -> dict[str, dict[str, np.ndarray]]:
         """Normalization statistics of state and action over the valid ticks (augmented actions

@@ -88,3 +88,20 @@ def test_selecting_unknown_cameras_or_no_episodes_is_explained(tmp_path):
         EpisodeDataset(root, cameras=["top"])
     with pytest.raises(ValueError, match="no episodes selected"):
         EpisodeDataset(root, episodes=[99])
+
+
+@pytest.mark.parametrize("strategy", ["final", "future"])
+def test_hindsight_goals_are_states_reached_later_in_the_same_episode(tmp_path, strategy):
+    ds = EpisodeDataset(make_dataset(tmp_path / "d"), goal_state_indices=[1],
+                        goal_strategy=strategy, seed=4)
+    for i in range(len(ds)):
+        s = ds[i]
+        n = 5 if s["episode"] == 0 else 7
+        goal_t = s["goal"][0]               # state[1] is the tick index
+        assert s["t"] <= goal_t <= n - 1
+        if strategy == "final":
+            assert goal_t == n - 1
+    assert ds[3]["goal"].tolist() == ds[3]["goal"].tolist()  # reproducible per sample
+    if strategy == "future":
+        assert len({float(ds[0]["goal"][0])} | {float(ds[1]["goal"][0])} |
+                   {float(ds[5 + k]["goal"][0]) for k in range(5)}) > 1
