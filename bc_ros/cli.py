@@ -75,6 +75,47 @@ def cmd_record(args) -> int:
         return 2
 
 
+def _write_json(path, data) -> None:
+    if path:
+        import json
+
+        with open(path, "w") as f:
+            json.dump(data, f, indent=2)
+
+
+def cmd_dataset(args) -> int:
+    from bc_ros.core.data.tools import audit_dataset, dataset_info
+
+    try:
+        if args.action == "info":
+            info = dataset_info(args.dataset)
+            _write_json(args.json, info)
+            print(f"{info['root']}: {info['episodes']} episodes, {info['frames']} frames at "
+                  f"{info['rate_hz']:g} Hz ({info['duration_s'] or 0:.0f} s), "
+                  f"{info['successes']} successful, {info['recovered']} recovered")
+            print(f"  tasks {info['tasks']}  sources {info['sources']}  cameras "
+                  f"{info['cameras']} {info['image_size']}  actions {info['action_names']}")
+            if info["control_ticks"]:
+                print(f"  control ticks {info['control_ticks']}")
+            return 0
+        report = audit_dataset(args.dataset)
+        _write_json(args.json, report)
+        print(f"{report['root']}: {report['episodes']} episodes, {report['ticks']} ticks")
+        for s, st in report["streams"].items():
+            print(f"  {s:14s} drop {100 * st['drop_rate']:5.1f} %  missing {st['missing']:5d}  "
+                  f"stale {st['stale']:5d}  bad {st['bad_value']:4d}  gaps {st['gaps']:4d}  "
+                  f"skew median {st['skew_median_ms'] or 0:6.1f} ms  "
+                  f"p99 {st['skew_p99_ms'] or 0:6.1f} ms")
+        for index, reasons in report["flagged_episodes"].items():
+            print(f"  episode {index}: {'; '.join(reasons)}")
+        print("audit: ok" if report["ok"] else
+              f"audit: {len(report['flagged_episodes'])} episodes flagged")
+        return 0 if report["ok"] else 1
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
 def cmd_demo(args) -> int:
     from bc_ros.demo import run_demo
 
@@ -121,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="noise injected into the executed expert command (recovery data)")
     p.add_argument("--image-size", type=_image_size, default=(96, 96), help="WxH")
     p.set_defaults(func=cmd_record)
+
+    p = sub.add_parser("dataset", help="dataset tools")
+    p.add_argument("action", choices=["info", "audit"])
+    p.add_argument("dataset", help="dataset folder")
+    p.add_argument("--json", help="also write the figures to this file")
+    p.set_defaults(func=cmd_dataset)
 
     p = sub.add_parser("teleop", help="joystick / keyboard teleoperation node")
     p.add_argument("--robot", choices=list(ROBOTS), default="drone")
