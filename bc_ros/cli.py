@@ -84,9 +84,17 @@ def _write_json(path, data) -> None:
 
 
 def cmd_dataset(args) -> int:
-    from bc_ros.core.data.tools import audit_dataset, dataset_info
+    from bc_ros.core.data.tools import audit_dataset, contact_sheet_of_episode, dataset_info
 
     try:
+        if args.action == "view":
+            import cv2
+
+            sheet = contact_sheet_of_episode(args.dataset, args.episode, args.camera)
+            out = args.out or f"episode_{args.episode:06d}_{args.camera}.png"
+            cv2.imwrite(out, sheet[:, :, ::-1])
+            print(f"wrote {out}")
+            return 0
         if args.action == "info":
             info = dataset_info(args.dataset)
             _write_json(args.json, info)
@@ -164,9 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_record)
 
     p = sub.add_parser("dataset", help="dataset tools")
-    p.add_argument("action", choices=["info", "audit"])
+    p.add_argument("action", choices=["info", "audit", "view"])
     p.add_argument("dataset", help="dataset folder")
     p.add_argument("--json", help="also write the figures to this file")
+    p.add_argument("--episode", type=int, default=0, help="view: which episode")
+    p.add_argument("--camera", default="center", help="view: which camera")
+    p.add_argument("--out", help="view: PNG to write")
     p.set_defaults(func=cmd_dataset)
 
     p = sub.add_parser("teleop", help="joystick / keyboard teleoperation node")

@@ -86,3 +86,41 @@ def audit_dataset(root: str, max_flagged_fraction: float = 0.05,
     report["flagged_episodes"] = flagged
     report["ok"] = not flagged
     return report
+
+
+def contact_sheet_of_episode(root: str, index: int, camera: str = "center", frames: int = 12,
+                             columns: int = 6, scale: int = 2) -> np.ndarray:
+    """A grid of ``frames`` evenly spaced ticks of one episode, each with its tick, time and
+    the recorded command drawn over it (an arrow: forward up, lateral/yaw sideways)."""
+    import cv2
+
+    store = EpisodeStore(root)
+    if index not in {e["index"] for e in store.episodes}:
+        raise ValueError(f"episode {index} is not in {root}; episodes: "
+                         f"{[e['index'] for e in store.episodes]}")
+    data = store.read(index)
+    key = f"image_{camera}"
+    if key not in data:
+        raise ValueError(f"camera {camera!r} is not in the dataset")
+    names = store.meta["info"]["action_names"]
+    n = len(data[key])
+    ticks = np.unique(np.linspace(0, n - 1, min(frames, n)).round().astype(int))
+    tiles = []
+    for t in ticks:
+        img = cv2.resize(data[key][t], None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+        img = np.ascontiguousarray(img)
+        h, w = img.shape[:2]
+        a = dict(zip(names, data["action"][t]))
+        forward = float(a.get("vx", 0.0))
+        side = float(a.get("yaw_rate", a.get("vy", 0.0)))
+        if np.isfinite(forward) and np.isfinite(side):
+            c = (w // 2, h - 8)
+            tip = (int(c[0] - side * w * 0.25), int(c[1] - forward * h * 0.2))
+            cv2.arrowedLine(img, c, tip, (255, 40, 40), 2, tipLength=0.3)
+        label = f"t={t} " + " ".join(f"{v:+.2f}" for v in data["action"][t])
+        cv2.putText(img, label, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 0), 1)
+        tiles.append(img)
+    while len(tiles) % columns:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.concatenate(tiles[i:i + columns], axis=1) for i in range(0, len(tiles), columns)]
+    return np.concatenate(rows, axis=0)

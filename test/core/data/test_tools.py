@@ -32,3 +32,14 @@ def test_audit_passes_a_clean_dataset_and_flags_a_bad_one(tmp_path, capsys):
 def test_missing_dataset_is_a_clear_error(tmp_path, capsys):
     assert main(["dataset", "info", str(tmp_path / "nothing")]) == 2
     assert "meta.json missing" in capsys.readouterr().err
+
+
+def test_view_writes_a_contact_sheet(tmp_path):
+    import cv2
+
+    root = make_dataset(tmp_path / "d")
+    out = tmp_path / "sheet.png"
+    assert main(["dataset", "view", root, "--episode", "1", "--out", str(out)]) == 0
+    sheet = cv2.imread(str(out))
+    assert sheet.shape == (2 * 6 * 2, 6 * 8 * 2, 3)  # 7 ticks in rows of 6, 2x scale
+    assert main(["dataset", "view", root, "--episode", "9"]) == 2
