@@ -15,7 +15,8 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={"bc_ros.core.sim": ["assets/*.urdf", "assets/*/*"]},
+    package_data={"bc_ros.core.sim": ["assets/*.urdf", "assets/*/*"],
+                  "bc_ros.nodes": ["*.xml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),

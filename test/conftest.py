@@ -7,6 +7,10 @@ import pytest
 # Set before anything imports rclpy. Kilted ignores ROS_LOCALHOST_ONLY.
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
+# Large images stay in shared memory (bc_ros/nodes/fastdds_large_data.xml), as bc-ros does.
+os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bc_ros", "nodes",
+    "fastdds_large_data.xml"))
 
 
 @pytest.fixture

@@ -100,11 +100,12 @@ class RecorderNode(Node):
             self.start_episode(at_first_sample=True)
 
     # ---- episode control ---------------------------------------------------------------------
-    def start_episode(self, now: float | None = None, at_first_sample: bool = False) -> str:
+    def start_episode(self, now: float | None = None, at_first_sample: bool = False,
+                      since: float | None = None) -> str:
         """Start now (default: the node's clock), at ``now``, or at the first sample."""
         if not at_first_sample and now is None:
             now = time_now(self)
-        index = self.recorder.start(None if at_first_sample else now)
+        index = self.recorder.start(None if at_first_sample else now, since=since)
         self._publish_status()
         return f"episode {index} started"
 
@@ -152,7 +153,7 @@ class RecorderNode(Node):
             return
         self.stop_episode(success, now=end)
         if self.config.auto_start and not self.done:
-            self.start_episode(now=end)
+            self.start_episode(now=end, since=end)  # the reset's first frame is stamped `end`
 
     def _on_joy(self, msg: Joy) -> None:
         cfg = self.config

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
+LARGE_DATA_PROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                  "fastdds_large_data.xml")
+
+
+def use_large_data_profile() -> None:
+    """Point Fast DDS at our profile with a 16 MB shared-memory segment (see the XML for why),
+    unless the user chose a profile or another RMW. Must run before rclpy creates a participant
+    (before ``rclpy.init``); child processes inherit it."""
+    if os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp") != "rmw_fastrtps_cpp":
+        return
+    os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", LARGE_DATA_PROFILE)
+
+
+use_large_data_profile()  # importing this module happens before any node is made
+
+import rclpy  # noqa: E402
+from rclpy.executors import ExternalShutdownException  # noqa: E402
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
-                       qos_profile_sensor_data)
+                       qos_profile_sensor_data)  # noqa: E402
 
 # Sensor streams (images, odometry, joint states): best effort, keep last 5 (REP 2003).
 SENSOR_QOS = qos_profile_sensor_data

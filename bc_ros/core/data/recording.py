@@ -151,10 +151,12 @@ class Recorder:
                                       info=self.config.dataset_info())
         return self.store
 
-    def start(self, now: float | None, task: str = "", **attrs) -> int:
+    def start(self, now: float | None, task: str = "", *, since: float | None = None,
+              **attrs) -> int:
         """Begin an episode whose first tick is the first grid point at or after ``now``
         (``None``: at or after the first sample that arrives, for recorders started before
-        data flows)."""
+        data flows). Samples stamped before ``since`` belong to an earlier episode and are
+        never used (a sim's reset: the previous episode's last frame is not this one's)."""
         if self.writer is not None:
             raise RuntimeError(f"episode {self.writer.index} is still recording: stop or discard "
                                f"it first")
@@ -164,15 +166,12 @@ class Recorder:
         self.writer = store.begin({"task": task or self.config.task, **attrs},
                                   flush_every=self.config.flush_every)
         self._set_start(now)
+        self._since = -math.inf if since is None else since
         return self.writer.index
 
     def _set_start(self, now: float | None) -> None:
-        if now is None:
-            self._next_tick = None
-            self._since = -math.inf
-            return
-        self._next_tick = math.ceil(now / self.period - STAMP_EPS) * self.period
-        self._since = self._next_tick  # samples of an earlier episode are not this one's
+        self._next_tick = (None if now is None
+                           else math.ceil(now / self.period - STAMP_EPS) * self.period)
 
     def stop(self, now: float, success: bool) -> dict:
         """Write the ticks whose data is in, then publish the episode."""
@@ -219,7 +218,11 @@ class Recorder:
             self.counts[f"{stream}_{reason}"] += 1
             return f"{stream} sample rejected: {reason.replace('_', ' ')} ({stamp:.9f})"
         if self.writer is not None and self._next_tick is None:
-            self._set_start(stamp)
+            # Started "at the first sample": begin once every stream has spoken, so the first
+            # row is complete.
+            newest = [self.aligner.newest(s) for s in self.streams]
+            if all(n is not None for n in newest):
+                self._set_start(max(newest))
         return problem
 
     def _check_image(self, stream, image):
@@ -236,7 +239,12 @@ class Recorder:
 
     # ---- ticks -------------------------------------------------------------------------------
     def update(self, now: float, final: bool = False) -> int:
-        """Write every tick that is ready at ``now``; returns how many were written."""
+        """Write every tick that is ready at ``now``; returns how many were written.
+
+        ``final`` (at stop): ticks that every stream has reached are written at once; ticks
+        still waiting for a late stream are dropped and counted (``ticks_dropped_at_stop``)
+        rather than written half-empty.
+        """
         if self.writer is None or self._next_tick is None:
             return 0
         newest = [self.aligner.newest(s) for s in self.streams]
@@ -244,14 +252,17 @@ class Recorder:
         written = 0
         while True:
             t = self._next_tick
-            if not (t <= caught_up + STAMP_EPS or t <= now - self.config.latency):
-                break
-            if final and t > max((n for n in newest if n is not None), default=-math.inf):
-                break
-            self._write_tick(t)
-            self._next_tick = t + self.period
-            written += 1
-        return written
+            if t <= caught_up + STAMP_EPS or (not final and t <= now - self.config.latency):
+                self._write_tick(t)
+                self._next_tick = t + self.period
+                written += 1
+                continue
+            if final:
+                last = max((n for n in newest if n is not None), default=-math.inf)
+                dropped = max(0, math.floor((last - t) / self.period + STAMP_EPS) + 1)
+                if dropped:
+                    self.counts["ticks_dropped_at_stop"] += dropped
+            return written
 
     def _write_tick(self, t: float) -> None:
         tick = self.aligner.sample(t, since=self._since)

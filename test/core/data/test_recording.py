@@ -125,7 +125,7 @@ def test_samples_of_the_previous_episode_never_fill_the_next(tmp_path):
     rec.start(now=0.1)
     feed(rec, 0.1, 1)
     rec.stop(now=0.1, success=True)
-    rec.start(now=0.2)          # the next episode's data has not arrived yet
+    rec.start(now=0.2, since=0.2)  # a sim reset at 0.2; its data has not arrived yet
     feed(rec, 0.3, 3)
     rec.update(now=0.3)
     rec.stop(now=0.3, success=True)
