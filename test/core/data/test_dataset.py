@@ -105,3 +105,17 @@ def test_hindsight_goals_are_states_reached_later_in_the_same_episode(tmp_path, 
     if strategy == "future":
         assert len({float(ds[0]["goal"][0])} | {float(ds[1]["goal"][0])} |
                    {float(ds[5 + k]["goal"][0]) for k in range(5)}) > 1
+
+
+@pytest.mark.parametrize("mode", ["off", "continuous"])
+def test_batched_indexing_equals_one_by_one(tmp_path, mode):
+    ds = EpisodeDataset(make_dataset(tmp_path / "d"), n_obs_steps=2, horizon=3,
+                        side_camera=SideCameraConfig(mode=mode), goal_state_indices=[1],
+                        goal_strategy="future")
+    idx = [0, 5, len(ds) - 1, 3]
+    batch = ds[idx]
+    for b, i in enumerate(idx):
+        one = ds[i]
+        for key in ("images", "state", "obs_mask", "action", "action_mask", "goal"):
+            np.testing.assert_allclose(batch[key][b], one[key], err_msg=key, rtol=1e-6)
+        assert batch["label"][b] == one["label"] and batch["episode"][b] == one["episode"]
