@@ -87,6 +87,17 @@ def cmd_dataset(args) -> int:
     from bc_ros.core.data.tools import audit_dataset, contact_sheet_of_episode, dataset_info
 
     try:
+        if args.action == "export":
+            from bc_ros.core.data.lerobot import export_lerobot
+
+            if not args.out:
+                raise ValueError("export needs --out FOLDER for the LeRobot dataset")
+            summary = export_lerobot(args.dataset, args.out, robot_type=args.robot_type,
+                                     overwrite=args.overwrite)
+            _write_json(args.json, summary)
+            print(f"exported {summary.get('episodes')} episodes, {summary.get('frames')} "
+                  f"frames as LeRobot v3.0 to {args.out}")
+            return 0
         if args.action == "view":
             import cv2
 
@@ -172,12 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_record)
 
     p = sub.add_parser("dataset", help="dataset tools")
-    p.add_argument("action", choices=["info", "audit", "view"])
+    p.add_argument("action", choices=["info", "audit", "view", "export"])
     p.add_argument("dataset", help="dataset folder")
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--episode", type=int, default=0, help="view: which episode")
     p.add_argument("--camera", default="center", help="view: which camera")
-    p.add_argument("--out", help="view: PNG to write")
+    p.add_argument("--out", help="view: PNG to write; export: the LeRobot dataset folder")
+    p.add_argument("--format", default="lerobot", choices=["lerobot"], help="export format")
+    p.add_argument("--robot-type", default="", help="export: LeRobot robot_type")
+    p.add_argument("--overwrite", action="store_true", help="export: replace --out")
     p.set_defaults(func=cmd_dataset)
 
     p = sub.add_parser("teleop", help="joystick / keyboard teleoperation node")

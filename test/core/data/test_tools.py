@@ -43,3 +43,12 @@ def test_view_writes_a_contact_sheet(tmp_path):
     sheet = cv2.imread(str(out))
     assert sheet.shape == (2 * 6 * 2, 6 * 8 * 2, 3)  # 7 ticks in rows of 6, 2x scale
     assert main(["dataset", "view", root, "--episode", "9"]) == 2
+
+
+def test_export_command_writes_a_lerobot_dataset(tmp_path, capsys):
+    root = make_dataset(tmp_path / "d")
+    out = tmp_path / "lerobot"
+    assert main(["dataset", "export", root, "--format", "lerobot", "--out", str(out)]) == 0
+    assert (out / "meta" / "info.json").exists()
+    assert "exported 2 episodes, 12 frames" in capsys.readouterr().out
+    assert main(["dataset", "export", root, "--out", str(out)]) == 2  # exists, no --overwrite
