@@ -130,7 +130,7 @@ def cmd_dataset(args) -> int:
         print("audit: ok" if report["ok"] else
               f"audit: {len(report['flagged_episodes'])} episodes flagged")
         return 0 if report["ok"] else 1
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
