@@ -1,0 +1,85 @@
+"""Autoregressive discretization (RT-1 style): every action dimension of the chunk is one token
+among ``bins`` bins spanning [-1, 1] (the normalizer maps each dimension's q01..q99 there),
+predicted one dimension at a time conditioned on the observation and the tokens before it.
+Training is cross-entropy with teacher forcing; sampling draws token by token with temperature
+and top-k (nanoGPT's ``generate``). A GRU carries the earlier tokens: a step costs one GRU cell,
+so a chunk of 4 x 8 tokens decodes in about a millisecond on a CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from bc_ros.core.policy.heads.base import ActionHead, masked_mean, register
+
+
+@dataclasses.dataclass
+class AROptions:
+    bins: int = 256           # tokens per action dimension (RT-1 uses 256)
+    hidden: int = 256         # GRU width
+    embed: int = 64           # token embedding size
+    temperature: float = 1.0  # < 1 sharpens, > 1 flattens the per-token distribution
+    top_k: int = 0            # sample among the k most likely bins (0 = all)
+
+    def __post_init__(self):
+        if self.bins < 2 or self.hidden < 1 or self.embed < 1:
+            raise ValueError(f"bins >= 2, hidden >= 1 and embed >= 1 needed, got {self}")
+        if not self.temperature > 0 or self.top_k < 0:
+            raise ValueError(f"temperature must be > 0 and top_k >= 0, got {self}")
+
+
+@register("ar")
+class AutoregressiveHead(ActionHead):
+    Options = AROptions
+
+    def __init__(self, spec, options=None):
+        super().__init__(spec, options)
+        o = self.options
+        self.n = spec.horizon * spec.action_dim             # tokens per chunk
+        self.token = nn.Embedding(o.bins + 1, o.embed)       # the last index is "start"
+        self.position = nn.Embedding(self.n, o.embed)
+        self.init = nn.Linear(spec.cond_dim, o.hidden)
+        self.gru = nn.GRU(o.embed + spec.cond_dim, o.hidden, batch_first=True)
+        self.out = nn.Linear(o.hidden, o.bins)
+        centers = torch.linspace(-1.0, 1.0, o.bins)
+        self.register_buffer("centers", centers)
+
+    def tokenize(self, action: torch.Tensor) -> torch.Tensor:
+        """Normalized actions (..., ) in [-1, 1] -> bin indices (clipped outside)."""
+        b = self.options.bins
+        return ((action.clamp(-1, 1) + 1) / 2 * (b - 1)).round().long()
+
+    def loss(self, cond, action, mask=None):
+        B, H, A = action.shape
+        tokens = self.tokenize(action.reshape(B, self.n))                       # (B, n)
+        start = torch.full((B, 1), self.options.bins, device=cond.device)
+        inputs = torch.cat([start, tokens[:, :-1]], dim=1)                       # (B, n)
+        x = self.token(inputs) + self.position.weight                            # (B, n, E)
+        x = torch.cat([x, cond.unsqueeze(1).expand(B, self.n, -1)], dim=-1)
+        h, _ = self.gru(x, self.init(cond).tanh().unsqueeze(0))                 # (B, n, hidden)
+        logits = self.out(h)                                                     # (B, n, bins)
+        ce = F.cross_entropy(logits.transpose(1, 2), tokens, reduction="none")   # (B, n)
+        return masked_mean(ce.view(B, H, A).sum(-1), mask)
+
+    @torch.no_grad()
+    def sample(self, cond, generator=None):
+        B, o = cond.shape[0], self.options
+        hidden = self.init(cond).tanh().unsqueeze(0)
+        prev = torch.full((B,), o.bins, device=cond.device)
+        out = []
+        for i in range(self.n):
+            x = self.token(prev) + self.position.weight[i]
+            x = torch.cat([x, cond], dim=-1).unsqueeze(1)
+            h, hidden = self.gru(x, hidden)
+            logits = self.out(h[:, 0]) / o.temperature                          # (B, bins)
+            if o.top_k:
+                kth = torch.topk(logits, min(o.top_k, o.bins)).values[:, -1:]
+                logits = logits.masked_fill(logits < kth, float("-inf"))
+            prev = torch.multinomial(F.softmax(logits, -1), 1, generator=generator).squeeze(-1)
+            out.append(prev)
+        tokens = torch.stack(out, dim=1)                                         # (B, n)
+        return self.centers[tokens].view(B, self.spec.horizon, self.spec.action_dim)

@@ -1,0 +1,97 @@
+"""Diffusion head (Diffusion Policy, Chi et al. 2023, with a compact MLP denoiser): DDPM training
+over ``train_steps`` noise levels, DDIM sampling in ``sample_steps`` steps, predicting a whole
+action chunk at once. The noise schedules are diffusers' DDPMScheduler / DDIMScheduler (squared-
+cosine betas, epsilon prediction, samples clipped to [-1, 1], where the normalizer maps each
+action dimension's q01..q99)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from torch import nn
+
+from bc_ros.core.policy.heads.base import ActionHead, masked_mean, register
+
+
+@dataclasses.dataclass
+class DiffusionOptions:
+    train_steps: int = 100     # DDPM noise levels at training
+    sample_steps: int = 10     # DDIM steps at inference
+    hidden: int = 256
+    blocks: int = 3            # residual MLP blocks of the denoiser
+    time_embed: int = 64
+
+    def __post_init__(self):
+        if not 1 <= self.sample_steps <= self.train_steps:
+            raise ValueError(f"need 1 <= sample_steps <= train_steps, got {self}")
+        if self.hidden < 1 or self.blocks < 1 or self.time_embed < 2:
+            raise ValueError(f"hidden, blocks >= 1 and time_embed >= 2 needed, got {self}")
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of integer timesteps (B,) -> (B, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
+    args = t.float()[:, None] * freqs[None]
+    return torch.cat([args.sin(), args.cos()], dim=-1)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, width: int, cond_width: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.film = nn.Linear(cond_width, 2 * width)   # FiLM: scale and shift from the condition
+        self.fc1, self.fc2 = nn.Linear(width, width), nn.Linear(width, width)
+
+    def forward(self, x, c):
+        scale, shift = self.film(c).chunk(2, -1)
+        h = self.norm(x) * (1 + scale) + shift
+        return x + self.fc2(nn.functional.mish(self.fc1(nn.functional.mish(h))))
+
+
+@register("diffusion")
+class DiffusionHead(ActionHead):
+    Options = DiffusionOptions
+
+    def __init__(self, spec, options=None):
+        super().__init__(spec, options)
+        from diffusers.schedulers import DDIMScheduler, DDPMScheduler
+
+        o, n = self.options, spec.horizon * spec.action_dim
+        schedule = dict(num_train_timesteps=o.train_steps, beta_schedule="squaredcos_cap_v2",
+                        clip_sample=True, prediction_type="epsilon")
+        self.train_scheduler = DDPMScheduler(**schedule)
+        self.sample_scheduler = DDIMScheduler(**schedule)
+        self.sample_scheduler.set_timesteps(o.sample_steps)
+        cond_width = spec.cond_dim + o.time_embed
+        self.inp = nn.Linear(n, o.hidden)
+        self.blocks = nn.ModuleList(ResidualBlock(o.hidden, cond_width) for _ in range(o.blocks))
+        self.outp = nn.Sequential(nn.LayerNorm(o.hidden), nn.Linear(o.hidden, n))
+
+    def denoise(self, noisy, t, cond):
+        """Predicted noise for flattened noisy chunks (B, n) at timesteps t (B,)."""
+        c = torch.cat([cond, timestep_embedding(t, self.options.time_embed)], -1)
+        h = self.inp(noisy)
+        for block in self.blocks:
+            h = block(h, c)
+        return self.outp(h)
+
+    def loss(self, cond, action, mask=None):
+        B, H, A = action.shape
+        x0 = action.reshape(B, H * A)
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, self.options.train_steps, (B,), device=cond.device)
+        noisy = self.train_scheduler.add_noise(x0, noise, t)
+        err = (self.denoise(noisy, t, cond) - noise) ** 2                    # (B, n)
+        return masked_mean(err.view(B, H, A).sum(-1), mask)
+
+    @torch.no_grad()
+    def sample(self, cond, generator=None):
+        B, H, A = cond.shape[0], self.spec.horizon, self.spec.action_dim
+        x = torch.randn((B, H * A), generator=generator, device=cond.device)
+        for t in self.sample_scheduler.timesteps:
+            eps = self.denoise(x, t.expand(B), cond)
+            x = self.sample_scheduler.step(eps, t, x, generator=generator).prev_sample
+        return x.view(B, H, A)

@@ -1,0 +1,67 @@
+"""Mixture-of-Gaussians head (robomimic's GMMActorNetwork): K diagonal Gaussians over the whole
+action chunk with learned weights, trained by the mixture negative log-likelihood (logsumexp over
+components). Sampling picks a component by its weight, then returns its mean (low-noise
+evaluation, the default) or a draw from it."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from torch.nn import functional as F
+
+from bc_ros.core.policy.heads.base import ActionHead, mlp, register
+
+
+@dataclasses.dataclass
+class MoGOptions:
+    num_modes: int = 5        # K components
+    hidden: int = 256
+    min_std: float = 1e-2     # scale floor (robomimic uses 1e-4 with softplus; 1e-2 trains
+                              # more stably on small datasets)
+    low_noise_eval: bool = True  # return the chosen component's mean
+
+    def __post_init__(self):
+        if self.num_modes < 1 or self.hidden < 1 or not self.min_std > 0:
+            raise ValueError(f"num_modes, hidden >= 1 and min_std > 0 needed, got {self}")
+
+
+@register("mog")
+class MoGHead(ActionHead):
+    Options = MoGOptions
+
+    def __init__(self, spec, options=None):
+        super().__init__(spec, options)
+        o, n = self.options, spec.horizon * spec.action_dim
+        self.net = mlp([spec.cond_dim, o.hidden, o.hidden, o.num_modes * (2 * n + 1)])
+
+    def _params(self, cond):
+        B, K, n = cond.shape[0], self.options.num_modes, self.spec.horizon * self.spec.action_dim
+        out = self.net(cond)
+        logits = out[:, :K]                                        # (B, K)
+        mean, raw = out[:, K:].view(B, K, n, 2).unbind(-1)         # (B, K, n) each
+        return logits, mean, F.softplus(raw) + self.options.min_std
+
+    def loss(self, cond, action, mask=None):
+        logits, mean, std = self._params(cond)
+        B, H, A = action.shape
+        x = action.reshape(B, 1, H * A)
+        # Per-dimension log-density, with masked (padded) steps contributing nothing.
+        logp = -0.5 * ((x - mean) / std) ** 2 - std.log() - 0.5 * math.log(2 * math.pi)
+        if mask is not None:
+            logp = logp * mask.repeat_interleave(A, dim=1).unsqueeze(1).to(logp.dtype)
+        log_mix = torch.logsumexp(F.log_softmax(logits, -1) + logp.sum(-1), dim=-1)  # (B,)
+        steps = mask.sum(-1).clamp_min(1) if mask is not None else torch.full((B,), H)
+        return (-log_mix / steps).mean()
+
+    def sample(self, cond, generator=None):
+        logits, mean, std = self._params(cond)
+        B, H, A = cond.shape[0], self.spec.horizon, self.spec.action_dim
+        k = torch.multinomial(F.softmax(logits, -1), 1, generator=generator).squeeze(-1)  # (B,)
+        chosen_mean = mean[torch.arange(B), k]
+        if self.options.low_noise_eval:
+            return chosen_mean.view(B, H, A)
+        noise = torch.randn(chosen_mean.shape, generator=generator, device=cond.device)
+        return (chosen_mean + std[torch.arange(B), k] * noise).view(B, H, A)
+

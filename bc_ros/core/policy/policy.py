@@ -1,0 +1,157 @@
+"""The Policy: normalizer + observation encoder + action head, and the inference state.
+
+It owns what it was trained on (camera names, image size, state layout, action names, command
+type: the observation/command spec), the normalization statistics (inside the state dict), and
+explicit inference state for ``select_action``.
+
+Inference timeline (``select_action``, one call per control tick; LeRobot's convention)::
+
+    tick k:  observation o_k is pushed on the history queue (n_obs_steps long; at the first tick
+             after reset() the queue is filled with copies of o_k)
+             if the action queue is empty: predict a chunk of `horizon` actions from the history
+             and queue its first `n_action_steps`
+             pop and return the next action
+    With temporal ensembling (ACT) a chunk is predicted at every tick and the action for tick k
+    is the average of every chunk's prediction for k, weighted exp(-coef * age).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+import numpy as np
+import torch
+from torch import nn
+
+from bc_ros.core.policy.encoders import EncoderConfig, ObservationEncoder
+from bc_ros.core.policy.heads.base import HeadSpec, make_head
+from bc_ros.core.policy.normalizer import Normalizer
+
+# Heads that want targets in [-1, 1] get min_max action normalization; the others mean_std.
+BOUNDED_HEADS = ("diffusion", "ar")
+
+
+@dataclasses.dataclass
+class PolicyConfig:
+    head: str = "gaussian"
+    head_options: dict = dataclasses.field(default_factory=dict)
+    encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
+    cameras: list[str] = dataclasses.field(default_factory=lambda: ["center"])
+    image_size: tuple[int, int] = (96, 96)          # (width, height)
+    state_dim: int = 0                              # 0: images only
+    state_names: list[str] = dataclasses.field(default_factory=list)
+    action_names: list[str] = dataclasses.field(default_factory=lambda: ["vx", "yaw_rate"])
+    command_type: str = "twist"
+    goal_dim: int = 0
+    n_obs_steps: int = 1                            # observation history
+    horizon: int = 1                                # actions predicted per chunk
+    n_action_steps: int = 1                         # actions executed per chunk
+    temporal_ensemble: float = 0.0                  # > 0: ACT's exponential weight coefficient
+    robot: str = ""
+    task: str = ""
+
+    def __post_init__(self):
+        if isinstance(self.encoder, dict):
+            self.encoder = EncoderConfig(**{k: tuple(v) if k == "channels" else v
+                                            for k, v in self.encoder.items()})
+        self.image_size = tuple(self.image_size)
+        if not 1 <= self.n_action_steps <= self.horizon:
+            raise ValueError(f"need 1 <= n_action_steps <= horizon, got "
+                             f"{self.n_action_steps=} {self.horizon=}")
+        if self.n_obs_steps < 1 or not self.cameras or not self.action_names:
+            raise ValueError(f"need n_obs_steps >= 1, cameras and action_names, got "
+                             f"{self.n_obs_steps=} {self.cameras=} {self.action_names=}")
+        if self.temporal_ensemble < 0:
+            raise ValueError(f"temporal_ensemble must be >= 0, got {self.temporal_ensemble=}")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["encoder"]["channels"] = list(d["encoder"]["channels"])
+        d["image_size"] = list(self.image_size)
+        return d
+
+    def spec(self) -> dict:
+        """What a node must feed the policy and what it sends back."""
+        return {"cameras": list(self.cameras), "image_size": list(self.image_size),
+                "state_dim": self.state_dim, "state_names": list(self.state_names),
+                "action_names": list(self.action_names), "command_type": self.command_type,
+                "goal_dim": self.goal_dim, "robot": self.robot, "task": self.task}
+
+
+class Policy(nn.Module):
+    def __init__(self, config: PolicyConfig):
+        super().__init__()
+        self.config = c = config
+        A = len(c.action_names)
+        dims = {"action": A}
+        modes = {"action": "min_max" if c.head in BOUNDED_HEADS else "mean_std"}
+        if c.state_dim:
+            dims["state"], modes["state"] = c.state_dim, "mean_std"
+        self.normalizer = Normalizer(dims, modes)
+        self.encoder = ObservationEncoder(c.encoder, len(c.cameras), c.state_dim, c.n_obs_steps,
+                                          c.goal_dim)
+        self.head = make_head(c.head, HeadSpec(c.encoder.embed_dim, A, c.horizon),
+                              **c.head_options)
+        self.reset()
+
+    # ---- training ----------------------------------------------------------------------------
+    def encode(self, images, state=None, goal=None):
+        if self.config.state_dim:
+            state = self.normalizer.normalize("state", state.float())
+        return self.encoder(images, state, goal)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        """Training loss of a batch from ``EpisodeDataset`` (tensors)."""
+        cond = self.encode(batch["images"], batch.get("state"), batch.get("goal"))
+        action = self.normalizer.normalize("action", batch["action"].float())
+        return self.head.loss(cond, action, batch.get("action_mask"))
+
+    # ---- inference ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_chunk(self, images, state=None, goal=None,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """images (B, T, V, 3, H, W) uint8, state (B, T, S) -> actions (B, horizon, A)."""
+        cond = self.encode(images, state, goal)
+        return self.normalizer.unnormalize("action", self.head.sample(cond, generator))
+
+    def reset(self) -> None:
+        """Clear the inference state (call at every episode start)."""
+        self._images: collections.deque = collections.deque(maxlen=self.config.n_obs_steps)
+        self._states: collections.deque = collections.deque(maxlen=self.config.n_obs_steps)
+        self._actions: collections.deque = collections.deque()
+        self._chunks: list[tuple[int, np.ndarray]] = []   # (tick predicted at, chunk)
+        self._tick = 0
+
+    @torch.no_grad()
+    def select_action(self, images: np.ndarray, state: np.ndarray | None = None,
+                      goal: np.ndarray | None = None,
+                      generator: torch.Generator | None = None) -> np.ndarray:
+        """One control tick. images (V, H, W, 3) uint8 in ``cameras`` order, state (S,).
+        Returns the action (A,) to execute now. See the module docstring for the timeline."""
+        c = self.config
+        img = torch.as_tensor(np.ascontiguousarray(images)).permute(0, 3, 1, 2)  # (V, 3, H, W)
+        st = torch.as_tensor(state, dtype=torch.float32) if c.state_dim else None
+        while len(self._images) < c.n_obs_steps:   # first tick: pad the history with o_0
+            self._images.append(img)
+            self._states.append(st)
+        self._images.append(img)
+        self._states.append(st)
+
+        def chunk():
+            imgs = torch.stack(list(self._images))[None]                  # (1, T, V, 3, H, W)
+            sts = torch.stack(list(self._states))[None] if c.state_dim else None
+            g = torch.as_tensor(goal, dtype=torch.float32)[None] if goal is not None else None
+            return self.predict_chunk(imgs, sts, g, generator)[0].numpy()  # (H, A)
+
+        tick, self._tick = self._tick, self._tick + 1
+        if c.temporal_ensemble > 0:
+            self._chunks.append((tick, chunk()))
+            self._chunks = [(t0, ch) for t0, ch in self._chunks if tick - t0 < c.horizon]
+            preds = np.stack([ch[tick - t0] for t0, ch in self._chunks])   # oldest first
+            ages = np.array([tick - t0 for t0, _ in self._chunks], dtype=np.float64)
+            w = np.exp(-c.temporal_ensemble * (ages.max() - ages))         # ACT: w_i = exp(-m*i)
+            return (w[:, None] * preds).sum(0) / w.sum()
+        if not self._actions:
+            self._actions.extend(chunk()[: c.n_action_steps])
+        return self._actions.popleft()
