@@ -67,9 +67,10 @@ def cmd_record(args) -> int:
     from bc_ros.recording_session import record_with_expert
 
     try:
-        return record_with_expert(robot=args.robot, task=args.task, episodes=args.episodes,
-                                  dataset=args.out, seed=args.seed, rate_hz=args.rate,
-                                  noise_std=args.noise_std, image_size=args.image_size)
+        result = record_with_expert(robot=args.robot, task=args.task, episodes=args.episodes,
+                                    dataset=args.out, seed=args.seed, rate_hz=args.rate,
+                                    noise_std=args.noise_std, image_size=args.image_size)
+        return 0 if len(result["episodes"]) == args.episodes else 1
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -30,7 +30,9 @@ def recorder_overrides_for(robot: str, task: str, dataset: str, image_size, env)
 
 def record_with_expert(robot: str, task: str | None, episodes: int, dataset: str, seed: int = 0,
                        rate_hz: float = 30.0, noise_std: float = 0.0,
-                       image_size=(96, 96), quiet: bool = False) -> int:
+                       image_size=(96, 96), quiet: bool = False) -> dict:
+    """Record ``episodes`` expert episodes. Returns the sim's outcomes and the stored summaries
+    of the episodes recorded by this call."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
@@ -66,16 +68,17 @@ def record_with_expert(robot: str, task: str | None, episodes: int, dataset: str
             if deadline is not None and time.monotonic() > deadline:
                 break
         store = recorder.recorder.store
+        recorded = store.episodes[len(store.episodes) - recorder.finished:]
+        result = {"outcomes": [o.__dict__ for o in sim.session.outcomes], "episodes": recorded,
+                  "dataset": dataset, "seconds": time.perf_counter() - t0}
         if not quiet:
-            ok = sum(1 for e in store.episodes[-episodes:] if e.get("success"))
-            print(f"recorded {recorder.finished} episodes into {dataset} "
-                  f"({ok} successful, {len(store.episodes)} in the dataset) in "
-                  f"{time.perf_counter() - t0:.1f} s")
-        code = 0 if recorder.finished == episodes else 1
+            ok = sum(1 for e in recorded if e.get("success"))
+            print(f"recorded {len(recorded)} episodes into {dataset} ({ok} successful, "
+                  f"{len(store.episodes)} in the dataset) in {result['seconds']:.1f} s")
         executor.shutdown()
         sim.close()
         for node in (sim, recorder):
             node.destroy_node()
-        return code
+        return result
     finally:
         rclpy.try_shutdown(context=context)

@@ -151,7 +151,9 @@ class RecorderNode(Node):
         except (ValueError, KeyError, TypeError) as e:
             self.get_logger().error(f"unreadable sim/outcome {msg.data!r}: {e}")
             return
-        self.stop_episode(success, now=end)
+        # `end` stamps the terminal state, which the sim never publishes: the episode's last
+        # tick is the one before it, and the frame stamped `end` is the next episode's first.
+        self.stop_episode(success, now=end - 0.5 / self.config.rate_hz)
         if self.config.auto_start and not self.done:
             self.start_episode(now=end, since=end)  # the reset's first frame is stamped `end`
 

@@ -252,13 +252,15 @@ class Recorder:
         written = 0
         while True:
             t = self._next_tick
+            if final and t > now + STAMP_EPS:
+                return written  # the episode ended at `now`: later ticks are the next one's
             if t <= caught_up + STAMP_EPS or (not final and t <= now - self.config.latency):
                 self._write_tick(t)
                 self._next_tick = t + self.period
                 written += 1
                 continue
             if final:
-                last = max((n for n in newest if n is not None), default=-math.inf)
+                last = min(now, max((n for n in newest if n is not None), default=-math.inf))
                 dropped = max(0, math.floor((last - t) / self.period + STAMP_EPS) + 1)
                 if dropped:
                     self.counts["ticks_dropped_at_stop"] += dropped
