@@ -7,6 +7,9 @@ import pytest
 # Set before anything imports rclpy. Kilted ignores ROS_LOCALHOST_ONLY.
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
+# Tiny test models: torch's second intra-op thread made them up to 10x slower on 2 shared cores
+# (the AR head's 60 training steps: 34 s with 2 threads, 3.6 s with 1).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Large images stay in shared memory (bc_ros/nodes/fastdds_large_data.xml), as bc-ros does.
 os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bc_ros", "nodes",
