@@ -37,6 +37,8 @@ def train_toy(head_name: str, steps: int = 1500, batch: int = 256, seed: int = 0
     params = list(encoder.parameters()) + list(head.parameters())
     optim = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-6)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, steps)
+    encoder.train()
+    head.train()
     for _ in range(steps):
         idx = torch.as_tensor(rng.integers(0, len(obs), batch))
         loss = head.loss(encoder(obs_t[idx]), act_t[idx].unsqueeze(1))
