@@ -57,6 +57,11 @@ def spin_node(make_node, args=None) -> int:
         code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:  # noqa: BLE001
+        # SIGINT/SIGTERM shut the context down under a running callback, whose next publish
+        # then fails: that is a shutdown, not an error.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             close = getattr(node, "close", None)
