@@ -137,3 +137,32 @@ def test_bad_encoding_and_size_are_counted_and_recording_goes_on(rig):
     assert episode["counts"]["image_right_rejected"] == 1
     spin_until(executor, lambda: robot.status.messages and
                json.loads(robot.status.last.data)["episodes_saved"] == 1, what="status")
+
+
+def test_joy_buttons_start_and_stop_episodes(ros_context, tmp_path):
+    from sensor_msgs.msg import Joy
+
+    recorder = RecorderNode({"dataset": str(tmp_path / "ds"), "image_width": 32,
+                             "image_height": 24, "command_type": "twist_stamped",
+                             "record_executed": False, "joy_start_button": 0,
+                             "joy_success_button": 1, "joy_discard_button": 3},
+                            context=ros_context,
+                            parameter_overrides=[Parameter("use_sim_time", value=True)])
+    robot = Robot(ros_context)
+    joy = robot.create_publisher(Joy, "joy", SENSOR_QOS)
+    executor = make_executor(ros_context, recorder, robot)
+    try:
+        spin_until(executor, lambda: joy.get_subscription_count() and all(
+            p.get_subscription_count() for p in robot.cams.values()) and
+            robot.clock.get_subscription_count(), what="discovery")
+        publish_ticks(recorder, robot, executor, [(1.0, 0)])
+        joy.publish(Joy(buttons=[1, 0, 0, 0]))
+        spin_until(executor, lambda: recorder.recorder.recording, what="start by button")
+        joy.publish(Joy(buttons=[1, 0, 0, 0]))  # still held: no second start, no error
+        publish_ticks(recorder, robot, executor, [(1.1, 1), (1.2, 2)])
+        joy.publish(Joy(buttons=[0, 1, 0, 0]))
+        spin_until(executor, lambda: not recorder.recorder.recording, what="stop by button")
+        (episode,) = EpisodeStore(str(tmp_path / "ds")).episodes
+        assert episode["success"] and episode["length"] == 3
+    finally:
+        executor.shutdown()

@@ -120,3 +120,32 @@ def test_meta_json_is_never_half_written(tmp_path):
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["episodes"][0]["file"] == "episode_000000.h5"
     assert not (tmp_path / "meta.json.tmp").exists()
+
+
+def test_disk_full_closes_the_episode_and_keeps_what_was_written(tmp_path, monkeypatch):
+    import errno
+
+    import h5py
+
+    from bc_ros.core.data.store import DiskFullError
+
+    store = EpisodeStore(str(tmp_path), FEATURES)
+    record(store, 3)
+    w = store.begin({"task": "trail"})
+    for k in range(5):
+        w.append(row(k))
+    real_resize = h5py.Dataset.resize
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(h5py.Dataset, "resize", full)
+    with pytest.raises(DiskFullError, match="disk full after 5 rows of episode 1"):
+        w.append(row(5))
+    monkeypatch.setattr(h5py.Dataset, "resize", real_resize)
+    reopened = EpisodeStore(str(tmp_path))
+    assert [e["length"] for e in reopened.episodes] == [3, 5]
+    episode = reopened.episodes[1]
+    # Closed on the spot if the disk still allowed it, else salvaged on the next open.
+    assert episode.get("stopped") == "disk_full" or episode.get("recovered")
+    assert not episode["success"]
