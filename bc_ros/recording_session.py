@@ -24,6 +24,7 @@ def recorder_overrides_for(robot: str, task: str, dataset: str, image_size, env)
     if robot == "drone":
         over.update(state_type="odometry", state_dim=8)
     else:
+        env.reset(0)  # joint_state() needs a built world
         over.update(state_type="joint_state", state_dim=len(env.joint_state()["name"]))
     return over
 
