@@ -66,7 +66,7 @@ class RecorderNode(Node):
         self.recorder.open_store()  # recover leftovers of a crash now, not at the first episode
         store = self.recorder.store
         if store.recovered or store.quarantined:
-            self.get_logger().warn(f"recovered episodes {store.recovered} and quarantined "
+            self.get_logger().warning(f"recovered episodes {store.recovered} and quarantined "
                                    f"{store.quarantined} left by an earlier crash")
         self.done = False
         self.finished = 0
@@ -176,13 +176,13 @@ class RecorderNode(Node):
             elif hit(cfg.joy_discard_button) and self.recorder.recording:
                 self.recorder.discard()
         except RuntimeError as e:
-            self.get_logger().warn(str(e))
+            self.get_logger().warning(str(e))
 
     # ---- samples -----------------------------------------------------------------------------
     def _add(self, stream, stamp, value) -> None:
         problem = self.recorder.add(stream, conv.time_from_msg(stamp), value)
         if problem:
-            self.get_logger().warn(problem, throttle_duration_sec=2.0)
+            self.get_logger().warning(problem, throttle_duration_sec=2.0)
 
     def _on_image(self, stream):
         def callback(msg):

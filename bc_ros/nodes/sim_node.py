@@ -117,7 +117,7 @@ class SimNode(Node):
             return
         result = self.session.filter(values)
         if result.action is None:
-            self.get_logger().warn(f"rejected command on cmd: {result.reason} "
+            self.get_logger().warning(f"rejected command on cmd: {result.reason} "
                                    f"({self.session.filter.counts['rejected_nonfinite']} "
                                    f"non-finite so far)", throttle_duration_sec=2.0)
             return
