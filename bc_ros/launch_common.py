@@ -73,3 +73,43 @@ def sim_launch(robot: str, default_task: str, config_file: str) -> LaunchDescrip
         parameters=[config_path(f"teleop_{robot}.yaml"), {"command_type": lc("command_type")}],
     )
     return LaunchDescription([*args, sim, teleop])
+
+
+def record_launch() -> LaunchDescription:
+    """recorder_node (and optionally teleop_node) against a robot's or a sim's topics."""
+    lc = LaunchConfiguration
+    args = [
+        DeclareLaunchArgument("config", default_value=config_path("recorder.yaml"),
+                              description="recorder_node parameter file (config/*.yaml)"),
+        DeclareLaunchArgument("namespace", default_value="",
+                              description="namespace for every topic and service"),
+        DeclareLaunchArgument("dataset", default_value="data/demos",
+                              description="dataset folder (created, or resumed)"),
+        DeclareLaunchArgument("task", default_value="", description="task string per episode"),
+        DeclareLaunchArgument("use_sim_time", default_value="false",
+                              description="tick on /clock (with a sim that publishes it)"),
+        DeclareLaunchArgument("teleop", default_value="true",
+                              description="also start teleop_node (joystick/keyboard)"),
+        DeclareLaunchArgument("teleop_config", default_value=config_path("teleop_drone.yaml"),
+                              description="teleop_node parameter file"),
+        DeclareLaunchArgument("expert_cmd_topic", default_value="expert/cmd",
+                              description="where the expert's command (the label) arrives"),
+        DeclareLaunchArgument("state_topic", default_value="odom",
+                              description="odometry or joint_states topic of the robot"),
+    ]
+    recorder = Node(
+        package="bc_ros", executable="recorder_node", name="recorder",
+        namespace=lc("namespace"), output="screen",
+        parameters=[lc("config"), {"dataset": lc("dataset"), "task": lc("task"),
+                                   "use_sim_time": ParameterValue(lc("use_sim_time"),
+                                                                  value_type=bool)}],
+        remappings=[("expert/cmd", lc("expert_cmd_topic")), ("odom", lc("state_topic")),
+                    ("joint_states", lc("state_topic"))],
+    )
+    teleop = Node(
+        package="bc_ros", executable="teleop_node", name="teleop", namespace=lc("namespace"),
+        output="screen", condition=IfCondition(lc("teleop")),
+        parameters=[lc("teleop_config")],
+        remappings=[("expert/cmd", lc("expert_cmd_topic"))],
+    )
+    return LaunchDescription([*args, recorder, teleop])

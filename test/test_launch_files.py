@@ -23,7 +23,7 @@ def launch_sources() -> str:
 
 def test_there_are_launch_files_for_both_sims():
     names = {p.name for p in LAUNCH_FILES}
-    assert {"sim_drone.launch.py", "sim_arm.launch.py"} <= names
+    assert {"sim_drone.launch.py", "sim_arm.launch.py", "record.launch.py"} <= names
 
 
 def test_every_executable_named_in_a_launch_file_is_an_entry_point():
@@ -51,6 +51,10 @@ def test_config_files_use_only_known_fields():
         assert cfg.robot in name
     for name in ("teleop_drone.yaml", "teleop_arm.yaml"):
         from_dict(TeleopConfig, load_ros_params_yaml(str(ROOT / "config" / name), "teleop"))
+    from bc_ros.nodes.recorder_node import RecorderNodeConfig
+
+    from_dict(RecorderNodeConfig, load_ros_params_yaml(str(ROOT / "config" / "recorder.yaml"),
+                                                       "recorder"))
 
 
 def test_setup_installs_launch_and_config():
