@@ -65,3 +65,5 @@ def test_keys_engage_and_drive(teleop):
     spin_until(executor, lambda: engaged.last.data and cmds.last.linear.x > 0, what="key drive")
     clock.t += 1.0  # key_hold over
     spin_until(executor, lambda: cmds.last.linear.x == 0.0, what="key released")
+    command, engaged = node.current()
+    assert engaged and not command.any()  # still engaged (space toggles), but standing still
