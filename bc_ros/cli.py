@@ -88,6 +88,17 @@ def cmd_dataset(args) -> int:
     from bc_ros.core.data.tools import audit_dataset, contact_sheet_of_episode, dataset_info
 
     try:
+        if args.action == "import":
+            from bc_ros.core.data.recording import RecorderConfig
+            from bc_ros.core.data.rosbag_import import import_rosbag
+
+            if not args.out:
+                raise ValueError("import needs --out DATASET (bc-ros dataset import BAG --out D)")
+            result = import_rosbag(args.dataset, RecorderConfig(dataset=args.out))
+            _write_json(args.json, result)
+            print(f"imported {len(result['episodes'])} episodes from {args.dataset} "
+                  f"into {args.out}")
+            return 0
         if args.action == "export":
             from bc_ros.core.data.lerobot import export_lerobot
 
@@ -184,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_record)
 
     p = sub.add_parser("dataset", help="dataset tools")
-    p.add_argument("action", choices=["info", "audit", "view", "export"])
+    p.add_argument("action", choices=["info", "audit", "view", "export", "import"])
     p.add_argument("dataset", help="dataset folder")
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--episode", type=int, default=0, help="view: which episode")
