@@ -26,6 +26,7 @@ from bc_ros.core.data.align import STAMP_EPS, StreamAligner
 from bc_ros.core.data.store import EpisodeStore, EpisodeWriter
 
 OK, MISSING, STALE, BAD_VALUE = 0, 1, 2, 4
+MAX_CATCH_UP_S = 3600.0  # a tick further behind the clock than this means the clock jumped
 CONTROL_UNKNOWN, CONTROL_EXPERT, CONTROL_POLICY = -1, 0, 1
 
 
@@ -247,6 +248,11 @@ class Recorder:
         """
         if self.writer is None or self._next_tick is None:
             return 0
+        if now - self._next_tick > MAX_CATCH_UP_S:
+            # The clock jumped (a sim-time stamp meeting a wall clock, a restarted sim): do not
+            # write a row for every period in between; restart the grid at `now` and count it.
+            self.counts["clock_jumps"] += 1
+            self._set_start(now)
         newest = [self.aligner.newest(s) for s in self.streams]
         caught_up = min(newest) if all(n is not None for n in newest) else -math.inf
         written = 0

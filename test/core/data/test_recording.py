@@ -132,3 +132,10 @@ def test_samples_of_the_previous_episode_never_fill_the_next(tmp_path):
     data = EpisodeStore(str(tmp_path / "ds")).read(1)
     assert np.all(data["flags"][0] == MISSING)  # tick 0.2: nothing of this episode yet
     assert data["state"][1].tolist() == [3, -3]
+
+
+def test_a_clock_jump_restarts_the_grid_instead_of_writing_every_period(tmp_path):
+    rec = Recorder(config(tmp_path))
+    rec.start(now=1.0)                      # sim time ...
+    assert rec.update(now=1.8e9) < 10       # ... then a wall-clock `now`: no 1e10-row loop
+    assert rec.counts["clock_jumps"] == 1
