@@ -2,6 +2,8 @@
 
     bc-ros sim {drone,arm} [--task T] [--seed S] [--expert] [--snapshot DIR] ...  a sim node
     bc-ros teleop [--robot R] ...                                                 a teleop node
+    bc-ros train --dataset D --head H --out RUN [--config train.yaml] ...         train a policy
+    bc-ros eval --checkpoint CKPT [--sim drone --task trail] [--episodes 100]     closed loop
     bc-ros demo [--out DIR]                                                       the main job
 
 Heavy imports (rclpy, pybullet) happen inside the sub-commands, so ``bc-ros --help`` is instant.
@@ -147,6 +149,131 @@ def cmd_dataset(args) -> int:
         return 2
 
 
+def _add_config_arguments(parser, cls, skip=()) -> None:
+    """One ``--option`` per field of a typed config, with the field's help text. Lists take
+    several values, dicts a JSON object; unset options keep the config's (or file's) value."""
+    import dataclasses
+
+    from bc_ros.core.config import field_help, field_types
+
+    types = field_types(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        flag, t = "--" + f.name.replace("_", "-"), types[f.name]
+        origin = getattr(t, "__origin__", t)
+        if t is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                help=field_help(f))
+        elif origin is list:
+            parser.add_argument(flag, nargs="*", default=None, help=field_help(f))
+        elif origin is dict:
+            parser.add_argument(flag, type=_json_object, default=None,
+                                help=field_help(f) + " (JSON)")
+        else:
+            parser.add_argument(flag, type=t, default=None, help=field_help(f))
+
+
+def _json_object(text: str) -> dict:
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({e})")
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+def _config_from(args, cls, skip=()) -> object:
+    """File values (``--config``), then command-line values on top."""
+    import dataclasses
+
+    import yaml
+
+    from bc_ros.core.config import field_types, from_dict
+
+    values = {}
+    if args.config:
+        with open(args.config) as f:
+            values = yaml.safe_load(f) or {}
+    types = field_types(cls)
+    for f in dataclasses.fields(cls):
+        v = getattr(args, f.name, None)
+        if f.name in skip or v is None:
+            continue
+        if getattr(types[f.name], "__origin__", None) is list:
+            v = [_number(x) for x in v]
+        values[f.name] = v
+    return from_dict(cls, values)
+
+
+def _number(text):
+    for t in (int, float):
+        try:
+            return t(text)
+        except (TypeError, ValueError):
+            pass
+    return text
+
+
+def cmd_train(args) -> int:
+    from bc_ros.core.policy.checkpoint import CheckpointError
+    from bc_ros.core.train.config import TrainConfig
+    from bc_ros.core.train.trainer import train
+
+    try:
+        config = _config_from(args, TrainConfig)
+        summary = train(config)
+    except (FileNotFoundError, ValueError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if summary["rank"] == 0:
+        last = summary["history"][-1] if summary["history"] else {}
+        print(f"trained {config.head} for {summary['steps']} steps in {summary['seconds']:.0f} s "
+              f"({summary['samples_per_s']:.0f} samples/s); val loss "
+              f"{last.get('val_loss')}; best: {summary['best']}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    import torch
+
+    from bc_ros.core.policy.checkpoint import CheckpointError, load_checkpoint
+    from bc_ros.core.sim import check_robot_task
+    from bc_ros.core.sim.base import eval_seeds
+    from bc_ros.core.train.evaluate import evaluate, plot_results
+
+    torch.set_num_threads(args.threads)
+    try:
+        policy, payload = load_checkpoint(args.checkpoint)
+        robot = args.sim or payload["spec"].get("robot")
+        task = args.task or payload["spec"].get("task")
+        if not robot or not task or "," in task:
+            raise ValueError(f"say which sim and task to evaluate in (--sim, --task); the "
+                             f"checkpoint names robot {robot!r}, task {task!r}")
+        check_robot_task(robot, task)
+        result = evaluate(policy, robot, task,
+                          seeds=eval_seeds(args.episodes, args.seed_offset),
+                          video_dir=args.video, video_episodes=args.video_episodes,
+                          progress=not args.quiet)
+    except (CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    result.update(checkpoint=args.checkpoint, head=policy.config.head,
+                  label=args.label or policy.config.head)
+    _write_json(args.json, result)
+    if args.plot:
+        plot_results([result], args.plot)
+    lo, hi = result["ci95"]
+    print(f"{robot}/{task} {result['head']}: {result['successes']}/{result['episodes']} "
+          f"succeeded ({100 * result['success_rate']:.0f} %, 95 % CI {100 * lo:.0f}-"
+          f"{100 * hi:.0f} %); failures {result['failures'] or 'none'}; mean length "
+          f"{result['mean_steps']:.0f} steps; modes {result['modes_of_successes']}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from bc_ros.demo import run_demo
 
@@ -210,6 +337,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--robot", choices=list(ROBOTS), default="drone")
     p.add_argument("--ros-args", nargs=argparse.REMAINDER, default=None)
     p.set_defaults(func=cmd_teleop)
+
+    p = sub.add_parser("train", help="train a policy on a dataset (also under torchrun: DDP)")
+    p.add_argument("--config", help="YAML file of TrainConfig fields (options override it)")
+    from bc_ros.core.train.config import TrainConfig
+    _add_config_arguments(p, TrainConfig)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="closed-loop success of a checkpoint in a sim, no ROS")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--sim", choices=list(ROBOTS), help="robot (default: the checkpoint's)")
+    p.add_argument("--task", help="task (default: the checkpoint's)")
+    p.add_argument("--episodes", type=int, default=100, help="held-out seeds to run")
+    p.add_argument("--seed-offset", type=int, default=0, help="first held-out seed index")
+    p.add_argument("--json", help="write the figures (and per-episode records) here")
+    p.add_argument("--plot", help="write a success-rate bar chart (PNG) here")
+    p.add_argument("--label", help="name of this policy in the JSON and plot")
+    p.add_argument("--video", metavar="DIR", help="write mp4 overviews of the first episodes")
+    p.add_argument("--video-episodes", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for "
+                                                          "batch-1 inference of small models)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("demo", help="the main job: the sims flown by their experts over ROS 2")
     p.add_argument("--out", default="results", help="output folder")

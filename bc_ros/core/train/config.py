@@ -1,0 +1,61 @@
+"""The trainer's typed config (torch-free, so ``bc-ros --help`` stays instant)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from bc_ros.core.config import field
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    dataset: str = field("", "Episode store to train on (a folder written by the recorder).")
+    out: str = field("", "Run folder: checkpoints, TensorBoard logs, train.json.")
+    head: str = field("gaussian", "Action head: gaussian | mog | diffusion | ar | cvae.")
+    head_options: dict = field(None, "Keyword options of the head (e.g. {'components': 5}).")
+    encoder: dict = field(None, "EncoderConfig fields (channels, keypoints, fusion, ...).")
+    cameras: list = field([], "Cameras the policy sees; empty: all (with side cameras: center).")
+    side_camera: str = field("off", "off | continuous | discrete: side cameras as extra samples "
+                                    "with steer-back labels (drone); off: all views are inputs.")
+    recovery_horizon: float = field(2.0, "Side cameras: seconds to steer back (the T in "
+                                         "augment.py).")
+    use_state: bool = field(True, "Feed the robot state vector to the policy.")
+    goal_state_indices: list = field([], "Goal-conditioned: state entries that form the goal, "
+                                         "relabeled in hindsight; empty: no goal.")
+    goal_strategy: str = field("final", "Hindsight goal: final | future.")
+    successful_only: bool = field(False, "Train on successful episodes only.")
+    episodes: list = field([], "Episode indices to use; empty: all.")
+    n_obs_steps: int = field(1, "Observation history length.")
+    horizon: int = field(1, "Actions predicted per chunk.")
+    n_action_steps: int = field(1, "Actions executed per chunk.")
+    temporal_ensemble: float = field(0.0, "ACT temporal ensembling coefficient (0: off).")
+    steps: int = field(2000, "Optimizer steps.")
+    batch_size: int = field(64, "Minibatch size per process.")
+    lr: float = field(1e-3, "Peak learning rate (AdamW).")
+    weight_decay: float = field(1e-6, "AdamW weight decay.")
+    warmup_steps: int = field(100, "Linear warm-up, then cosine decay to 0.")
+    grad_clip: float = field(10.0, "Gradient norm clip (0: off).")
+    random_shift: int = field(4, "Image augmentation: random shift by up to this many pixels.")
+    val_fraction: float = field(0.1, "Fraction of episodes held out for validation.")
+    val_every: int = field(200, "Validate (and save best.pt) every this many steps.")
+    save_every: int = field(500, "Save last.pt and train_state.pt every this many steps.")
+    max_val_samples: int = field(2048, "Validation subset size (fixed by the seed).")
+    seed: int = field(0, "Seed of weights, split, batches and noise.")
+    threads: int = field(0, "torch threads per process (0: torch's default).")
+    resume: bool = field(False, "Continue from out/last.pt and out/train_state.pt.")
+    progress: bool = field(True, "Show a progress bar (rank 0).")
+
+    def __post_init__(self):
+        self.head_options = dict(self.head_options or {})
+        self.encoder = dict(self.encoder or {})
+        for name in ("steps", "batch_size", "val_every", "save_every", "n_obs_steps", "horizon",
+                     "n_action_steps", "max_val_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr=}")
+        if self.random_shift < 0 or self.warmup_steps < 0:
+            raise ValueError(f"random_shift and warmup_steps must be >= 0, got "
+                             f"{self.random_shift=} {self.warmup_steps=}")
+        if not self.dataset or not self.out:
+            raise ValueError(f"dataset and out are required, got {self.dataset=} {self.out=}")
