@@ -1,0 +1,127 @@
+"""The sim results of the policies issue: record expert demos, train, evaluate on 100 held-out seeds.
+
+    python benchmarks/bench_sim_results.py trail      # BC centre camera / + side cameras / + noise
+    python benchmarks/bench_sim_results.py bypass     # every head on drone bypass
+    python benchmarks/bench_sim_results.py reach      # every head on arm reach_around
+    python benchmarks/bench_sim_results.py all
+
+Demonstrations are recorded over ROS 2 (sim node + recorder node, ``bc-ros record``) into
+``--data``; runs go to ``--runs``; each suite's figures to ``docs/figures/sim_<suite>.json`` and a
+markdown table on stdout. Every stage is reused when it is already there (delete the folder to
+redo it), so the script can be stopped and restarted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+# One training recipe for every head, so the comparison is about the head.
+COMMON = {"steps": 3000, "batch_size": 64, "lr": 1e-3, "val_every": 500, "save_every": 500,
+          "threads": 1, "random_shift": 4}
+HEADS = {"gaussian": {}, "mog": {"components": 5}, "diffusion": {}, "ar": {}, "cvae": {}}
+
+
+def suites(data: str) -> dict:
+    trail = {"robot": "drone", "task": "trail"}
+    return {
+        "trail": {
+            "record": [("trail_clean", "drone", "trail", 40, 0.0),
+                       ("trail_noisy", "drone", "trail", 40, 0.3)],
+            "experiments": [
+                {**trail, "name": "trail_center", "label": "BC, centre camera",
+                 "dataset": f"{data}/trail_clean",
+                 "train": {**COMMON, "head": "gaussian", "cameras": ["center"],
+                           "use_state": False}},
+                {**trail, "name": "trail_sidecam", "label": "BC + side cameras",
+                 "dataset": f"{data}/trail_clean",
+                 "train": {**COMMON, "head": "gaussian", "side_camera": "continuous",
+                           "use_state": False}},
+                {**trail, "name": "trail_noise", "label": "BC + noise-injected demos",
+                 "dataset": f"{data}/trail_noisy",
+                 "train": {**COMMON, "head": "gaussian", "cameras": ["center"],
+                           "use_state": False}},
+            ]},
+        "bypass": {
+            "record": [("bypass", "drone", "bypass", 100, 0.0)],
+            "experiments": [
+                {"robot": "drone", "task": "bypass", "name": f"bypass_{h}", "label": h,
+                 "dataset": f"{data}/bypass",
+                 "train": {**COMMON, "head": h, "head_options": o, "cameras": ["center"],
+                           "use_state": False}}
+                for h, o in HEADS.items()]},
+        "reach": {
+            "record": [("reach_around", "arm", "reach_around", 100, 0.0)],
+            "experiments": [
+                {"robot": "arm", "task": "reach_around", "name": f"reach_{h}", "label": h,
+                 "dataset": f"{data}/reach_around",
+                 "train": {**COMMON, "head": h, "head_options": o}}
+                for h, o in HEADS.items()]},
+    }
+
+
+def record(data: str, name: str, robot: str, task: str, episodes: int, noise: float) -> None:
+    path = os.path.join(data, name)
+    meta = os.path.join(path, "meta.json")
+    if os.path.exists(meta):
+        with open(meta) as f:
+            have = len(json.load(f).get("episodes", []))
+        if have >= episodes:
+            return
+        episodes -= have
+    cmd = [os.path.join(os.path.dirname(sys.executable), "bc-ros"), "record", robot, "--task",
+           task, "--episodes", str(episodes), "--out", path, "--rate", "1000", "--noise-std",
+           str(noise), "--seed", str(0 if not os.path.exists(meta) else 10_000)]
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("suite", choices=["trail", "bypass", "reach", "all"])
+    parser.add_argument("--data", default=os.path.join(ROOT, "data"))
+    parser.add_argument("--runs", default=os.path.join(ROOT, "runs"))
+    parser.add_argument("--episodes", type=int, default=100, help="held-out seeds per policy")
+    parser.add_argument("--only", nargs="*", help="run only these experiment names")
+    parser.add_argument("--json-dir", default=os.path.join(ROOT, "docs", "figures"))
+    args = parser.parse_args()
+
+    import torch
+
+    from bc_ros.core.train.experiments import results_table, run_experiment
+
+    torch.set_num_threads(1)
+    names = ["trail", "bypass", "reach"] if args.suite == "all" else [args.suite]
+    for name in names:
+        suite = suites(args.data)[name]
+        for rec in suite["record"]:
+            record(args.data, *rec)
+        results = []
+        for spec in suite["experiments"]:
+            if args.only and spec["name"] not in args.only:
+                continue
+            t0 = time.perf_counter()
+            results.append(run_experiment(spec, args.runs, episodes=args.episodes))
+            print(f"{spec['name']}: {results[-1]['successes']}/{results[-1]['episodes']} "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        table = results_table(results)
+        print(table)
+        os.makedirs(args.json_dir, exist_ok=True)
+        out = os.path.join(args.json_dir, f"sim_{name}.json")
+        slim = [{k: v for k, v in r.items() if k != "records"} for r in results]
+        with open(out, "w") as f:
+            json.dump({"suite": name, "results": slim, "table": table}, f, indent=1)
+        print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
