@@ -60,7 +60,7 @@ class EpisodeDataset:
     def __init__(self, root: str, *, n_obs_steps: int = 1, horizon: int = 1,
                  episodes=None, cameras=None, side_camera: SideCameraConfig | None = None,
                  successful_only: bool = False, goal_state_indices=None,
-                 goal_strategy: str = "final", seed: int = 0):
+                 goal_strategy: str = "final", seed: int = 0, label_control=None):
         if n_obs_steps < 1 or horizon < 1:
             raise ValueError(f"n_obs_steps and horizon must be >= 1, got {n_obs_steps=} "
                              f"{horizon=}")
@@ -69,6 +69,9 @@ class EpisodeDataset:
                              f"got {goal_strategy=}")
         self.goal_idx = None if goal_state_indices is None else list(goal_state_indices)
         self.goal_strategy, self.seed = goal_strategy, seed
+        # DAgger data: only ticks whose recorded control source is one of these are labels
+        # (e.g. [CONTROL_EXPERT] for HG-DAgger); None: every tick with a good label.
+        self.label_control = None if label_control is None else list(label_control)
         self.store = EpisodeStore(root)
         info = self.store.meta["info"]
         self.info = info
@@ -106,6 +109,12 @@ class EpisodeDataset:
             actions.append(data["action"].astype(np.float32))
             ok = (data["flags"][:, must_be_ok] == OK).all(axis=1)
             ok &= np.isfinite(data["action"]).all(axis=1) & np.isfinite(data["state"]).all(axis=1)
+            if self.label_control is not None:
+                if "control" not in data:
+                    raise ValueError(f"label_control={self.label_control} needs a dataset "
+                                     f"recorded with record_control (no 'control' in episode "
+                                     f"{e['index']})")
+                ok &= np.isin(data["control"], self.label_control)
             valid.append(ok)
             starts.append(offset)
             lengths.append(n)

@@ -98,7 +98,8 @@ def build_datasets(cfg: TrainConfig) -> tuple[EpisodeDataset, EpisodeDataset | N
     common = dict(n_obs_steps=cfg.n_obs_steps, horizon=cfg.horizon, side_camera=side,
                   cameras=cfg.cameras or None, successful_only=cfg.successful_only,
                   goal_state_indices=cfg.goal_state_indices or None,
-                  goal_strategy=cfg.goal_strategy, seed=cfg.seed)
+                  goal_strategy=cfg.goal_strategy, seed=cfg.seed,
+                  label_control=cfg.label_control or None)
     store = EpisodeStore(cfg.dataset)
     listed = [e["index"] for e in store.episodes
               if (not cfg.episodes or e["index"] in set(cfg.episodes))

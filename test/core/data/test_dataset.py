@@ -119,3 +119,24 @@ def test_batched_indexing_equals_one_by_one(tmp_path, mode):
         for key in ("images", "state", "obs_mask", "action", "action_mask", "goal"):
             np.testing.assert_allclose(batch[key][b], one[key], err_msg=key, rtol=1e-6)
         assert batch["label"][b] == one["label"] and batch["episode"][b] == one["episode"]
+
+
+def test_dagger_data_keeps_only_the_ticks_the_expert_labelled(tmp_path):
+    cfg = RecorderConfig(dataset=str(tmp_path / "d"), image_width=8, image_height=6, state_dim=2,
+                         record_executed=False, record_control=True)
+    store = EpisodeStore(cfg.dataset, cfg.features(), info=cfg.dataset_info())
+    n_streams = len(cfg.streams)
+    control = [1, 1, 0, 0, 0, 2, 1, 1]          # policy, expert takeover, hold, policy again
+    w = store.begin({"task": "trail"})
+    for t, c in enumerate(control):
+        row = {f"image_{cam}": np.zeros((6, 8, 3), np.uint8) for cam in cfg.cameras}
+        row.update(state=np.array([0, t], np.float32), action=np.zeros(4, np.float32),
+                   time=t * 0.1, stamps=np.zeros(n_streams), skew=np.zeros(n_streams, np.float32),
+                   flags=np.zeros(n_streams, np.uint8), control=c)
+        w.append(row)
+    w.finish(success=True)
+    ds = EpisodeDataset(cfg.dataset, label_control=[0])
+    assert [ds[i]["t"] for i in range(len(ds))] == [2, 3, 4]
+    assert len(EpisodeDataset(cfg.dataset)) == 8
+    with pytest.raises(ValueError, match="needs a dataset recorded with record_control"):
+        EpisodeDataset(make_dataset(tmp_path / "plain"), label_control=[0])
