@@ -41,6 +41,8 @@ class TrainConfig:
     val_fraction: float = field(0.1, "Fraction of episodes held out for validation.")
     val_every: int = field(200, "Validate (and save best.pt) every this many steps.")
     save_every: int = field(500, "Save last.pt and train_state.pt every this many steps.")
+    keep_every: int = field(0, "Also keep a copy step_<N>.pt every this many steps (0: no), "
+                               "e.g. to evaluate the learning curve.")
     max_val_samples: int = field(2048, "Validation subset size (fixed by the seed).")
     seed: int = field(0, "Seed of weights, split, batches and noise.")
     threads: int = field(0, "torch threads per process (0: torch's default).")

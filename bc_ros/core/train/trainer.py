@@ -8,6 +8,7 @@ What a run writes into ``out``:
     best.pt          the policy with the lowest validation loss (a bc_ros checkpoint)
     last.pt          the policy at the last periodic save
     train_state.pt   optimizer, scheduler and step of last.pt, for ``--resume``
+    step_<N>.pt      with ``keep_every``: the policy at every N-th step (learning curves)
     tb/              TensorBoard scalars: train/loss, val/loss, train/lr
     train.json       the config, the episode split, and the losses at each validation
 
@@ -203,6 +204,7 @@ def _train(cfg: TrainConfig, on_batch, rank: int, world: int) -> dict:
 
     def save(path, val_loss):
         save_checkpoint(policy, path, extra={"step": step, "val_loss": val_loss,
+                                             "seconds": time.perf_counter() - t0,
                                              "dataset": os.path.abspath(cfg.dataset),
                                              "split": split, "train_config":
                                                  dataclasses.asdict(cfg)})
@@ -248,6 +250,9 @@ def _train(cfg: TrainConfig, on_batch, rank: int, world: int) -> dict:
             if score < best:
                 best = score
                 save(best_path, val)
+        if cfg.keep_every and step % cfg.keep_every == 0:
+            save(os.path.join(cfg.out, f"step_{step:07d}.pt"),
+                 history[-1]["val_loss"] if history else None)
         if step % cfg.save_every == 0 or step == cfg.steps:
             save(last_path, history[-1]["val_loss"] if history else None)
             torch.save({"optimizer": optim.state_dict(), "scheduler": sched.state_dict(),

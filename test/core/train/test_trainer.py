@@ -42,9 +42,10 @@ def same(a, b):
 
 
 def test_a_run_writes_checkpoints_curves_and_an_episode_split(tmp_path, dataset):
-    summary = train(config(tmp_path, dataset))
+    summary = train(config(tmp_path, dataset, keep_every=20))
     run = tmp_path / "run"
-    for name in ("best.pt", "last.pt", "train_state.pt", "train.json"):
+    for name in ("best.pt", "last.pt", "train_state.pt", "train.json", "step_0000020.pt",
+                 "step_0000040.pt"):
         assert (run / name).exists(), name
     assert any(f.startswith("events") for f in os.listdir(run / "tb"))
     report = json.loads((run / "train.json").read_text())
