@@ -36,6 +36,8 @@ setup(
             "sim_node = bc_ros.nodes.sim_node:main",
             "teleop_node = bc_ros.nodes.teleop_node:main",
             "recorder_node = bc_ros.nodes.recorder_node:main",
+            "dagger_node = bc_ros.nodes.dagger_node:main",
+            "policy_node = bc_ros.nodes.policy_node:main",
         ],
     },
 )

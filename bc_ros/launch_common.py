@@ -8,7 +8,7 @@ from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration
+from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
@@ -113,3 +113,131 @@ def record_launch() -> LaunchDescription:
         remappings=[("expert/cmd", lc("expert_cmd_topic"))],
     )
     return LaunchDescription([*args, recorder, teleop])
+
+
+def policy_launch() -> LaunchDescription:
+    """policy_node: a checkpoint driving a robot's or a sim's command topic."""
+    lc = LaunchConfiguration
+    args = [
+        DeclareLaunchArgument("config", default_value=config_path("policy.yaml"),
+                              description="policy_node parameter file (config/*.yaml; "
+                                          "command limits live there)"),
+        DeclareLaunchArgument("namespace", default_value="",
+                              description="namespace for every topic and service"),
+        DeclareLaunchArgument("checkpoint", description="policy checkpoint (bc-ros train --out)"),
+        DeclareLaunchArgument("mode", default_value="realtime",
+                              description="realtime (timer at rate_hz) or lockstep (one command "
+                                          "per observation, with sim_node in lockstep)"),
+        DeclareLaunchArgument("rate_hz", default_value="10.0",
+                              description="control rate in realtime mode (the training rate)"),
+        DeclareLaunchArgument("use_sim_time", default_value="false",
+                              description="tick on /clock (with a sim that publishes it)"),
+        DeclareLaunchArgument("enabled", default_value="true",
+                              description="publish commands from the start (else ~/enable)"),
+        DeclareLaunchArgument("resize_images", default_value="false",
+                              description="resize camera images of another size than the "
+                                          "checkpoint's (else refuse them)"),
+        DeclareLaunchArgument("cmd_topic", default_value="policy/cmd",
+                              description="where commands go (cmd: drive the sim directly)"),
+        DeclareLaunchArgument("state_topic", default_value="odom",
+                              description="odometry or joint_states topic of the robot"),
+    ]
+    policy = Node(
+        package="bc_ros", executable="policy_node", name="policy", namespace=lc("namespace"),
+        output="screen",
+        parameters=[lc("config"), {
+            "checkpoint": lc("checkpoint"),
+            "mode": lc("mode"),
+            "rate_hz": ParameterValue(lc("rate_hz"), value_type=float),
+            "use_sim_time": ParameterValue(lc("use_sim_time"), value_type=bool),
+            "enabled": ParameterValue(lc("enabled"), value_type=bool),
+            "resize_images": ParameterValue(lc("resize_images"), value_type=bool),
+            "cmd_topic": lc("cmd_topic"),
+        }],
+        remappings=[("odom", lc("state_topic")), ("joint_states", lc("state_topic"))],
+    )
+    return LaunchDescription([*args, policy])
+
+
+def dagger_launch() -> LaunchDescription:
+    """dagger_node (the command mux), with the expert from teleop_node (a human overriding) or
+    from sim_node's scripted expert; optionally the sim and a policy_node too."""
+    lc = LaunchConfiguration
+    args = [
+        DeclareLaunchArgument("config", default_value=config_path("dagger.yaml"),
+                              description="dagger_node parameter file (config/*.yaml; action "
+                                          "names, stop command, timeouts, beta schedule)"),
+        DeclareLaunchArgument("namespace", default_value="",
+                              description="namespace for every topic and service"),
+        DeclareLaunchArgument("expert", default_value="teleop", choices=["teleop", "sim"],
+                              description="who publishes expert/cmd: teleop (a human with "
+                                          "teleop_node, HG-DAgger) or sim (sim_node's scripted "
+                                          "expert; use with mode:=beta or mode:=uncertainty)"),
+        DeclareLaunchArgument("mode", default_value="human",
+                              choices=["human", "beta", "uncertainty"],
+                              description="gating: human override, beta mixing, or robot-gated "
+                                          "requests (set uncertainty_threshold in the config)"),
+        DeclareLaunchArgument("round", default_value="0",
+                              description="DAgger round: picks beta from the schedule"),
+        DeclareLaunchArgument("seed", default_value="0",
+                              description="seed of the beta-mode draws"),
+        DeclareLaunchArgument("command_type", default_value="twist",
+                              description="command type of policy/cmd, expert/cmd and cmd: "
+                                          "twist, twist_stamped, float64_multi_array, "
+                                          "joint_state"),
+        DeclareLaunchArgument("use_sim_time", default_value="false",
+                              description="tick on /clock (the sim publishes it when started "
+                                          "here)"),
+        DeclareLaunchArgument("teleop_config", default_value=config_path("teleop_drone.yaml"),
+                              description="teleop_node parameter file (expert:=teleop)"),
+        DeclareLaunchArgument("sim", default_value="false",
+                              description="also start sim_node, executing cmd"),
+        DeclareLaunchArgument("sim_config", default_value=config_path("sim_drone.yaml"),
+                              description="sim_node parameter file (sim:=true)"),
+        DeclareLaunchArgument("checkpoint", default_value="",
+                              description="also start policy_node on policy/cmd with this "
+                                          "checkpoint (empty: the policy runs elsewhere)"),
+    ]
+    use_sim_time = ParameterValue(lc("use_sim_time"), value_type=bool)
+    expert_is_sim = PythonExpression(["'", lc("expert"), "' == 'sim'"])
+    dagger = Node(
+        package="bc_ros", executable="dagger_node", name="dagger", namespace=lc("namespace"),
+        output="screen",
+        parameters=[lc("config"), {
+            "mode": lc("mode"),
+            "round": ParameterValue(lc("round"), value_type=int),
+            "seed": ParameterValue(lc("seed"), value_type=int),
+            "command_type": lc("command_type"),
+            "use_sim_time": use_sim_time,
+        }],
+    )
+    teleop = Node(
+        package="bc_ros", executable="teleop_node", name="teleop", namespace=lc("namespace"),
+        output="screen", condition=IfCondition(PythonExpression(["'", lc("expert"),
+                                                                 "' == 'teleop'"])),
+        parameters=[lc("teleop_config"), {"command_type": lc("command_type"),
+                                          "use_sim_time": use_sim_time}],
+    )
+    sim = Node(
+        package="bc_ros", executable="sim_node", name="sim", namespace=lc("namespace"),
+        output="screen", condition=IfCondition(lc("sim")),
+        parameters=[lc("sim_config"), {
+            "expert_drives": False,
+            # Only one expert may publish expert/cmd: the sim's stays quiet beside teleop_node.
+            "publish_expert": ParameterValue(expert_is_sim, value_type=bool),
+            "publish_clock": use_sim_time,
+            "command_type": lc("command_type"),
+        }],
+    )
+    policy = Node(
+        package="bc_ros", executable="policy_node", name="policy", namespace=lc("namespace"),
+        output="screen",
+        condition=IfCondition(PythonExpression(["'", lc("checkpoint"), "' != ''"])),
+        parameters=[config_path("policy.yaml"), {
+            "checkpoint": lc("checkpoint"),
+            "cmd_topic": "policy/cmd",
+            "command_type": lc("command_type"),
+            "use_sim_time": use_sim_time,
+        }],
+    )
+    return LaunchDescription([*args, dagger, teleop, sim, policy])
