@@ -12,7 +12,7 @@ Subscribes (reliable, except joy):
     sim/outcome            std_msgs/String JSON from sim_node: the episode ended (reset_on_outcome)
 Publishes, once per control tick (rate_hz on the node's clock: sim time with use_sim_time):
     cmd                    what the robot executes (command_type)
-    dagger/control         std_msgs/Int8: the tick's source, CONTROL_CODES below (0 expert,
+    dagger/control         std_msgs/Int8: the tick's source, recording.CONTROL_CODES (0 expert,
                            1 policy: the codes the recorder already stores; 2 hold, 3 blend, 4 stop)
     dagger/label           std_msgs/Bool: this tick's expert command is a training label (human
                            and uncertainty modes: the engaged expert's ticks; beta mode: every
@@ -66,19 +66,10 @@ from std_srvs.srv import Trigger
 from bc_ros.core.config import field
 from bc_ros.core.dagger.mux import TIME_EPS, CommandMux, MuxConfig, MuxDecision
 from bc_ros.core.dagger.schedules import BetaSchedule, make_schedule
-from bc_ros.core.data.recording import CONTROL_EXPERT, CONTROL_POLICY
+from bc_ros.core.data.recording import CONTROL_CODES
 from bc_ros.nodes import conversions as conv
 from bc_ros.nodes.params import declare_config
 from bc_ros.nodes.runtime import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, spin_node
-
-# dagger/control codes, one per mux source. 0 and 1 are the recorder's CONTROL_EXPERT and
-# CONTROL_POLICY (bc_ros.core.data.recording, which also has CONTROL_UNKNOWN = -1 for a tick with
-# no control sample); hold, blend and stop are defined here until recording.py takes them.
-CONTROL_HOLD = 2     # the human released; the expert's command still executes (hysteresis)
-CONTROL_BLEND = 3    # just handed back: a blend of the last command and the policy's
-CONTROL_STOP = 4     # the source in control is stale or invalid: the stop command executes
-CONTROL_CODES = {"expert": CONTROL_EXPERT, "policy": CONTROL_POLICY, "hold": CONTROL_HOLD,
-                 "blend": CONTROL_BLEND, "stop": CONTROL_STOP}
 
 BETA_FIELDS = ("beta_schedule", "beta", "beta_start", "beta_end", "beta_rounds", "beta_decay",
                "round")

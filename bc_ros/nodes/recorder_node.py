@@ -5,7 +5,7 @@ Subscribes (sensor-data QoS for sensors, reliable for commands):
     odom | joint_states       nav_msgs/Odometry | sensor_msgs/JointState (state_type)
     expert/cmd                the expert's command: the label
     cmd                       what the robot executed (record_executed)
-    dagger/control            std_msgs/Int8, 0 expert 1 policy (record_control)
+    dagger/control            std_msgs/Int8, who drove: 0 expert 1 policy 2 hold 3 blend 4 stop
     sim/outcome               std_msgs/String JSON from sim_node: stops the episode (stop_on_outcome)
     joy                       sensor_msgs/Joy: start/stop/discard buttons (joy_*_button >= 0)
 Services:

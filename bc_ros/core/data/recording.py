@@ -27,7 +27,13 @@ from bc_ros.core.data.store import EpisodeStore, EpisodeWriter
 
 OK, MISSING, STALE, BAD_VALUE = 0, 1, 2, 4
 MAX_CATCH_UP_S = 3600.0  # a tick further behind the clock than this means the clock jumped
+# Who was in control at a tick (dagger/control, one code per source of the DAgger mux):
 CONTROL_UNKNOWN, CONTROL_EXPERT, CONTROL_POLICY = -1, 0, 1
+CONTROL_HOLD = 2     # the human released; the expert's command still executes (hysteresis)
+CONTROL_BLEND = 3    # just handed back: a blend of the last command and the policy's
+CONTROL_STOP = 4     # the source in control is stale or invalid: the stop command executes
+CONTROL_CODES = {"expert": CONTROL_EXPERT, "policy": CONTROL_POLICY, "hold": CONTROL_HOLD,
+                 "blend": CONTROL_BLEND, "stop": CONTROL_STOP}
 
 
 @dataclasses.dataclass
@@ -308,7 +314,10 @@ class Recorder:
             control = CONTROL_UNKNOWN if control is None else int(control)
             if self._last_control is not None and control != self._last_control:
                 self.counts["control_switches"] += 1
-                if control == CONTROL_EXPERT:
+                # a takeover from the policy; expert -> hold/stop -> expert is the same one
+                if control == CONTROL_EXPERT and self._last_control in (CONTROL_POLICY,
+                                                                        CONTROL_BLEND,
+                                                                        CONTROL_UNKNOWN):
                     self.counts["interventions"] += 1
             self._last_control = control
             row["control"] = control
