@@ -214,6 +214,15 @@ class EpisodeDataset:
             return n - 1
         return int(np.random.default_rng([self.seed, i]).integers(t, n))
 
+    @property
+    def state_dim(self) -> int:
+        return int(self.states.shape[1])
+
+    @property
+    def tasks(self) -> set[str]:
+        return {e.get("task", "") for e in self.store.episodes
+                if e["index"] in set(self.episode_indices)} - {""}
+
     def stats(self) -> dict[str, dict[str, np.ndarray]]:
         """Normalization statistics of state and action over the valid ticks (augmented actions
         included when side cameras add samples, so the normalizer covers the corrections)."""
@@ -225,3 +234,47 @@ class EpisodeDataset:
         else:
             action_stats = feature_stats(actions)
         return {"state": feature_stats(self.states[self._valid]), "action": action_stats}
+
+
+class ConcatEpisodes:
+    """Several ``EpisodeDataset``s as one (DAgger: the expert demonstrations plus the rounds'
+    data, each recorded into its own store). They must agree on cameras, image size, state size,
+    action names and windows; ``get_batch`` keeps the order of the indices asked for."""
+
+    def __init__(self, parts: list[EpisodeDataset]):
+        if not parts:
+            raise ValueError("ConcatEpisodes needs at least one dataset")
+        first = parts[0]
+        for p in parts[1:]:
+            mine = (p.cameras, p.action_names, p.info["image_size"], p.state_dim,
+                    p.n_obs_steps, p.horizon, p.side.mode)
+            theirs = (first.cameras, first.action_names, first.info["image_size"],
+                      first.state_dim, first.n_obs_steps, first.horizon, first.side.mode)
+            if mine != theirs:
+                raise ValueError(f"{p.store.root} does not match {first.store.root}: (cameras, "
+                                 f"actions, image size, state size, n_obs_steps, horizon, side "
+                                 f"cameras) {mine} vs {theirs}")
+        self.parts = parts
+        self.offsets = np.cumsum([0] + [len(p) for p in parts])
+        self.info, self.cameras, self.action_names = first.info, first.cameras, first.action_names
+        self.state_dim = first.state_dim
+        self.tasks = set().union(*(p.tasks for p in parts))
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def get_batch(self, indices) -> dict:
+        idx = np.asarray(indices, dtype=np.int64)
+        part = np.searchsorted(self.offsets, idx, side="right") - 1
+        pieces, order = [], []
+        for k in np.unique(part):
+            where = np.flatnonzero(part == k)
+            pieces.append(self.parts[k].get_batch(idx[where] - self.offsets[k]))
+            order.append(where)
+        inverse = np.argsort(np.concatenate(order))
+        keys = set.intersection(*(set(p) for p in pieces))
+        return {key: np.concatenate([p[key] for p in pieces])[inverse] for key in keys}
+
+    def stats(self) -> dict[str, dict[str, np.ndarray]]:
+        per = [p.stats() for p in self.parts]
+        return {key: merge_stats([s[key] for s in per]) for key in per[0]}

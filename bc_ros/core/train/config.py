@@ -23,8 +23,11 @@ class TrainConfig:
     goal_state_indices: list = field([], "Goal-conditioned: state entries that form the goal, "
                                          "relabeled in hindsight; empty: no goal.")
     goal_strategy: str = field("final", "Hindsight goal: final | future.")
-    label_control: list = field([], "DAgger data: train only on ticks whose recorded control "
-                                    "source is one of these codes (0 expert); empty: all.")
+    extra_datasets: list = field([], "More episode stores to train on (DAgger rounds' data), "
+                                     "all of them for training; validation stays on dataset.")
+    label_control: list = field([], "extra_datasets: train only on ticks whose recorded control "
+                                    "source is one of these codes (0 expert, HG-DAgger); "
+                                    "empty: every tick with a fresh expert label (beta).")
     successful_only: bool = field(False, "Train on successful episodes only.")
     episodes: list = field([], "Episode indices to use; empty: all.")
     n_obs_steps: int = field(1, "Observation history length.")

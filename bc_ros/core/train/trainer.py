@@ -33,7 +33,7 @@ import torch
 from torch import distributed as dist
 
 from bc_ros.core.data.augment import SideCameraConfig
-from bc_ros.core.data.dataset import EpisodeDataset, split_episodes
+from bc_ros.core.data.dataset import ConcatEpisodes, EpisodeDataset, split_episodes
 from bc_ros.core.data.store import EpisodeStore
 from bc_ros.core.policy.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from bc_ros.core.policy.encoders import EncoderConfig
@@ -99,8 +99,7 @@ def build_datasets(cfg: TrainConfig) -> tuple[EpisodeDataset, EpisodeDataset | N
     common = dict(n_obs_steps=cfg.n_obs_steps, horizon=cfg.horizon, side_camera=side,
                   cameras=cfg.cameras or None, successful_only=cfg.successful_only,
                   goal_state_indices=cfg.goal_state_indices or None,
-                  goal_strategy=cfg.goal_strategy, seed=cfg.seed,
-                  label_control=cfg.label_control or None)
+                  goal_strategy=cfg.goal_strategy, seed=cfg.seed)
     store = EpisodeStore(cfg.dataset)
     listed = [e["index"] for e in store.episodes
               if (not cfg.episodes or e["index"] in set(cfg.episodes))
@@ -111,6 +110,10 @@ def build_datasets(cfg: TrainConfig) -> tuple[EpisodeDataset, EpisodeDataset | N
     train_eps, val_eps = split_episodes(listed, cfg.val_fraction, cfg.seed)
     train = EpisodeDataset(cfg.dataset, episodes=train_eps, **common)
     val = EpisodeDataset(cfg.dataset, episodes=val_eps, **common) if val_eps else None
+    if cfg.extra_datasets:       # all for training; label_control applies to these only
+        extra = [EpisodeDataset(root, **{**common, "label_control": cfg.label_control or None})
+                 for root in cfg.extra_datasets]
+        train = ConcatEpisodes([train, *extra])
     return train, val, {"train": train_eps, "val": val_eps}
 
 
@@ -120,9 +123,9 @@ def policy_config_for(cfg: TrainConfig, ds: EpisodeDataset) -> PolicyConfig:
     if cfg.side_camera != "off":           # every camera's frame is a sample; at run time the
         cameras = ["center"] if "center" in cameras else cameras[:1]   # policy sees one view
     enc = {k: tuple(v) if k == "channels" else v for k, v in cfg.encoder.items()}
-    state_dim = int(ds.states.shape[1]) if cfg.use_state else 0
+    state_dim = ds.state_dim if cfg.use_state else 0
     robot = ROBOT_OF_STATE.get(info.get("state_type", ""), "")
-    tasks = sorted({e.get("task", "") for e in ds.store.episodes} - {""})
+    tasks = sorted(ds.tasks)
     return PolicyConfig(head=cfg.head, head_options=cfg.head_options,
                         encoder=EncoderConfig(**enc), cameras=cameras,
                         image_size=tuple(info["image_size"]), state_dim=state_dim,

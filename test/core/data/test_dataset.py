@@ -140,3 +140,18 @@ def test_dagger_data_keeps_only_the_ticks_the_expert_labelled(tmp_path):
     assert len(EpisodeDataset(cfg.dataset)) == 8
     with pytest.raises(ValueError, match="needs a dataset recorded with record_control"):
         EpisodeDataset(make_dataset(tmp_path / "plain"), label_control=[0])
+
+
+def test_concatenated_datasets_batch_in_the_order_asked(tmp_path):
+    from bc_ros.core.data.dataset import ConcatEpisodes
+    a = EpisodeDataset(make_dataset(tmp_path / "a", lengths=(5,)))
+    b = EpisodeDataset(make_dataset(tmp_path / "b", lengths=(7,)))
+    both = ConcatEpisodes([a, b])
+    assert len(both) == 12
+    batch = both.get_batch([11, 0, 6, 4])
+    assert batch["t"].tolist() == [6, 0, 1, 4]
+    np.testing.assert_array_equal(batch["images"][0], b.get_batch([6])["images"][0])
+    assert int(both.stats()["action"]["count"]) == 12
+    other = EpisodeDataset(make_dataset(tmp_path / "c", lengths=(5,)), n_obs_steps=2)
+    with pytest.raises(ValueError, match="does not match"):
+        ConcatEpisodes([a, other])

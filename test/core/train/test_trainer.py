@@ -82,6 +82,14 @@ def test_resume_continues_where_the_run_stopped(tmp_path, dataset):
                 weights(tmp_path / "resumed" / "run" / "last.pt"))
 
 
+def test_extra_datasets_add_training_samples_and_keep_validation_on_the_first(tmp_path, dataset):
+    extra = make_dataset(tmp_path / "extra", lengths=(10,))
+    summary = train(config(tmp_path, dataset, steps=2, extra_datasets=[extra]))
+    plain = train(config(tmp_path / "plain", dataset, steps=2))
+    assert summary["train_samples"] == plain["train_samples"] + 10
+    assert summary["val_samples"] == plain["val_samples"]
+
+
 def test_resume_without_a_previous_run_says_so(tmp_path, dataset):
     with pytest.raises(CheckpointError, match="cannot resume"):
         train(config(tmp_path, dataset, resume=True))
