@@ -86,6 +86,12 @@ class DaggerNodeConfig(MuxConfig):
                                     "arm: vx vy vz); stop_command has one value per name.")
     command_type: str = field("twist", "Message type of policy/cmd, expert/cmd and cmd: twist, "
                                        "twist_stamped, float64_multi_array, joint_state.")
+    trigger: str = field("timer", "timer: tick at rate_hz; inputs: tick once per sim-clock "
+                                  "instant as soon as the policy's command (and, with "
+                                  "wait_for_expert, the expert's) for it has arrived: lockstep "
+                                  "with sim_node and policy_node, deterministic.")
+    wait_for_expert: bool = field(False, "trigger=inputs: also wait for the expert's command of "
+                                         "the instant (a scripted expert that always publishes).")
     joy_deadman_button: int = field(-1, "Joy button that engages the expert while held, as "
                                         "expert/engaged does (-1 = do not subscribe to joy).")
     reset_on_outcome: bool = field(True, "End the episode (status) and start the next when "
@@ -108,6 +114,8 @@ class DaggerNodeConfig(MuxConfig):
         if len(self.stop_command) != len(self.action_names):
             raise ValueError(f"stop_command needs one value per action name "
                              f"{self.action_names}, got {self.stop_command=}")
+        if self.trigger not in ("timer", "inputs"):
+            raise ValueError(f"trigger must be timer or inputs, got {self.trigger=}")
         if not (math.isfinite(self.rate_hz) and self.rate_hz > 0):
             raise ValueError(f"rate_hz must be > 0, got {self.rate_hz=}")
         if isinstance(self.round, bool) or not isinstance(self.round, int) or self.round < 0:
@@ -166,7 +174,7 @@ class DaggerNode(Node):
         self.create_service(Trigger, "~/start_episode", self._srv_start)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.start_episode()
-        if tick_timer:
+        if tick_timer and cfg.trigger == "timer":
             self.create_timer(1.0 / cfg.rate_hz, self.tick)
         how = {"human": f"human override ({cfg.engage_source})",
                "beta": f"beta mixing ({cfg.beta_schedule} schedule, draw per {cfg.beta_draw})",
@@ -196,7 +204,20 @@ class DaggerNode(Node):
                 self._policy = (values, self.now())
             else:
                 self._expert = (values, self.now())
+            if self.config.trigger == "inputs":
+                self._tick_when_complete()
         return callback
+
+    def _tick_when_complete(self) -> None:
+        """trigger=inputs: one tick per clock instant, once its inputs are all in."""
+        now = self.now()
+        if self._last_now is not None and now == self._last_now:
+            return                                    # this instant was ticked already
+        if self._policy is None or self._policy[1] != now:
+            return
+        if self.config.wait_for_expert and (self._expert is None or self._expert[1] != now):
+            return
+        self.tick()
 
     def _on_engaged(self, msg: Bool) -> None:
         self.received["engaged"] += 1
