@@ -46,6 +46,10 @@ class RecorderNodeConfig(RecorderConfig):
                                     "stop on an outcome.")
     episodes: int = field(0, "Stop recording (and the node) after this many episodes "
                              "(0 = never).")
+    source: str = field("expert", "Tag stored with each episode: who produced it (expert, "
+                                  "dagger, ...). Settable while running; read at episode start.")
+    round: int = field(-1, "DAgger round stored with each episode (-1 = none). Settable while "
+                           "running; read at episode start.")
     joy_start_button: int = field(-1, "Joy button that starts an episode (-1 = none).")
     joy_success_button: int = field(-1, "Joy button that stops the episode as a success.")
     joy_failure_button: int = field(-1, "Joy button that stops the episode as a failure.")
@@ -105,7 +109,10 @@ class RecorderNode(Node):
         """Start now (default: the node's clock), at ``now``, or at the first sample."""
         if not at_first_sample and now is None:
             now = time_now(self)
-        index = self.recorder.start(None if at_first_sample else now, since=since)
+        tags = {"source": self.get_parameter("source").value}
+        if self.get_parameter("round").value >= 0:
+            tags["round"] = int(self.get_parameter("round").value)
+        index = self.recorder.start(None if at_first_sample else now, since=since, **tags)
         self._publish_status()
         return f"episode {index} started"
 
