@@ -4,6 +4,8 @@
     bc-ros teleop [--robot R] ...                                                 a teleop node
     bc-ros train --dataset D --head H --out RUN [--config train.yaml] ...         train a policy
     bc-ros eval --checkpoint CKPT [--sim drone --task trail] [--episodes 100]     closed loop
+    bc-ros policy --checkpoint CKPT [--lockstep] [--sim-time]                     policy node
+    bc-ros dagger --demos D --out RUN [--rounds 3] [--beta 0.3] ...               DAgger rounds
     bc-ros demo [--out DIR]                                                       the main job
 
 Heavy imports (rclpy, pybullet) happen inside the sub-commands, so ``bc-ros --help`` is instant.
@@ -274,6 +276,55 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_policy(args) -> int:
+    from rclpy.parameter import Parameter
+
+    from bc_ros.core.policy.checkpoint import CheckpointError, read_checkpoint
+    from bc_ros.nodes.policy_node import PolicyNode, PolicyNodeConfig
+    from bc_ros.nodes.runtime import spin_node
+
+    overrides = {"checkpoint": args.checkpoint, "mode": "lockstep" if args.lockstep else
+                 "realtime", "resize_images": args.resize, "cmd_topic": args.cmd_topic,
+                 "torch_threads": args.threads}
+    if args.rate is not None:
+        overrides["rate_hz"] = args.rate
+    try:
+        if args.low or args.high:
+            overrides.update(low=list(args.low or []), high=list(args.high or []))
+        else:  # the sim's limits, which bc-ros eval clamps to
+            spec = read_checkpoint(args.checkpoint)["spec"]
+            if spec.get("robot") not in ROBOTS:
+                raise ValueError(f"the checkpoint names no sim robot ({spec.get('robot')!r}): "
+                                 f"give the command limits with --low and --high")
+            from bc_ros.core.sim import env_class
+            cls = env_class(spec["robot"])
+            overrides.update(low=[float(v) for v in cls.action_low],
+                             high=[float(v) for v in cls.action_high])
+        PolicyNodeConfig(**overrides)
+    except (CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return spin_node(lambda: PolicyNode(overrides, parameter_overrides=[
+        Parameter("use_sim_time", value=args.sim_time)]), args.ros_args)
+
+
+def cmd_dagger(args) -> int:
+    from bc_ros.dagger_session import DaggerRunConfig, run_dagger
+
+    try:
+        config = _config_from(args, DaggerRunConfig)
+        from bc_ros.core.sim import check_robot_task
+        check_robot_task(config.robot, config.task)
+        summary = run_dagger(config)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{len(summary['rounds']) - 1} DAgger rounds in {summary['seconds']:.0f} s; "
+          f"final policy {summary['checkpoint']}; figures in {config.out}/dagger.json, plot "
+          f"{config.out}/dagger.png")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from bc_ros.demo import run_demo
 
@@ -359,6 +410,30 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "batch-1 inference of small models)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("policy", help="run a checkpoint as the policy node (ROS 2)")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--lockstep", action="store_true",
+                   help="one command per new observation (with bc-ros sim --lockstep)")
+    p.add_argument("--rate", type=float, help="control rate in Hz (realtime; default 10)")
+    p.add_argument("--sim-time", action="store_true", help="tick on /clock")
+    p.add_argument("--resize", action="store_true",
+                   help="resize images of another size than the checkpoint's")
+    p.add_argument("--cmd-topic", default="policy/cmd",
+                   help="where commands go (cmd: drive the sim directly)")
+    p.add_argument("--low", type=float, nargs="+", help="command limits (default: the sim's)")
+    p.add_argument("--high", type=float, nargs="+")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of the inference thread")
+    p.add_argument("--ros-args", nargs=argparse.REMAINDER, default=None)
+    p.set_defaults(func=cmd_policy)
+
+    p = sub.add_parser("dagger", help="DAgger rounds in a sim over ROS 2: collect with the "
+                                      "policy driving (beta mixing), aggregate, retrain, "
+                                      "hot-swap")
+    p.add_argument("--config", help="YAML file of DaggerRunConfig fields")
+    from bc_ros.dagger_session import DaggerRunConfig
+    _add_config_arguments(p, DaggerRunConfig)
+    p.set_defaults(func=cmd_dagger)
 
     p = sub.add_parser("demo", help="the main job: the sims flown by their experts over ROS 2")
     p.add_argument("--out", default="results", help="output folder")

@@ -1,0 +1,633 @@
+"""policy_node: a trained policy (checkpoint from ``bc-ros train``) driving a robot or a sim.
+
+Subscribes (sensor-data QoS; the topics the checkpoint's spec names, all remappable):
+    camera/<name>/image_raw   sensor_msgs/Image (rgb8, bgr8, mono8, rgba8, bgra8), one per camera
+    odom | joint_states       nav_msgs/Odometry | sensor_msgs/JointState (when the policy uses
+                              state; ``state_type``)
+    sim/outcome               std_msgs/String JSON from sim_node: an episode ended, so the policy's
+                              history and action queue are cleared (``reset_on_outcome``)
+Publishes:
+    policy/cmd                the command, in the checkpoint's command type (``cmd_topic``); a
+                              stamped type carries the exact stamp of the observation it answers
+                              (lockstep) or of its tick (realtime)
+    /diagnostics              diagnostic_msgs/DiagnosticArray every ``diagnostics_period`` s:
+                              achieved rate, inference time, overruns, watchdog state, counts
+Services:
+    ~/reset                   std_srvs/Trigger: clear the policy's history and action queue
+    ~/enable                  std_srvs/SetBool: start / stop publishing (disabling sends one stop
+                              command; enabling starts from a cleared history)
+    ~/load_checkpoint         std_srvs/Trigger: swap in the checkpoint named by the ``checkpoint``
+                              parameter (set it first: setting it starts loading in a thread of
+                              its own, so the call only waits for what is left of the load); on
+                              failure the old policy keeps running and the answer says why
+
+Each observation is assembled with ``StreamAligner`` (the recorder's rule: each stream's latest
+sample at or before the tick, no older than ``obs_timeout``) and turned into a command by
+``PolicyRunner`` (the code path of ``bc-ros eval``: spec checks, resizing, chunk queue, NaN and
+clamping). Two modes:
+
+- ``realtime``: a timer on the node's clock (sim time with ``use_sim_time``) ticks at ``rate_hz``.
+  A tick never runs the model: it hands the observation to the inference thread, which publishes
+  the command as soon as it is computed. While the thread is still busy with an earlier tick
+  (a chunk that takes longer than a period) the tick is skipped and counted; the last command
+  stands. Watchdog: at a tick where a stream is missing or older than ``obs_timeout`` the stop
+  command is published (so within one tick of the data going stale), every tick until fresh data
+  returns; then the policy restarts from a cleared history (its queued actions were planned from
+  data that is now old). A command still being computed when the watchdog trips is dropped.
+- ``lockstep`` (with ``sim_node`` in lockstep): every new complete observation (every stream has a
+  sample with the same stamp) triggers exactly one command, so the ROS closed loop computes what
+  ``bc-ros eval`` computes. A repeated observation (same stamp) is not computed again; its command
+  is sent again only if nobody was subscribed when it first went out.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import math
+import queue
+import threading
+import time
+from typing import Any, NamedTuple
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
+from rclpy.node import Node
+from std_msgs.msg import String
+from std_srvs.srv import SetBool, Trigger
+
+from bc_ros.core.config import field
+from bc_ros.core.data.align import STAMP_EPS, StreamAligner
+from bc_ros.nodes import conversions as conv
+from bc_ros.nodes.params import declare_config
+from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS, spin_node
+
+MODES = ("realtime", "lockstep")
+STATE_TYPES = ("auto", "odometry", "joint_state", "none")
+ODOMETRY_DIM = 8            # conversions.odometry_from_msg: x, y, z, yaw, vx, vy, vz, yaw_rate
+CLOCK_RESTART_S = 1.0       # a stamp this far behind its stream's newest: the clock restarted
+TIMING_WINDOW = 1000        # inference times kept for mean and p99
+RATE_WINDOW_S = 2.0         # seconds of ticks over which the achieved rate is measured
+
+
+@dataclasses.dataclass
+class PolicyNodeConfig:
+    """Parameters of ``policy_node`` (and ``bc-ros policy``)."""
+
+    checkpoint: str = field("", "Policy checkpoint file (bc-ros train --out). Required. Set it "
+                                "and call ~/load_checkpoint to swap policies while running.")
+    mode: str = field("realtime", "realtime: command at rate_hz on the node's clock; lockstep: "
+                                  "one command per new complete observation (sim_node lockstep).")
+    rate_hz: float = field(10.0, "Control rate (realtime). Use the rate the policy was trained "
+                                 "at (the recorder's rate_hz). Also the per-tick inference "
+                                 "budget counted in diagnostics (both modes).")
+    obs_timeout: float = field(0.25, "Seconds. A stream whose latest sample at a tick is older "
+                                     "than this (or absent) trips the watchdog (realtime: the "
+                                     "stop command goes out instead of the policy's).")
+    low: list[float] = field([], "Lower command limits, one per action of the checkpoint (its "
+                                 "action_names order). Required: config/policy.yaml has the "
+                                 "drone's.")
+    high: list[float] = field([], "Upper command limits, one per action.")
+    stop_command: list[float] = field([], "Command sent by the watchdog, on a non-finite "
+                                          "action or a rejected observation; empty = zeros "
+                                          "(clamped to the limits).")
+    resize_images: bool = field(False, "Resize camera images whose size differs from the "
+                                       "checkpoint's; off: such observations are refused and "
+                                       "the stop command is sent.")
+    state_type: str = field("auto", "Robot state stream: odometry (odom), joint_state "
+                                    "(joint_states), none, or auto (from the checkpoint).")
+    command_type: str = field("", "Command message type: twist, twist_stamped, "
+                                  "float64_multi_array, joint_state; empty = the checkpoint's.")
+    cmd_topic: str = field("policy/cmd", "Topic the commands are published on.")
+    enabled: bool = field(True, "Publish commands from the start (false: wait for ~/enable).")
+    reset_on_outcome: bool = field(True, "Clear the policy's history when sim/outcome reports "
+                                         "the end of an episode.")
+    seed: int = field(0, "Seed of the sampling generator (stochastic heads), set at every "
+                         "checkpoint load.")
+    torch_threads: int = field(0, "torch intra-op threads of the inference thread (0 = torch's "
+                                  "default). 1 keeps a small policy from fighting the executor "
+                                  "on a 2-core machine.")
+    diagnostics_period: float = field(1.0, "Seconds (wall clock) between /diagnostics messages.")
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode=}")
+        if self.state_type not in STATE_TYPES:
+            raise ValueError(f"state_type must be one of {STATE_TYPES}, got {self.state_type=}")
+        if not self.rate_hz > 0 or not self.obs_timeout > 0 or not self.diagnostics_period > 0:
+            raise ValueError(f"rate_hz, obs_timeout and diagnostics_period must be > 0, got "
+                             f"{self.rate_hz=} {self.obs_timeout=} {self.diagnostics_period=}")
+        if self.command_type:
+            conv.command_class(self.command_type)
+        if self.torch_threads < 0:
+            raise ValueError(f"torch_threads must be >= 0, got {self.torch_threads=}")
+
+
+def state_type_for(spec: dict, requested: str) -> str:
+    """Which state stream a checkpoint needs: odometry, joint_state or none."""
+    dim = int(spec.get("state_dim") or 0)
+    if dim == 0:
+        return "none"
+    if requested == "none":
+        raise ValueError(f"the checkpoint's policy uses a {dim}-value state; state_type none "
+                         f"cannot feed it")
+    kind = requested
+    if kind == "auto":
+        names = spec.get("state_names") or []
+        prefixes = {str(n).rsplit("_", 1)[0] for n in names}
+        if prefixes == {"odometry"} or spec.get("robot") == "drone":
+            kind = "odometry"
+        elif prefixes == {"joint_state"} or spec.get("robot") == "arm":
+            kind = "joint_state"
+        else:
+            raise ValueError(f"cannot tell the state stream of the checkpoint (robot "
+                             f"{spec.get('robot')!r}, state_names {names}); set state_type to "
+                             f"odometry or joint_state")
+    if kind == "odometry" and dim != ODOMETRY_DIM:
+        raise ValueError(f"odometry gives {ODOMETRY_DIM} state values, the checkpoint's policy "
+                         f"wants {dim}")
+    return kind
+
+
+class _Job(NamedTuple):
+    generation: int      # results of jobs from an older generation are dropped
+    time: float          # the tick (realtime) or the observation stamp (lockstep), seconds
+    stamp: Any           # the same as builtin_interfaces/Time, exact (the command carries it)
+    obs: dict
+
+
+class _Preload(NamedTuple):
+    path: str
+    done: threading.Event
+    result: dict         # runner, payload | error; seconds
+
+
+class PolicyNode(Node):
+    def __init__(self, overrides: dict | None = None, **node_kwargs):
+        super().__init__("policy", **node_kwargs)
+        self.config: PolicyNodeConfig = declare_config(self, PolicyNodeConfig, overrides)
+        cfg = self.config
+        if not cfg.checkpoint:
+            raise ValueError("no checkpoint: set the checkpoint parameter to a file written by "
+                             "bc-ros train")
+        if cfg.torch_threads:
+            import torch
+            torch.set_num_threads(cfg.torch_threads)
+        self.runner, payload = self._load(cfg.checkpoint)   # errors here end the node (exit 2)
+        self.spec = payload["spec"]
+        self.checkpoint_loaded = cfg.checkpoint
+        self.head = self.runner.policy.config.head
+        self.action_names = list(self.spec["action_names"])
+        self.command_type = cfg.command_type or self.spec["command_type"]
+        conv.check_command_type(self.command_type, self.action_names)
+        self.state_type = state_type_for(self.spec, cfg.state_type)
+        self.stop_command = self.runner.stop_command.copy()
+
+        # Shared between the executor thread(s) and the inference thread, under _lock.
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._enabled = cfg.enabled
+        self._reset_due = False
+        self._next_runner = None
+        self._busy = False
+        self._last_cmd: dict[str, Any] | None = None   # lockstep: for repeated observations
+        self._inference_ms: collections.deque = collections.deque(maxlen=TIMING_WINDOW)
+        self._command_times: collections.deque = collections.deque()
+        self.counts = collections.Counter()
+
+        # Executor-thread state.
+        self._tick_times: collections.deque = collections.deque()
+        self.watchdog = "missing"            # missing | stale | ok (realtime)
+        self.stale_streams: list[str] = []
+        self._last_step = -math.inf          # lockstep: stamp of the last observation acted on
+
+        cameras = list(self.spec["cameras"])
+        self.topics = {f"image_{c}": f"camera/{c}/image_raw" for c in cameras}
+        if self.state_type != "none":
+            self.topics["state"] = "odom" if self.state_type == "odometry" else "joint_states"
+        self.aligner = StreamAligner({s: cfg.obs_timeout for s in self.topics},
+                                     horizon=max(2.0, 4 * cfg.obs_timeout))
+        for c in cameras:
+            self.create_subscription(conv.Image, f"camera/{c}/image_raw",
+                                     self._on_image(f"image_{c}"), SENSOR_QOS)
+        if self.state_type == "odometry":
+            self.create_subscription(conv.Odometry, "odom", self._on_odom, SENSOR_QOS)
+        elif self.state_type == "joint_state":
+            self.create_subscription(conv.JointState, "joint_states", self._on_joints,
+                                     SENSOR_QOS)
+        if cfg.reset_on_outcome:
+            self.create_subscription(String, "sim/outcome", self._on_outcome, COMMAND_QOS)
+        self.cmd_pub = self.create_publisher(conv.command_class(self.command_type),
+                                             cfg.cmd_topic, COMMAND_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", COMMAND_QOS)
+        self.create_service(Trigger, "~/reset", self._srv_reset)
+        self.create_service(SetBool, "~/enable", self._srv_enable)
+        self.create_service(Trigger, "~/load_checkpoint", self._srv_load)
+        self._preloaded: _Preload | None = None
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self._jobs: queue.Queue = queue.Queue()
+        self._worker = threading.Thread(target=self._work, name="policy_inference", daemon=True)
+        self._worker.start()
+        if cfg.mode == "realtime":
+            self.create_timer(1.0 / cfg.rate_hz, self._tick)   # node clock: sim time if set
+        self.create_timer(cfg.diagnostics_period, self.publish_diagnostics,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.get_logger().info(
+            f"{self.head} policy from {cfg.checkpoint}: cameras {cameras} "
+            f"{self.spec['image_size'][0]}x{self.spec['image_size'][1]}, state "
+            f"{self.state_type}, {self.command_type} on {self.cmd_pub.topic_name}, {cfg.mode}"
+            + (f" at {cfg.rate_hz:g} Hz" if cfg.mode == "realtime" else "")
+            + ("" if self._enabled else " (disabled: call ~/enable)"))
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def _load(self, path: str, expect_spec: dict | None = None):
+        """(PolicyRunner, payload) for ``path``; CheckpointError / ValueError say what is wrong."""
+        import torch
+
+        from bc_ros.core.policy.checkpoint import load_checkpoint
+        from bc_ros.core.policy.runner import PolicyRunner, RunnerConfig
+
+        policy, payload = load_checkpoint(path, expect_spec)
+        cfg, names = self.config, payload["spec"]["action_names"]
+        if len(cfg.low) != len(names) or len(cfg.high) != len(names):
+            raise ValueError(f"low and high need one limit per action of the checkpoint "
+                             f"({', '.join(names)}), got low={cfg.low} high={cfg.high}")
+        if cfg.stop_command and len(cfg.stop_command) != len(names):
+            raise ValueError(f"stop_command needs one value per action ({', '.join(names)}), "
+                             f"got {cfg.stop_command}")
+        runner = PolicyRunner(policy, RunnerConfig(low=list(cfg.low), high=list(cfg.high),
+                                                   stop_command=cfg.stop_command or None,
+                                                   resize=cfg.resize_images),
+                              generator=torch.Generator().manual_seed(cfg.seed))
+        return runner, payload
+
+    def _swap_spec(self) -> dict:
+        """What a new checkpoint must share with the running one (the node's topics)."""
+        keys = ["cameras", "state_dim", "action_names"]
+        if not self.config.command_type:
+            keys.append("command_type")
+        if not self.config.resize_images:
+            keys.append("image_size")
+        return {k: self.spec[k] for k in keys}
+
+    def _on_set_parameters(self, params):
+        """Setting ``checkpoint`` starts loading it in the background, so that the
+        ~/load_checkpoint call that follows finds it loaded and only swaps."""
+        for p in params:
+            if p.name == "checkpoint" and p.value:
+                self._preload(p.value)
+        return SetParametersResult(successful=True)
+
+    def _preload(self, path: str) -> _Preload:
+        preload = _Preload(path, threading.Event(), {})
+
+        def load():
+            started = time.perf_counter()
+            try:
+                preload.result["runner"], preload.result["payload"] = self._load(
+                    path, self._swap_spec())
+            except Exception as e:  # noqa: BLE001 - CheckpointError/ValueError, or any surprise
+                preload.result["error"] = e if isinstance(e, ValueError) else \
+                    ValueError(f"{type(e).__name__}: {e}")
+            preload.result["seconds"] = time.perf_counter() - started
+            preload.done.set()
+
+        self._preloaded = preload
+        threading.Thread(target=load, name="policy_load", daemon=True).start()
+        return preload
+
+    def _srv_load(self, request, response):
+        path = self.get_parameter("checkpoint").value
+        preload = self._preloaded
+        if preload is None or preload.path != path:
+            preload = self._preload(path)
+        preload.done.wait()            # normally done already: it started when the path was set
+        self._preloaded = None         # a second call loads the file again (it may have changed)
+        if "error" in preload.result:
+            self.counts["swap_failures"] += 1
+            response.success = False
+            response.message = f"kept {self.checkpoint_loaded}: {preload.result['error']}"
+            self.get_logger().error(f"load_checkpoint failed, {response.message}")
+            return response
+        runner, payload = preload.result["runner"], preload.result["payload"]
+        with self._lock:
+            self._next_runner = runner          # the inference thread takes it before its next job
+            self._generation += 1
+            self.stop_command = runner.stop_command.copy()
+        self.spec, self.checkpoint_loaded = payload["spec"], path
+        self.head = runner.policy.config.head
+        self.counts["swaps"] += 1
+        response.success = True
+        response.message = (f"loaded {path} ({self.head} head; loading took "
+                            f"{preload.result['seconds']:.2f} s)")
+        self.get_logger().info(response.message)
+        return response
+
+    # ---- other services and events -----------------------------------------------------------
+    def reset_policy(self, why: str) -> None:
+        """Clear history and action queue before the next observation; drop results in flight."""
+        with self._lock:
+            self._reset_due = True
+            self._generation += 1
+        self.counts["resets"] += 1
+        self.get_logger().info(f"policy reset: {why}")
+
+    def _srv_reset(self, request, response):
+        self.reset_policy("~/reset called")
+        response.success, response.message = True, "policy history and action queue cleared"
+        return response
+
+    def _srv_enable(self, request, response):
+        enable = bool(request.data)
+        with self._lock:
+            was, self._enabled = self._enabled, enable
+            self._generation += 1
+            if was and not enable:
+                now = self.get_clock().now()
+                self._publish(self.stop_command, now.nanoseconds * 1e-9, now.to_msg())
+        if enable and not was:
+            self.reset_policy("enabled")
+        response.success = True
+        response.message = "enabled" if enable else "disabled: one stop command sent"
+        return response
+
+    def _on_outcome(self, msg: String) -> None:
+        try:
+            outcome = json.loads(msg.data)
+        except ValueError:
+            outcome = {}
+        self.reset_policy(f"episode {outcome.get('episode', '?')} ended")
+
+    # ---- samples -----------------------------------------------------------------------------
+    def _add(self, stream: str, stamp, value) -> None:
+        t = conv.time_from_msg(stamp)
+        if not self.aligner.add(stream, t, value):
+            newest = self.aligner.newest(stream)
+            if newest is None or t > newest - CLOCK_RESTART_S or t <= 0.0:
+                self.counts["rejected_samples"] += 1
+                self.get_logger().warning(f"{self.topics[stream]}: sample stamped {t:.3f} "
+                                          f"rejected (zero or older than the newest)",
+                                          throttle_duration_sec=2.0)
+                return
+            # The stamps jumped back (a restarted sim, a looped bag): start over from here.
+            self.get_logger().warning(f"{self.topics[stream]}: stamps jumped back from "
+                                      f"{newest:.3f} to {t:.3f} s; starting afresh")
+            self.aligner.clear()
+            self._last_step = -math.inf
+            self.reset_policy("the clock restarted")
+            self.aligner.add(stream, t, value)
+        if self.config.mode == "lockstep":
+            self._maybe_step(t, stamp)
+
+    def _on_image(self, stream: str):
+        def callback(msg):
+            try:
+                image = conv.image_from_msg(msg)
+            except ValueError as e:
+                self.counts["bad_messages"] += 1
+                self.get_logger().error(f"{self.topics[stream]}: {e}", throttle_duration_sec=2.0)
+                return
+            self._add(stream, msg.header.stamp, image)
+        return callback
+
+    def _on_odom(self, msg) -> None:
+        self._add("state", msg.header.stamp, conv.odometry_from_msg(msg))
+
+    def _on_joints(self, msg) -> None:
+        # As the recorder stores it: every position in message order.
+        self._add("state", msg.header.stamp, np.asarray(msg.position, dtype=np.float64))
+
+    def _observation(self, values: dict) -> dict:
+        images = {s[len("image_"):]: v for s, v in values.items() if s.startswith("image_")}
+        return {"images": images, "state": values.get("state")}
+
+    # ---- lockstep ----------------------------------------------------------------------------
+    def _maybe_step(self, t: float, stamp) -> None:
+        """After a sample stamped ``t``: act if the observation at ``t`` is new and complete."""
+        if t <= self._last_step + STAMP_EPS:
+            if abs(t - self._last_step) <= STAMP_EPS:
+                self._resend_if_undelivered(t)
+            return
+        tick = self.aligner.sample(t)
+        if not all(s is not None and abs(s - t) <= STAMP_EPS for s in tick.stamps.values()):
+            return   # some stream has not sent its sample for t yet
+        self._last_step = t
+        with self._lock:
+            if not self._enabled:
+                return
+            self._tick_times.append(t)
+            self._trim(self._tick_times, t)
+            self._submit(t, stamp, self._observation(tick.values))
+
+    def _resend_if_undelivered(self, t: float) -> None:
+        """A repeated observation: the sim did not get our command. Resend it only if it went
+        out before anyone subscribed (else it is on its way, and a second one would step twice)."""
+        with self._lock:
+            last = self._last_cmd
+            if (last and abs(last["time"] - t) <= STAMP_EPS and not last["delivered"]
+                    and self.cmd_pub.get_subscription_count() > 0):
+                self.cmd_pub.publish(last["msg"])
+                last["delivered"] = True
+                self.counts["resent"] += 1
+
+    # ---- realtime ----------------------------------------------------------------------------
+    def _tick(self) -> None:
+        now = self.get_clock().now()
+        t, stamp = now.nanoseconds * 1e-9, now.to_msg()
+        if t <= 0.0:
+            return   # sim time before the first /clock
+        self._tick_times.append(t)
+        self._trim(self._tick_times, t)
+        self.counts["ticks"] += 1
+        tick = self.aligner.sample(t)
+        with self._lock:
+            if not self._enabled:
+                return
+            if not tick.complete:
+                self._trip_watchdog(t, stamp, tick)
+                return
+            if self.watchdog != "ok":
+                if self.watchdog == "stale":
+                    self.get_logger().info("fresh observations again: resuming from a cleared "
+                                           "history")
+                self.watchdog, self.stale_streams = "ok", []
+                self._reset_due = True
+                self._generation += 1
+            if self._busy:
+                self.counts["ticks_skipped"] += 1   # inference of an earlier tick still running
+                return
+            self._submit(t, stamp, self._observation(tick.values))
+
+    def _trip_watchdog(self, t: float, stamp, tick) -> None:
+        """Called under _lock: publish the stop command and say why (throttled)."""
+        bad = tick.missing + tick.stale
+        if self.watchdog == "ok":
+            self.counts["watchdog_trips"] += 1
+        self.watchdog = "stale" if self.watchdog != "missing" else "missing"
+        self.stale_streams = [self.topics[s] for s in bad]
+        self._generation += 1            # a command being computed from the old data is dropped
+        self._publish(self.stop_command, t, stamp)
+        self.counts["stop_commands"] += 1
+        why = ", ".join(
+            f"{self.topics[s]} " + ("missing" if s in tick.missing else
+                                    f"{tick.skew[s]:.2f} s old")
+            for s in bad)
+        self.get_logger().warning(f"watchdog: {why} (obs_timeout {self.config.obs_timeout:g} s); "
+                                  f"sending the stop command", throttle_duration_sec=2.0)
+
+    @staticmethod
+    def _trim(times: collections.deque, now: float) -> None:
+        while times and (times[0] < now - RATE_WINDOW_S or times[0] > now):
+            times.popleft()
+
+    # ---- inference thread --------------------------------------------------------------------
+    def _submit(self, t: float, stamp, obs: dict) -> None:
+        """Called under _lock."""
+        self._busy = True
+        self._jobs.put(_Job(self._generation, t, stamp, obs))
+
+    def _work(self) -> None:
+        from bc_ros.core.policy.runner import ObservationError
+
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            with self._lock:
+                if self._next_runner is not None:
+                    self.runner, self._next_runner = self._next_runner, None
+                    self._reset_due = True
+                if self._reset_due:
+                    self.runner.reset()
+                    self._reset_due = False
+                runner, current = self.runner, job.generation == self._generation
+            if not current:
+                with self._lock:
+                    self.counts["dropped"] += 1
+                    self._busy = not self._jobs.empty()
+                continue
+            resized = runner.counts["resized"]
+            started = time.perf_counter()
+            out, error = None, None
+            try:
+                out = runner.act(job.obs)
+            except ObservationError as e:
+                error = str(e)
+            except Exception as e:  # noqa: BLE001 - a model bug must not kill the thread
+                error = f"inference failed: {type(e).__name__}: {e}"
+            elapsed_ms = (time.perf_counter() - started) * 1e3
+            with self._lock:
+                self._busy = not self._jobs.empty()
+                self._inference_ms.append(elapsed_ms)
+                self.counts["inferences"] += 1
+                self.counts["resized"] += runner.counts["resized"] - resized
+                if elapsed_ms > 1e3 / self.config.rate_hz:
+                    self.counts["ticks_over_budget"] += 1
+                if job.generation != self._generation or not self._enabled:
+                    self.counts["dropped"] += 1   # reset, watchdog, swap or disable meanwhile
+                    continue
+                if error is not None:
+                    self.counts["observation_errors"] += 1
+                    self.counts["stop_commands"] += 1
+                    self._publish(self.stop_command, job.time, job.stamp)
+                else:
+                    if out.status != "ok":
+                        self.counts[out.status] += 1
+                    if out.status == "nonfinite":
+                        self.counts["stop_commands"] += 1
+                    self._publish(out.command, job.time, job.stamp, policy=True)
+            if error is not None:
+                self.get_logger().error(f"observation at {job.time:.3f} refused, stop command "
+                                        f"sent: {error}", throttle_duration_sec=2.0)
+            elif out.status == "nonfinite":
+                self.get_logger().error(f"the policy produced a non-finite action "
+                                        f"{out.raw.tolist()}; stop command sent",
+                                        throttle_duration_sec=2.0)
+
+    def _publish(self, command, t: float, stamp, policy: bool = False) -> None:
+        """Called under _lock. ``stamp``: the observation's (or the tick's) exact stamp."""
+        msg = conv.command_to_msg(command, self.action_names, self.command_type, stamp)
+        self.cmd_pub.publish(msg)
+        self._last_cmd = {"time": t, "msg": msg,
+                          "delivered": self.cmd_pub.get_subscription_count() > 0}
+        if policy:
+            self.counts["commands"] += 1
+            self._command_times.append(t)
+            self._trim(self._command_times, t)
+
+    # ---- diagnostics -------------------------------------------------------------------------
+    def diagnostics(self) -> dict:
+        """The figures /diagnostics carries, as a dict (strings, numbers)."""
+        with self._lock:
+            timings = np.asarray(self._inference_ms, dtype=np.float64)
+            counts = dict(self.counts)
+            ticks, commands = list(self._tick_times), list(self._command_times)
+            enabled = self._enabled
+
+        def rate(times):
+            return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and \
+                times[-1] > times[0] else 0.0
+
+        realtime = self.config.mode == "realtime"
+        d = {
+            "mode": self.config.mode, "checkpoint": self.checkpoint_loaded, "head": self.head,
+            "enabled": enabled,
+            "watchdog": self.watchdog if realtime else "off (lockstep)",
+            "stale_streams": ",".join(self.stale_streams),
+            "rate_target_hz": self.config.rate_hz if realtime else 0.0,
+            "rate_hz": round(rate(ticks), 3),
+            "command_rate_hz": round(rate(commands), 3),
+            "inference_ms_mean": round(float(timings.mean()), 3) if timings.size else 0.0,
+            "inference_ms_p99": round(float(np.percentile(timings, 99)), 3)
+            if timings.size else 0.0,
+        }
+        for key in ("ticks", "inferences", "commands", "stop_commands", "ticks_over_budget",
+                    "ticks_skipped", "dropped", "clamped", "nonfinite", "resized",
+                    "observation_errors", "bad_messages", "rejected_samples", "watchdog_trips",
+                    "resets", "swaps", "swap_failures", "resent"):
+            d[key] = counts.get(key, 0)
+        return d
+
+    def publish_diagnostics(self) -> None:
+        d = self.diagnostics()
+        if not d["enabled"]:
+            level, message = DiagnosticStatus.OK, "disabled"
+        elif d["watchdog"] in ("stale", "missing"):
+            level = DiagnosticStatus.WARN
+            message = f"watchdog: {d['watchdog']} {d['stale_streams']}; sending stop commands"
+        elif d["ticks_skipped"] or d["ticks_over_budget"]:
+            level = DiagnosticStatus.WARN
+            message = (f"running; inference over budget {d['ticks_over_budget']} times, "
+                       f"{d['ticks_skipped']} ticks skipped")
+        else:
+            level, message = DiagnosticStatus.OK, "running"
+        status = DiagnosticStatus(level=level, name=f"{self.get_name()}: policy",
+                                  message=message, hardware_id=self.get_fully_qualified_name(),
+                                  values=[KeyValue(key=k, value=str(v)) for k, v in d.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array)
+
+    # ---- shutdown ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the inference thread (spin_node calls this; tests call it too)."""
+        worker = getattr(self, "_worker", None)
+        if worker is not None and worker.is_alive():
+            self._jobs.put(None)
+            worker.join(timeout=5.0)
+
+    def destroy_node(self):
+        self.close()
+        return super().destroy_node()
+
+
+def main(args=None) -> int:
+    return spin_node(PolicyNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

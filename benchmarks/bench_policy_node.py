@@ -1,0 +1,343 @@
+"""policy_node latency and control rate, across processes, with 3 x 96x96 cameras.
+
+    python benchmarks/bench_policy_node.py [--heads gaussian,diffusion] [--json F]
+
+Untrained policies (random weights, fitted normalizer) of every head: left/center/right cameras at
+96x96, an 8-value odometry state, the default encoder, chunks of 8 actions of which 1 is executed
+(so every observation runs the model: the worst case).
+
+latency   policy_node (lockstep) in a child process pinned to core 0; this process, pinned to
+          core 1, publishes the three images and odometry of one stamp and times until the
+          TwistStamped answering that stamp arrives. Observations go out at most at 30 Hz, the
+          next only after the answer. Median and p99 per head, beside the bare forward pass
+          (``Policy.predict_chunk``, one thread, timed in the node's process before it starts)
+          and the node's own inference time (its diagnostics: ``PolicyRunner.act`` in the
+          inference thread).
+rate      policy_node (realtime, rate_hz 30 and 100) against cameras published at 30 Hz and
+          odometry at 100 Hz (wall-clock stamps): commands received per second here, and the
+          node's diagnostics (achieved tick rate, ticks skipped while inference was busy, ticks
+          whose inference took longer than a period).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+CAMERAS = ["left", "center", "right"]
+SIZE = (96, 96)
+DRONE = ["vx", "vy", "vz", "yaw_rate"]
+LOW, HIGH = [-1.0, -1.5, -1.0, -1.5], [3.0, 1.5, 1.0, 1.5]
+HORIZON, N_ACTION_STEPS = 8, 1
+RATE_RUNS = (("gaussian", 30.0), ("gaussian", 100.0), ("diffusion", 30.0))
+
+
+def make_checkpoint(head: str, path: str) -> None:
+    import numpy as np
+
+    from bc_ros.core.data.stats import feature_stats
+    from bc_ros.core.policy.checkpoint import save_checkpoint
+    from bc_ros.core.policy.policy import Policy, PolicyConfig
+
+    import torch
+    torch.manual_seed(0)
+    cfg = PolicyConfig(head=head, cameras=CAMERAS, image_size=SIZE, state_dim=8,
+                       state_names=[f"odometry_{i}" for i in range(8)], action_names=DRONE,
+                       command_type="twist_stamped", horizon=HORIZON,
+                       n_action_steps=N_ACTION_STEPS, robot="drone")
+    policy = Policy(cfg)
+    rng = np.random.default_rng(0)
+    policy.normalizer.fit({"state": feature_stats(rng.normal(size=(100, 8))),
+                           "action": feature_stats(rng.normal(size=(100, 4)) * 0.3)})
+    save_checkpoint(policy, path)
+
+
+def percentiles(values) -> dict:
+    import numpy as np
+
+    v = np.asarray(values, dtype=np.float64)
+    return {"median_ms": round(float(np.median(v)), 3),
+            "p99_ms": round(float(np.percentile(v, 99)), 3), "n": int(v.size)}
+
+
+def forward_pass(path: str, n: int = 60) -> list[float]:
+    """Bare model times (ms) in this process, one torch thread: predict_chunk of one
+    observation."""
+    import numpy as np
+    import torch
+
+    from bc_ros.core.policy.checkpoint import load_checkpoint
+
+    torch.set_num_threads(1)
+    policy, _ = load_checkpoint(path)
+    frames = np.random.default_rng(0).integers(0, 256, (3, SIZE[1], SIZE[0], 3), dtype=np.uint8)
+    # Built as Policy.select_action builds it (the memory layout matters to the convolutions).
+    images = torch.stack([torch.as_tensor(frames).permute(0, 3, 1, 2)])[None]  # (1, 1, V, 3, H, W)
+    state = torch.zeros(1, 1, 8)
+    times = []
+    for i in range(n + 5):
+        t0 = time.perf_counter()
+        policy.predict_chunk(images, state, generator=torch.Generator().manual_seed(i))
+        if i >= 5:
+            times.append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+# ---- the policy node child -------------------------------------------------------------------
+def run_node(checkpoint: str, mode: str, rate: float, seconds: float) -> None:
+    """As ``main()`` spins it (spin_node's loop) until SIGINT or ``seconds``; prints its
+    diagnostics."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    from bc_ros.nodes.policy_node import PolicyNode
+
+    # The bare forward pass in the same process on the same core, before and after serving
+    # (other load on the machine comes and goes).
+    bare = forward_pass(checkpoint) if mode == "lockstep" else []
+    rclpy.init()
+    node = PolicyNode({"checkpoint": checkpoint, "mode": mode, "rate_hz": rate,
+                       "obs_timeout": 0.2, "low": LOW, "high": HIGH, "torch_threads": 1})
+    end = time.monotonic() + seconds
+    try:
+        while time.monotonic() < end and rclpy.ok():
+            rclpy.spin_once(node, timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        diag = node.diagnostics()
+        node.close()
+        if bare:
+            bare += forward_pass(checkpoint)
+        print(json.dumps(dict(diag, forward_pass=percentiles(bare) if bare else None)),
+              flush=True)
+        rclpy.try_shutdown()
+
+
+def spawn_node(checkpoint: str, mode: str, rate: float, seconds: float):
+    me = [sys.executable, os.path.abspath(__file__)]
+    return subprocess.Popen(me + ["--role", "node", "--checkpoint", checkpoint, "--mode", mode,
+                                  "--rate", str(rate), "--seconds", str(seconds)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"),
+                            preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+
+
+def node_result(child) -> dict:
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    if child.returncode != 0 or not lines:
+        raise RuntimeError(f"policy node exited {child.returncode}: {err[-2000:]}")
+    return json.loads(lines[-1])
+
+
+# ---- this process: camera + odometry publisher, command listener -----------------------------
+class Rig:
+    def __init__(self):
+        import numpy as np
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+
+        from bc_ros.nodes import conversions as conv
+        from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS
+
+        self.conv = conv
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = Node("bench_policy_client", context=self.context)
+        self.cams = {c: self.node.create_publisher(conv.Image, f"camera/{c}/image_raw",
+                                                   SENSOR_QOS) for c in CAMERAS}
+        self.odom = self.node.create_publisher(conv.Odometry, "odom", SENSOR_QOS)
+        self.received = []     # (stamp ns, receive perf_counter)
+        self.sub = self.node.create_subscription(conv.TwistStamped, "policy/cmd", self._on_cmd,
+                                                 COMMAND_QOS)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        rng = np.random.default_rng(1)
+        self.frames = [rng.integers(0, 256, (SIZE[1], SIZE[0], 3), dtype=np.uint8)
+                       for _ in range(4)]
+        self.k = 0
+
+    def _on_cmd(self, msg):
+        s = msg.header.stamp
+        self.received.append((s.sec * 1_000_000_000 + s.nanosec, time.perf_counter()))
+
+    def _matched(self) -> bool:
+        return bool(all(p.get_subscription_count() for p in self.cams.values())
+                    and self.odom.get_subscription_count() and self.sub.get_publisher_count())
+
+    def wait_for_node(self, timeout: float = 60.0) -> None:
+        end = time.monotonic() + timeout
+        while not self._matched():
+            if time.monotonic() > end:
+                raise RuntimeError("the policy node did not appear within 60 s")
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def wait_node_gone(self, timeout: float = 10.0) -> None:
+        end = time.monotonic() + timeout
+        while (self.sub.get_publisher_count() or self.odom.get_subscription_count()) \
+                and time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def publish_images(self, stamp) -> None:
+        frame = self.frames[self.k % 4]
+        self.k += 1
+        for c, pub in self.cams.items():
+            pub.publish(self.conv.image_to_msg(frame, stamp, f"camera_{c}"))
+
+    def publish_odom(self, stamp) -> None:
+        odom = {"position": [0.01 * self.k, 0, 1], "orientation_xyzw": [0, 0, 0, 1],
+                "linear_body": [1, 0, 0], "angular_body": [0, 0, 0]}
+        self.odom.publish(self.conv.odometry_to_msg(odom, stamp))
+
+    def spin_until(self, deadline: float) -> None:
+        while True:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return
+            self.executor.spin_once(timeout_sec=min(left, 0.01))
+
+    def close(self) -> None:
+        import rclpy
+
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+def latency(rig: Rig, checkpoint: str, n: int, warmup: int = 10) -> dict:
+    child = spawn_node(checkpoint, "lockstep", 30.0, seconds=120.0)
+    try:
+        rig.wait_for_node()
+        lat, lost = [], 0
+        for i in range(warmup + n):
+            rig.received.clear()
+            now = rig.node.get_clock().now()
+            stamp_ns = now.nanoseconds
+            start = time.perf_counter()
+            rig.publish_images(now.to_msg())
+            rig.publish_odom(now.to_msg())
+            deadline = start + 1.0
+            while time.perf_counter() < deadline and not any(
+                    s == stamp_ns for s, _ in rig.received):
+                rig.executor.spin_once(timeout_sec=0.005)
+            got = [r for s, r in rig.received if s == stamp_ns]
+            if i >= warmup:
+                if got:
+                    lat.append((got[0] - start) * 1e3)
+                else:
+                    lost += 1
+            rig.spin_until(start + 1 / 30)   # at most 30 observations per second
+        result = percentiles(lat)
+        diag = node_result(child)
+        result.update(lost=lost, node_inference_ms_mean=diag["inference_ms_mean"],
+                      node_inference_ms_p99=diag["inference_ms_p99"])
+        return result, diag["forward_pass"]
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(30)
+        rig.wait_node_gone()
+
+
+def control_rate(rig: Rig, checkpoint: str, rate: float, seconds: float,
+                 warmup: float = 3.0) -> dict:
+    child = spawn_node(checkpoint, "realtime", rate, seconds=warmup + seconds + 25.0)
+    rig.wait_for_node()
+    rig.received.clear()
+    t0 = time.perf_counter()
+    next_cam = next_odom = t0
+    end = t0 + warmup + seconds
+    while time.perf_counter() < end:
+        now = time.perf_counter()
+        stamp = rig.node.get_clock().now().to_msg()
+        if now >= next_cam:
+            rig.publish_images(stamp)
+            next_cam += 1 / 30
+        if now >= next_odom:
+            rig.publish_odom(stamp)
+            next_odom += 1 / 100
+        rig.spin_until(min(next_cam, next_odom))
+    window = [r for _, r in rig.received if r >= t0 + warmup]
+    diag = node_result(child)
+    rig.wait_node_gone()
+    return {"received_hz": round(len(window) / seconds, 2),
+            "node_rate_hz": diag["rate_hz"], "node_command_rate_hz": diag["command_rate_hz"],
+            "ticks_skipped": diag["ticks_skipped"],
+            "ticks_over_budget": diag["ticks_over_budget"],
+            "stop_commands": diag["stop_commands"], "inferences": diag["inferences"],
+            "inference_ms_mean": diag["inference_ms_mean"],
+            "inference_ms_p99": diag["inference_ms_p99"]}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--heads", help="comma-separated (default: every head)")
+    parser.add_argument("--n", type=int, default=150, help="observations per latency run")
+    parser.add_argument("--seconds", type=float, default=8.0, help="window of each rate run")
+    parser.add_argument("--json")
+    parser.add_argument("--role", choices=["node"], help=argparse.SUPPRESS)
+    parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
+    parser.add_argument("--rate", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("ROS_DOMAIN_ID", str(20 + os.getpid() % 30))
+    if args.role == "node":
+        run_node(args.checkpoint, args.mode, args.rate, args.seconds)
+        return 0
+
+    from bc_ros.core.policy.heads import HEADS
+
+    heads = args.heads.split(",") if args.heads else sorted(HEADS)
+    tmp = tempfile.mkdtemp(prefix="bench_policy_")
+    os.sched_setaffinity(0, {1})
+    ckpts = {}
+    for head in sorted(set(heads) | {h for h, _ in RATE_RUNS}):
+        ckpts[head] = os.path.join(tmp, f"{head}.pt")
+        make_checkpoint(head, ckpts[head])
+    results = {"cameras": f"{len(CAMERAS)} x {SIZE[0]}x{SIZE[1]}", "state_dim": 8,
+               "horizon": HORIZON, "n_action_steps": N_ACTION_STEPS, "torch_threads": 1,
+               "cores": "node pinned to core 0, publisher/listener to core 1",
+               "load_average_at_start": round(os.getloadavg()[0], 2),
+               "latency": [], "rate": []}
+    rig = Rig()
+    try:
+        for head in heads:
+            lat, bare = latency(rig, ckpts[head], args.n)
+            results["latency"].append({"head": head, "end_to_end": lat, "forward_pass": bare})
+            print(f"{head:10s} image->command median {lat['median_ms']:7.2f} ms  p99 "
+                  f"{lat['p99_ms']:7.2f} ms  (lost {lat['lost']}/{lat['n'] + lat['lost']})   "
+                  f"bare forward median {bare['median_ms']:7.2f} ms  p99 {bare['p99_ms']:7.2f} ms",
+                  flush=True)
+        for head, rate in RATE_RUNS:
+            if head not in ckpts:
+                continue
+            r = control_rate(rig, ckpts[head], rate, args.seconds)
+            r.update(head=head, target_hz=rate)
+            results["rate"].append(r)
+            print(f"{head:10s} target {rate:5.0f} Hz: commands received {r['received_hz']:6.1f}/s, "
+                  f"node ticks {r['node_rate_hz']:6.1f} Hz, skipped {r['ticks_skipped']}, over "
+                  f"budget {r['ticks_over_budget']}, inference p99 {r['inference_ms_p99']} ms",
+                  flush=True)
+    finally:
+        rig.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    results["load_average_at_end"] = round(os.getloadavg()[0], 2)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,320 @@
+"""policy_node in-process: lockstep, watchdog in sim time, clamping, NaN, hot swap, diagnostics,
+checkpoint errors. The policies are tiny gaussian heads whose output is set by hand: the last
+layer is zeroed, so the action is the normalizer's offset (or NaN, with a NaN bias)."""
+
+import pathlib
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+torch = pytest.importorskip("torch")
+pytest.importorskip("diagnostic_msgs")
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+from std_srvs.srv import SetBool, Trigger  # noqa: E402
+
+from bc_ros.core.config import from_dict, load_ros_params_yaml  # noqa: E402
+from bc_ros.core.data.stats import feature_stats  # noqa: E402
+from bc_ros.core.policy.checkpoint import CheckpointError, save_checkpoint  # noqa: E402
+from bc_ros.core.policy.encoders import EncoderConfig  # noqa: E402
+from bc_ros.core.policy.policy import Policy, PolicyConfig  # noqa: E402
+from bc_ros.nodes import conversions as conv  # noqa: E402
+from bc_ros.nodes.policy_node import PolicyNode, PolicyNodeConfig, main  # noqa: E402
+from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS  # noqa: E402
+from test.nodes.helpers import Inbox, make_executor, spin_for, spin_until  # noqa: E402
+
+DRONE = ["vx", "vy", "vz", "yaw_rate"]
+LOW, HIGH = [-1.0, -1.5, -1.0, -1.5], [3.0, 1.5, 1.0, 1.5]
+SMALL = EncoderConfig(channels=(8, 16), keypoints=8, view_dim=16, state_dim_out=8, embed_dim=32)
+SIZE = (16, 12)  # (w, h)
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def make_checkpoint(path, action, *, nan=False, action_names=DRONE, horizon=1,
+                    n_action_steps=1) -> str:
+    """A drone-like policy (centre camera 16x12, odometry) that always outputs ``action``."""
+    cfg = PolicyConfig(head="gaussian", head_options={"hidden": 16}, encoder=SMALL,
+                       cameras=["center"], image_size=SIZE, state_dim=8,
+                       state_names=[f"odometry_{i}" for i in range(8)],
+                       action_names=list(action_names), command_type="twist_stamped",
+                       horizon=horizon, n_action_steps=n_action_steps, robot="drone")
+    policy = Policy(cfg)
+    rng = np.random.default_rng(0)
+    policy.normalizer.fit({"state": feature_stats(rng.normal(size=(50, 8))),
+                           "action": feature_stats(rng.normal(size=(50, len(action_names))))})
+    policy.normalizer.action_scale.fill_(1.0)
+    policy.normalizer.action_offset.copy_(torch.tensor(action, dtype=torch.float32))
+    last = [m for m in policy.head.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(float("nan") if nan else 0.0)
+    save_checkpoint(policy, str(path))
+    return str(path)
+
+
+class Robot(Node):
+    """A camera, odometry and /clock with chosen stamps; listens to the policy."""
+
+    def __init__(self, context):
+        super().__init__("fake_robot", context=context)
+        self.clock = self.create_publisher(Clock, "clock", COMMAND_QOS)
+        self.cam = self.create_publisher(conv.Image, "camera/center/image_raw", SENSOR_QOS)
+        self.odom = self.create_publisher(conv.Odometry, "odom", SENSOR_QOS)
+        self.outcome = self.create_publisher(String, "sim/outcome", COMMAND_QOS)
+        self.cmds = Inbox(self, conv.TwistStamped, "policy/cmd", COMMAND_QOS)
+        self.diag = Inbox(self, DiagnosticArray, "/diagnostics", COMMAND_QOS)
+        self.reset = self.create_client(Trigger, "policy/reset")
+        self.enable = self.create_client(SetBool, "policy/enable")
+        self.load = self.create_client(Trigger, "policy/load_checkpoint")
+
+    def publish_obs(self, t, size=SIZE, encoding="rgb8", state=True):
+        stamp = conv.time_to_msg(t)
+        image = np.full((size[1], size[0], 3), 100, np.uint8)
+        self.cam.publish(conv.image_to_msg(image, stamp, encoding=encoding))
+        if state:
+            odom = {"position": [t, 0, 1], "orientation_xyzw": [0, 0, 0, 1],
+                    "linear_body": [1, 0, 0], "angular_body": [0, 0, 0]}
+            self.odom.publish(conv.odometry_to_msg(odom, stamp))
+
+    def commands_at(self, t):
+        return [m for m in self.cmds.messages
+                if conv.time_from_msg(m.header.stamp) == pytest.approx(t, abs=1e-6)]
+
+
+def values(msg):
+    return conv.command_from_msg(msg, DRONE).tolist()
+
+
+def call(executor, client, request):
+    spin_until(executor, client.service_is_ready, what=f"service {client.srv_name}")
+    future = client.call_async(request)
+    spin_until(executor, future.done, what=f"answer of {client.srv_name}")
+    return future.result()
+
+
+def diag_values(msg):
+    (status,) = msg.status
+    return {kv.key: kv.value for kv in status.values}
+
+
+@pytest.fixture
+def rig(ros_context, tmp_path):
+    """make(**overrides) -> (node, robot, executor); everything is torn down afterwards."""
+    made = []
+
+    def make(sim_time=False, **overrides):
+        params = {"checkpoint": make_checkpoint(tmp_path / "a.pt", [10.0, -10.0, 0.5, 0.0]),
+                  "low": LOW, "high": HIGH, "mode": "lockstep", "torch_threads": 1,
+                  "diagnostics_period": 0.1}
+        params.update(overrides)
+        node = PolicyNode(params, context=ros_context,
+                          parameter_overrides=[Parameter("use_sim_time", value=sim_time)])
+        robot = Robot(ros_context)
+        executor = make_executor(ros_context, node, robot)
+        made.append((node, robot, executor))
+        spin_until(executor, lambda: robot.cam.get_subscription_count()
+                   and robot.odom.get_subscription_count()
+                   and robot.cmds.sub.get_publisher_count()
+                   and (robot.clock.get_subscription_count() or not sim_time)
+                   and robot.outcome.get_subscription_count(), what="discovery")
+        return node, robot, executor
+
+    yield make
+    for node, robot, executor in made:
+        executor.shutdown()
+        node.destroy_node()
+        robot.destroy_node()
+
+
+def step(node, robot, executor, t, **kw):
+    """Lockstep: publish the observation at t, wait for the command that answers it."""
+    robot.publish_obs(t, **kw)
+    spin_until(executor, lambda: robot.commands_at(t), what=f"the command for {t}")
+    return robot.commands_at(t)[-1]
+
+
+# ---- lockstep ---------------------------------------------------------------------------------
+def test_lockstep_one_clamped_command_per_new_observation(rig):
+    node, robot, executor = rig()
+    for k in range(5):
+        cmd = step(node, robot, executor, 1.0 + 0.1 * k)
+        assert values(cmd) == [3.0, -1.5, 0.5, 0.0]   # (10, -10) clamped to the drone's limits
+    robot.publish_obs(1.4)                            # a repeat (same stamp): no new command
+    robot.publish_obs(1.5, state=False)               # incomplete: no command yet
+    spin_for(executor, 0.3)
+    assert len(robot.cmds) == 5
+    assert node.counts["inferences"] == 5 and node.counts["clamped"] == 5
+    robot.publish_obs(1.5)                            # now complete
+    spin_until(executor, lambda: len(robot.cmds) == 6, what="the sixth command")
+    spin_for(executor, 0.2)
+    assert len(robot.cmds) == 6
+
+
+def test_lockstep_starts_afresh_when_the_stamps_jump_back(rig, tmp_path):
+    node, robot, executor = rig(checkpoint=make_checkpoint(tmp_path / "c.pt", [1.0] * 4,
+                                                           horizon=4, n_action_steps=4))
+    for t in (50.0, 50.1):
+        step(node, robot, executor, t)
+    step(node, robot, executor, 1.0)                  # a restarted sim: its clock starts over
+    assert node.counts["resets"] == 1 and node.runner.policy._tick == 1
+
+
+def test_nan_from_the_model_is_never_published(rig, tmp_path):
+    node, robot, executor = rig(checkpoint=make_checkpoint(tmp_path / "nan.pt", [0.0] * 4,
+                                                           nan=True),
+                                stop_command=[0.0, 0.0, -0.2, 0.0])
+    for k in range(3):
+        cmd = step(node, robot, executor, 1.0 + 0.1 * k)
+        assert values(cmd) == pytest.approx([0.0, 0.0, -0.2, 0.0])
+    assert node.counts["nonfinite"] == 3
+
+
+def test_wrong_image_size_is_refused_and_bgr_is_converted(rig):
+    node, robot, executor = rig(stop_command=[0.0, 0.0, 0.1, 0.0])
+    cmd = step(node, robot, executor, 1.0, size=(32, 24))
+    assert values(cmd) == pytest.approx([0.0, 0.0, 0.1, 0.0])   # refused: the stop command
+    assert node.counts["observation_errors"] == 1
+    cmd = step(node, robot, executor, 1.1, encoding="bgr8")
+    assert values(cmd) == [3.0, -1.5, 0.5, 0.0]
+
+
+def test_wrong_image_size_is_resized_when_allowed(rig):
+    node, robot, executor = rig(resize_images=True)
+    assert values(step(node, robot, executor, 1.0, size=(32, 24))) == [3.0, -1.5, 0.5, 0.0]
+    assert node.counts["resized"] == 1 and node.counts["observation_errors"] == 0
+
+
+def test_reset_and_enable_services(rig, tmp_path):
+    # A chunked policy: the reset must restart the chunk (one inference per chunk otherwise).
+    node, robot, executor = rig(checkpoint=make_checkpoint(tmp_path / "c.pt", [1.0] * 4,
+                                                           horizon=4, n_action_steps=4))
+    for k in range(2):
+        step(node, robot, executor, 1.0 + 0.1 * k)
+    assert node.runner.policy._tick == 2 and len(node.runner.policy._actions) == 2
+    assert call(executor, robot.reset, Trigger.Request()).success
+    step(node, robot, executor, 1.2)
+    assert node.runner.policy._tick == 1 and len(node.runner.policy._actions) == 3
+    answer = call(executor, robot.enable, SetBool.Request(data=False))
+    assert answer.success
+    spin_until(executor, lambda: values(robot.cmds.last) == [0.0] * 4, what="the stop command")
+    n = len(robot.cmds)
+    robot.publish_obs(1.3)
+    spin_for(executor, 0.3)
+    assert len(robot.cmds) == n                       # disabled: silent
+    call(executor, robot.enable, SetBool.Request(data=True))
+    assert values(step(node, robot, executor, 1.4)) == [1.0] * 4
+
+
+def test_hot_swap_good_bad_and_incompatible_checkpoints(rig, tmp_path):
+    node, robot, executor = rig()
+    assert values(step(node, robot, executor, 1.0)) == [3.0, -1.5, 0.5, 0.0]
+    good = make_checkpoint(tmp_path / "b.pt", [-0.5, 0.25, 0.0, 0.1])
+    node.set_parameters([Parameter("checkpoint", value=good)])
+    answer = call(executor, robot.load, Trigger.Request())
+    assert answer.success and "b.pt" in answer.message
+    assert values(step(node, robot, executor, 1.1)) == pytest.approx([-0.5, 0.25, 0.0, 0.1])
+
+    truncated = tmp_path / "t.pt"
+    truncated.write_bytes(pathlib.Path(good).read_bytes()[:300])
+    node.set_parameters([Parameter("checkpoint", value=str(truncated))])
+    answer = call(executor, robot.load, Trigger.Request())
+    assert not answer.success
+    assert "cannot be read" in answer.message and f"kept {good}" in answer.message
+    assert values(step(node, robot, executor, 1.2)) == pytest.approx([-0.5, 0.25, 0.0, 0.1])
+
+    other = make_checkpoint(tmp_path / "arm.pt", [0.0] * 3, action_names=["vx", "vy", "vz"])
+    node.set_parameters([Parameter("checkpoint", value=other)])
+    answer = call(executor, robot.load, Trigger.Request())
+    assert not answer.success and "action_names" in answer.message
+    assert values(step(node, robot, executor, 1.3)) == pytest.approx([-0.5, 0.25, 0.0, 0.1])
+    assert node.counts["swaps"] == 1 and node.counts["swap_failures"] == 2
+
+
+# ---- realtime, sim time -----------------------------------------------------------------------
+def test_watchdog_stops_within_two_ticks_and_resumes_in_sim_time(rig):
+    node, robot, executor = rig(sim_time=True, mode="realtime", rate_hz=10.0, obs_timeout=0.25)
+
+    def tick(t, data=True):
+        if data:
+            robot.publish_obs(t)
+            spin_until(executor, lambda: node.aligner.newest("state") == pytest.approx(t)
+                       and node.aligner.newest("image_center") == pytest.approx(t),
+                       what=f"samples at {t}")
+        robot.clock.publish(Clock(clock=conv.time_to_msg(t)))
+        spin_until(executor, lambda: robot.commands_at(t), what=f"the command of tick {t}")
+        return values(robot.commands_at(t)[-1])
+
+    ticks = [round(1.0 + 0.1 * k, 1) for k in range(45)]
+    out = {t: tick(t, data=t <= 2.0 or t >= 2.6) for t in ticks}
+    policy, stop = [3.0, -1.5, 0.5, 0.0], [0.0] * 4
+    # Last samples at 2.0: stale after 2.25, so the tick at 2.3 (within 2 ticks) sends stop.
+    assert [t for t in ticks if out[t] == stop] == [2.3, 2.4, 2.5]
+    assert all(out[t] == policy for t in ticks if t <= 2.2 or t >= 2.6)
+    assert node.counts["watchdog_trips"] == 1
+
+    # Diagnostics: the achieved rate in sim time and the counts.
+    spin_until(executor, lambda: robot.diag.messages and
+               diag_values(robot.diag.last)["ticks"] == "45"
+               and diag_values(robot.diag.last)["commands"] == "42", what="diagnostics")
+    d = diag_values(robot.diag.last)
+    assert float(d["rate_hz"]) == pytest.approx(10.0)
+    assert float(d["command_rate_hz"]) == pytest.approx(10.0)
+    assert d["watchdog"] == "ok" and d["stop_commands"] == "3" and d["clamped"] == "42"
+    assert float(d["inference_ms_p99"]) >= float(d["inference_ms_mean"]) > 0
+    assert {"ticks_over_budget", "ticks_skipped", "nonfinite", "head"} <= set(d)
+
+    # Going stale again shows in the diagnostics, naming the stream.
+    for t in (6.0, 6.1, 6.2, 6.3):
+        tick(t, data=False)
+    spin_until(executor, lambda: diag_values(robot.diag.last)["watchdog"] == "stale",
+               what="stale diagnostics")
+    assert "camera/center/image_raw" in diag_values(robot.diag.last)["stale_streams"]
+    assert robot.diag.last.status[0].level == b"\x01"   # WARN
+
+
+def test_no_data_at_all_means_stop(rig):
+    node, robot, executor = rig(sim_time=True, mode="realtime")
+    robot.clock.publish(Clock(clock=conv.time_to_msg(5.0)))
+    spin_until(executor, lambda: robot.commands_at(5.0), what="a command")
+    assert values(robot.commands_at(5.0)[-1]) == [0.0] * 4 and node.watchdog == "missing"
+
+
+def test_outcome_resets_the_policy(rig, tmp_path):
+    node, robot, executor = rig(checkpoint=make_checkpoint(tmp_path / "c.pt", [1.0] * 4,
+                                                           horizon=4, n_action_steps=4))
+    step(node, robot, executor, 1.0)
+    robot.outcome.publish(String(data='{"episode": 0, "end_stamp": 1.1}'))
+    spin_until(executor, lambda: node.counts["resets"] == 1, what="the reset")
+    step(node, robot, executor, 1.1)
+    assert node.runner.policy._tick == 1
+
+
+# ---- start-up errors and config ---------------------------------------------------------------
+def test_missing_or_incompatible_checkpoint_fails_clearly(ros_context, tmp_path, capsys):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        PolicyNode({"checkpoint": str(tmp_path / "none.pt"), "low": LOW, "high": HIGH},
+                   context=ros_context)
+    ckpt = make_checkpoint(tmp_path / "a.pt", [0.0] * 4)
+    with pytest.raises(ValueError, match="one limit per action .*vx, vy, vz, yaw_rate"):
+        PolicyNode({"checkpoint": ckpt}, context=ros_context)
+    with pytest.raises(ValueError, match="no checkpoint"):
+        PolicyNode({"low": LOW, "high": HIGH}, context=ros_context)
+    with pytest.raises(ValueError, match="state_type none cannot feed it"):
+        PolicyNode({"checkpoint": ckpt, "low": LOW, "high": HIGH, "state_type": "none"},
+                   context=ros_context)
+
+    code = main(["policy_node", "--ros-args", "-p", f"checkpoint:={tmp_path / 'none.pt'}"])
+    assert code == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_config_file_and_parameters_agree():
+    cfg = from_dict(PolicyNodeConfig, load_ros_params_yaml(str(ROOT / "config/policy.yaml"),
+                                                           "policy"))
+    assert cfg.low == LOW and cfg.high == HIGH and cfg.mode == "realtime"
+    with pytest.raises(ValueError, match="mode must be one of"):
+        PolicyNodeConfig(mode="fast")
