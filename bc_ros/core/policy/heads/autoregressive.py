@@ -2,8 +2,11 @@
 among ``bins`` bins spanning [-1, 1] (the normalizer maps each dimension's q01..q99 there),
 predicted one dimension at a time conditioned on the observation and the tokens before it.
 Training is cross-entropy with teacher forcing; sampling draws token by token with temperature
-and top-k (nanoGPT's ``generate``). A GRU carries the earlier tokens: a step costs one GRU cell,
-so a chunk of 4 x 8 tokens decodes in about a millisecond on a CPU.
+and top-k (nanoGPT's ``generate``), each token drawn by the inverse CDF of one uniform number.
+A GRU carries the earlier tokens. Decoding runs the GRU cell by hand on the ``nn.GRU`` weights
+(the same arithmetic as ``nn.GRU``), with the parts of the input projection that do not depend on
+the previous token (condition, position) computed for all steps at once, so a step is two small
+matrix products; the loop has a fixed length and traces to ONNX.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bc_ros.core.policy.heads.base import ActionHead, masked_mean, register
+from bc_ros.core.policy.heads.base import ActionHead, inverse_cdf, masked_mean, register
 
 
 @dataclasses.dataclass
@@ -65,21 +68,34 @@ class AutoregressiveHead(ActionHead):
         ce = F.cross_entropy(logits.transpose(1, 2), tokens, reduction="none")   # (B, n)
         return masked_mean(ce.view(B, H, A).sum(-1), mask)
 
-    @torch.no_grad()
-    def sample(self, cond, generator=None):
-        B, o = cond.shape[0], self.options
-        hidden = self.init(cond).tanh().unsqueeze(0)
-        prev = torch.full((B,), o.bins, device=cond.device)
+    def noise_spec(self, batch):
+        return {"u": ((batch, self.n), "uniform")}     # one uniform per token
+
+    def sample_from_noise(self, cond, noise):
+        B, o, E = cond.shape[0], self.options, self.options.embed
+        g = self.gru
+        w_tok, w_cond = g.weight_ih_l0[:, :E], g.weight_ih_l0[:, E:]        # (3h, E), (3h, D)
+        # Input gates without the previous token's embedding, for every step: (B, n, 3h).
+        gi_fixed = (F.linear(cond, w_cond, g.bias_ih_l0).unsqueeze(1)
+                    + F.linear(self.position.weight, w_tok).unsqueeze(0))
+        hidden = self.init(cond).tanh()                                          # (B, h)
+        prev = torch.full((B,), o.bins, dtype=torch.long, device=cond.device)   # "start"
         out = []
         for i in range(self.n):
-            x = self.token(prev) + self.position.weight[i]
-            x = torch.cat([x, cond], dim=-1).unsqueeze(1)
-            h, hidden = self.gru(x, hidden)
-            logits = self.out(h[:, 0]) / o.temperature                          # (B, bins)
-            if o.top_k:
-                kth = torch.topk(logits, min(o.top_k, o.bins)).values[:, -1:]
+            gi = F.linear(self.token(prev), w_tok) + gi_fixed[:, i]              # (B, 3h)
+            gh = F.linear(hidden, g.weight_hh_l0, g.bias_hh_l0)
+            i_r, i_z, i_n = gi.chunk(3, -1)
+            h_r, h_z, h_n = gh.chunk(3, -1)
+            r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+            cand = torch.tanh(i_n + r * h_n)
+            hidden = cand + z * (hidden - cand)                 # (1 - z) * cand + z * hidden
+            logits = self.out(hidden)                                            # (B, bins)
+            if o.temperature != 1.0:
+                logits = logits / o.temperature
+            if o.top_k and o.top_k < o.bins:
+                kth = torch.topk(logits, o.top_k).values[:, -1:]
                 logits = logits.masked_fill(logits < kth, float("-inf"))
-            prev = torch.multinomial(F.softmax(logits, -1), 1, generator=generator).squeeze(-1)
+            prev = inverse_cdf(F.softmax(logits, -1), noise["u"][:, i])
             out.append(prev)
         tokens = torch.stack(out, dim=1)                                         # (B, n)
         return self.centers[tokens].view(B, self.spec.horizon, self.spec.action_dim)

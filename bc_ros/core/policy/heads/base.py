@@ -3,9 +3,23 @@
 A head turns an observation embedding ``cond`` (B, D) into a distribution over a chunk of
 ``horizon`` normalized actions (B, H, A):
 
-    loss(cond, action, mask) -> scalar    training loss; ``mask`` (B, H) marks real actions
-    sample(cond, generator)  -> (B, H, A)  an action chunk; a seeded ``generator`` makes it
-                                          reproducible
+    loss(cond, action, mask) -> scalar       training loss; ``mask`` (B, H) marks real actions
+    sample(cond, generator, noise) -> (B, H, A)  an action chunk; a seeded ``generator`` makes
+                                             it reproducible, given ``noise`` makes it exact
+
+Randomness as inputs (for export, parity checks and replay). A head declares the random tensors a
+chunk needs and draws from them deterministically:
+
+    noise_spec(batch) -> {name: (shape, "uniform" | "normal")}   what one call consumes; {} for
+                                                                 a deterministic head
+    draw_noise(batch, generator) -> {name: tensor}               U[0, 1) or N(0, 1) draws
+    sample_from_noise(cond, noise) -> (B, H, A)                  a pure function of its inputs
+
+``sample`` is ``sample_from_noise(cond, noise or draw_noise(...))``: the eager path, the ONNX
+graph and the TorchScript trace run the same code. ``sample_from_noise`` is written to trace:
+tensor ops only, loops of a fixed length, no Python branch on tensor values (categorical draws
+use the inverse CDF of a uniform, not ``torch.multinomial``). It may branch on the options and
+on which keys ``noise`` has (the CVAE's latent source): both are fixed at export time.
 
 Heads combine with any encoder (there is no class per combination). Each head file defines its
 options as a dataclass, validated in ``__post_init__``.
@@ -55,9 +69,38 @@ class ActionHead(nn.Module, abc.ABC):
              mask: torch.Tensor | None = None) -> torch.Tensor:
         """Training loss for normalized actions (B, H, A)."""
 
+    def noise_spec(self, batch: int) -> dict[str, tuple[tuple[int, ...], str]]:
+        """The random tensors one ``sample_from_noise`` call needs: name -> (shape, "uniform" for
+        U[0, 1) or "normal" for N(0, 1))."""
+        return {}
+
+    def draw_noise(self, batch: int, generator: torch.Generator | None = None,
+                   device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
+        """Draw the tensors of ``noise_spec`` in its order (one ``generator`` stream)."""
+        draw = {"uniform": torch.rand, "normal": torch.randn}
+        return {name: draw[dist](shape, generator=generator, device=device)
+                for name, (shape, dist) in self.noise_spec(batch).items()}
+
     @abc.abstractmethod
-    def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """A normalized action chunk (B, H, A)."""
+    def sample_from_noise(self, cond: torch.Tensor,
+                          noise: dict[str, torch.Tensor]) -> torch.Tensor:
+        """A normalized action chunk (B, H, A), a deterministic function of cond and noise."""
+
+    def sample(self, cond: torch.Tensor, generator: torch.Generator | None = None,
+               noise: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """A normalized action chunk (B, H, A) from ``noise``, or from fresh draws."""
+        if noise is None:
+            noise = self.draw_noise(cond.shape[0], generator, cond.device)
+        return self.sample_from_noise(cond, noise)
+
+
+def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Categorical draw by inverse CDF: probs (B, K), u (B,) in [0, 1) -> indices (B,) int64.
+    Index i is chosen when cdf[i-1] <= u * cdf[-1] < cdf[i], so zero-probability classes (top-k
+    masked) are never chosen. Traces to ONNX (CumSum, LessOrEqual, ReduceSum)."""
+    cdf = probs.cumsum(-1)                                          # (B, K)
+    below = (cdf <= u.unsqueeze(-1) * cdf[:, -1:]).sum(-1)          # (B,)
+    return below.clamp(max=probs.shape[-1] - 1)
 
 
 def masked_mean(per_step: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

@@ -71,16 +71,26 @@ class CVAEHead(ActionHead):
         kl = 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(-1).mean()
         return rec + self.options.beta * kl
 
-    @torch.no_grad()
-    def sample(self, cond, generator=None):
-        B, source = cond.shape[0], self.options.latent_source
-        shape = (B, self.options.latent)
+    def noise_spec(self, batch):
+        """Where z comes from follows ``latent_source``; a bank head that was never trained
+        falls back to the prior. ``sample_from_noise`` reads the choice from the noise it gets,
+        so an exported graph keeps the source the head had at export time."""
+        source = self.options.latent_source
         if source == "bank" and int(self.bank_filled) > 0:
-            pick = torch.randint(0, int(self.bank_filled), (B,), generator=generator)
-            z = self.bank[pick.to(cond.device)]
-        elif source == "zero":
-            z = torch.zeros(shape, device=cond.device)
-        else:  # the prior (also a bank head that was never trained)
-            z = torch.randn(shape, generator=generator, device=cond.device)
+            return {"pick": ((batch,), "uniform")}    # which remembered code
+        if source != "zero":
+            return {"z": ((batch, self.options.latent), "normal")}
+        return {}
+
+    def sample_from_noise(self, cond, noise):
+        B = cond.shape[0]
+        if "pick" in noise:   # the bank: a uniform scaled to the filled part of the ring
+            filled = self.bank_filled.to(noise["pick"].dtype)
+            pick = torch.minimum((noise["pick"] * filled).long(), self.bank_filled - 1)
+            z = self.bank[pick]                                               # (B, latent)
+        elif "z" in noise:    # the prior
+            z = noise["z"]
+        else:                 # the prior mean
+            z = cond.new_zeros((B, self.options.latent))
         return self.decoder(torch.cat([cond, z], -1)).view(B, self.spec.horizon,
                                                            self.spec.action_dim)

@@ -2,7 +2,14 @@
 over ``train_steps`` noise levels, DDIM sampling in ``sample_steps`` steps, predicting a whole
 action chunk at once. The noise schedules are diffusers' DDPMScheduler / DDIMScheduler (squared-
 cosine betas, epsilon prediction, samples clipped to [-1, 1], where the normalizer maps each
-action dimension's q01..q99)."""
+action dimension's q01..q99).
+
+Sampling does not call ``DDIMScheduler.step``: with eta = 0 a DDIM step is deterministic given
+the initial noise, so the ``sample_steps`` updates are unrolled with their coefficients taken
+from the scheduler at construction (``ddim_coefficients``); the result matches ``step`` to float
+precision, traces to ONNX, and skips diffusers' per-step Python work. The FiLM input of every
+block is linear in [cond, time embedding], so its cond part is computed once per chunk (not once
+per step) and its time part for all steps in one product."""
 
 from __future__ import annotations
 
@@ -47,7 +54,11 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x, c):
         scale, shift = self.film(c).chunk(2, -1)
-        h = self.norm(x) * (1 + scale) + shift
+        return self.modulated(x, 1 + scale, shift)
+
+    def modulated(self, x, gain, shift):
+        """The block given its FiLM output as gain (= 1 + scale) and shift, each (B, width)."""
+        h = self.norm(x) * gain + shift
         return x + self.fc2(nn.functional.mish(self.fc1(nn.functional.mish(h))))
 
 
@@ -65,6 +76,7 @@ class DiffusionHead(ActionHead):
         self.train_scheduler = DDPMScheduler(**schedule)
         self.sample_scheduler = DDIMScheduler(**schedule)
         self.sample_scheduler.set_timesteps(o.sample_steps)
+        self.ddim = self.ddim_coefficients()
         cond_width = spec.cond_dim + o.time_embed
         self.inp = nn.Linear(n, o.hidden)
         self.blocks = nn.ModuleList(ResidualBlock(o.hidden, cond_width) for _ in range(o.blocks))
@@ -87,11 +99,53 @@ class DiffusionHead(ActionHead):
         err = (self.denoise(noisy, t, cond) - noise) ** 2                    # (B, n)
         return masked_mean(err.view(B, H, A).sum(-1), mask)
 
-    @torch.no_grad()
-    def sample(self, cond, generator=None):
+    def ddim_coefficients(self) -> list[tuple[int, float, float, float, float]]:
+        """Per DDIM step (t, 1/sqrt(a_t), sqrt(1 - a_t), sqrt(a_prev), sqrt(1 - a_prev)), with
+        a = alphas_cumprod, as ``DDIMScheduler.step`` (eta = 0) computes them."""
+        s = self.sample_scheduler
+        ratio = s.config.num_train_timesteps // s.num_inference_steps
+        out = []
+        for t in s.timesteps.tolist():
+            a_t = s.alphas_cumprod[t]
+            a_prev = s.alphas_cumprod[t - ratio] if t - ratio >= 0 else s.final_alpha_cumprod
+            out.append((t, float(1 / a_t ** 0.5), float((1 - a_t) ** 0.5), float(a_prev ** 0.5),
+                        float((1 - a_prev) ** 0.5)))
+        return out
+
+    def noise_spec(self, batch):
+        return {"x_T": ((batch, self.spec.horizon * self.spec.action_dim), "normal")}
+
+    def sample_from_noise(self, cond, noise):
         B, H, A = cond.shape[0], self.spec.horizon, self.spec.action_dim
-        x = torch.randn((B, H * A), generator=generator, device=cond.device)
+        steps, D = self.ddim, self.spec.cond_dim
+        clip = self.sample_scheduler.config.clip_sample_range
+        # FiLM of each block at each step, split as W [cond, temb] + b = W_c cond + (W_t temb + b)
+        # (slices of the weight, no copy).
+        t = torch.tensor([step[0] for step in steps], device=cond.device)
+        temb = timestep_embedding(t, self.options.time_embed)               # (S, E)
+        films = []
+        for block in self.blocks:
+            w = block.film.weight                                           # (2W, D + E)
+            film = (nn.functional.linear(cond, w[:, :D]).unsqueeze(0)       # (1, B, 2W)
+                    + nn.functional.linear(temb, w[:, D:], block.film.bias).unsqueeze(1))
+            scale, shift = film.chunk(2, -1)                                # (S, B, W) each
+            films.append((scale + 1, shift))
+        x = noise["x_T"]                                                    # (B, n)
+        for i, (_, inv_sqrt_a, sqrt_1ma, sqrt_a_prev, sqrt_1ma_prev) in enumerate(steps):
+            h = self.inp(x)
+            for block, (gain, shift) in zip(self.blocks, films):
+                h = block.modulated(h, gain[i], shift[i])
+            eps = self.outp(h)                                              # (B, n)
+            x0 = ((x - sqrt_1ma * eps) * inv_sqrt_a).clamp(-clip, clip)
+            x = sqrt_a_prev * x0 + sqrt_1ma_prev * eps
+        return x.view(B, H, A)
+
+    @torch.no_grad()
+    def sample_with_scheduler(self, cond, x_T):
+        """The reference loop through diffusers' ``DDIMScheduler.step`` (eta = 0), for tests."""
+        B = cond.shape[0]
+        x = x_T
         for t in self.sample_scheduler.timesteps:
             eps = self.denoise(x, t.expand(B), cond)
-            x = self.sample_scheduler.step(eps, t, x, generator=generator).prev_sample
-        return x.view(B, H, A)
+            x = self.sample_scheduler.step(eps, t, x).prev_sample
+        return x.view(B, self.spec.horizon, self.spec.action_dim)

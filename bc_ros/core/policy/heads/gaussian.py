@@ -42,9 +42,13 @@ class GaussianHead(ActionHead):
         nll = 0.5 * ((action - mean) / std) ** 2 + std.log() + 0.5 * math.log(2 * math.pi)
         return masked_mean(nll.sum(-1), mask)                     # (B, H) -> scalar
 
-    def sample(self, cond, generator=None):
+    def noise_spec(self, batch):
+        if not self.options.sample_noise:
+            return {}
+        return {"eps": ((batch, self.spec.horizon, self.spec.action_dim), "normal")}
+
+    def sample_from_noise(self, cond, noise):
         mean, std = self._params(cond)
         if not self.options.sample_noise:
             return mean
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device)
-        return mean + std * noise
+        return mean + std * noise["eps"]

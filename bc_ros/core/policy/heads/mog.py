@@ -11,7 +11,7 @@ import math
 import torch
 from torch.nn import functional as F
 
-from bc_ros.core.policy.heads.base import ActionHead, mlp, register
+from bc_ros.core.policy.heads.base import ActionHead, inverse_cdf, mlp, register
 
 
 @dataclasses.dataclass
@@ -55,13 +55,19 @@ class MoGHead(ActionHead):
         steps = mask.sum(-1).clamp_min(1) if mask is not None else torch.full((B,), H)
         return (-log_mix / steps).mean()
 
-    def sample(self, cond, generator=None):
+    def noise_spec(self, batch):
+        spec = {"choice": ((batch,), "uniform")}      # the component, by inverse CDF
+        if not self.options.low_noise_eval:
+            spec["eps"] = ((batch, self.spec.horizon * self.spec.action_dim), "normal")
+        return spec
+
+    def sample_from_noise(self, cond, noise):
         logits, mean, std = self._params(cond)
         B, H, A = cond.shape[0], self.spec.horizon, self.spec.action_dim
-        k = torch.multinomial(F.softmax(logits, -1), 1, generator=generator).squeeze(-1)  # (B,)
-        chosen_mean = mean[torch.arange(B), k]
+        k = inverse_cdf(F.softmax(logits, -1), noise["choice"])                   # (B,)
+        pick = k.view(B, 1, 1).expand(B, 1, H * A)
+        chosen_mean = mean.gather(1, pick).squeeze(1)                             # (B, n)
         if self.options.low_noise_eval:
             return chosen_mean.view(B, H, A)
-        noise = torch.randn(chosen_mean.shape, generator=generator, device=cond.device)
-        return (chosen_mean + std[torch.arange(B), k] * noise).view(B, H, A)
-
+        chosen_std = std.gather(1, pick).squeeze(1)
+        return (chosen_mean + chosen_std * noise["eps"]).view(B, H, A)
