@@ -34,7 +34,7 @@ LOG_VERSION = 1
 class RoundMetrics:
     round: int
     episodes: int
-    success_rate: float
+    success_rate: float | None        # None: not evaluated
     expert_labels_added: int
     interventions_per_episode: float
     requests_per_episode: float
@@ -51,10 +51,13 @@ class RoundMetrics:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {name}={value!r}")
         if isinstance(self.episodes, bool) or not isinstance(self.episodes, int) \
-                or self.episodes < 1:
-            raise ValueError(f"episodes must be an integer >= 1, got {self.episodes=}")
+                or self.episodes < 0:
+            # 0 for round 0: behavioral cloning on the demonstrations, nothing collected
+            raise ValueError(f"episodes must be an integer >= 0, got {self.episodes=}")
         for name in ("success_rate", "autonomous_fraction"):
             value = getattr(self, name)
+            if value is None and name == "success_rate":
+                continue                                  # not evaluated this round
             if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
                 raise ValueError(f"{name} must be in [0, 1], got {name}={value!r}")
         for name in ("interventions_per_episode", "requests_per_episode", "wall_time_s"):

@@ -36,7 +36,7 @@ def test_from_episodes_aggregates_mux_stats():
 
 
 @pytest.mark.parametrize("kw, match", [
-    (dict(episodes=0), "self.episodes=0"),
+    (dict(episodes=-1), "self.episodes=-1"),
     (dict(success_rate=1.2), "success_rate=1.2"),
     (dict(autonomous_fraction=-0.1), "autonomous_fraction=-0.1"),
     (dict(dataset_size=-1), "dataset_size=-1"),
