@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 # One training recipe for every head, so the comparison is about the head.
-COMMON = {"steps": 3000, "batch_size": 64, "lr": 1e-3, "val_every": 500, "save_every": 500,
+COMMON = {"steps": 2000, "batch_size": 64, "lr": 1e-3, "val_every": 500, "save_every": 500,
           "threads": 1, "random_shift": 4}
 HEADS = {"gaussian": {}, "mog": {"components": 5}, "diffusion": {}, "ar": {}, "cvae": {}}
 
