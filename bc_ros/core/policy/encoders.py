@@ -88,11 +88,14 @@ class ObservationEncoder(nn.Module):
         self.head_in = nn.Sequential(nn.Linear(fused + goal_dim, cfg.embed_dim), nn.Mish(),
                                      nn.Linear(cfg.embed_dim, cfg.embed_dim))
 
-    def forward(self, images, state=None, goal=None):
+    def encode_steps(self, images, state=None):
+        """Per-step features, each step on its own: images (B, T, V, 3, H, W) uint8, state
+        (B, T, S) normalized -> (B, T, step_dim). ``select_action`` caches these, so a tick
+        encodes only its newest frame."""
         B, T, V = images.shape[:3]
-        if V != self.n_views or T != self.n_obs_steps:
-            raise ValueError(f"expected {self.n_obs_steps} steps of {self.n_views} views, got "
-                             f"images of shape {tuple(images.shape)}")
+        if V != self.n_views:
+            raise ValueError(f"expected {self.n_views} views, got images of shape "
+                             f"{tuple(images.shape)}")
         if self.cfg.shared:
             feats = self.cnns[0](images.flatten(0, 2)).view(B, T, V, -1)     # (B, T, V, F)
         else:
@@ -101,7 +104,12 @@ class ObservationEncoder(nn.Module):
         parts = [feats.flatten(2)]                                          # (B, T, V*F)
         if self.state_mlp is not None:
             parts.append(self.state_mlp(state))                            # (B, T, Fs)
-        steps = torch.cat(parts, dim=-1)                                    # (B, T, step)
+        return torch.cat(parts, dim=-1)                                     # (B, T, step)
+
+    def fuse(self, steps, goal=None):
+        """(B, n_obs_steps, step_dim) step features (+ goal (B, G)) -> (B, D)."""
+        if steps.shape[1] != self.n_obs_steps:
+            raise ValueError(f"expected {self.n_obs_steps} steps, got {steps.shape[1]}")
         if self.cfg.fusion == "gru":
             _, h = self.gru(steps)
             fused = h[-1]                                                   # (B, D)
@@ -110,3 +118,9 @@ class ObservationEncoder(nn.Module):
         if goal is not None:
             fused = torch.cat([fused, goal], dim=-1)
         return self.head_in(fused)                                          # (B, D)
+
+    def forward(self, images, state=None, goal=None):
+        if images.shape[1] != self.n_obs_steps:
+            raise ValueError(f"expected {self.n_obs_steps} steps of {self.n_views} views, got "
+                             f"images of shape {tuple(images.shape)}")
+        return self.fuse(self.encode_steps(images, state), goal)

@@ -143,9 +143,8 @@ class ExportedPolicy:
 def eager_chunk(policy, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """The eager PyTorch path (``Policy.predict_chunk``'s steps) with the given noise."""
     noise = {k[len(NOISE_PREFIX):]: v for k, v in inputs.items() if k.startswith(NOISE_PREFIX)}
-    with torch.no_grad():
-        cond = policy.encode(inputs["images"], inputs.get("state"), inputs.get("goal"))
-        return policy.normalizer.unnormalize("action", policy.head.sample(cond, noise=noise))
+    return policy.predict_chunk(inputs["images"], inputs.get("state"), inputs.get("goal"),
+                                noise=noise)
 
 
 def check_parity(policy, path: str, seed: int = 0, *, batch: int = 1) -> float:

@@ -110,15 +110,18 @@ class Policy(nn.Module):
     # ---- inference ---------------------------------------------------------------------------
     @torch.no_grad()
     def predict_chunk(self, images, state=None, goal=None,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-        """images (B, T, V, 3, H, W) uint8, state (B, T, S) -> actions (B, horizon, A)."""
+                      generator: torch.Generator | None = None, noise=None) -> torch.Tensor:
+        """images (B, T, V, 3, H, W) uint8, state (B, T, S) -> actions (B, horizon, A).
+        ``noise``: the head's noise (``head.noise_spec``) instead of draws from ``generator``."""
         cond = self.encode(images, state, goal)
-        return self.normalizer.unnormalize("action", self.head.sample(cond, generator))
+        return self.normalizer.unnormalize("action", self.head.sample(cond, generator,
+                                                                      noise=noise))
 
     def reset(self) -> None:
         """Clear the inference state (call at every episode start)."""
-        self._images: collections.deque = collections.deque(maxlen=self.config.n_obs_steps)
-        self._states: collections.deque = collections.deque(maxlen=self.config.n_obs_steps)
+        # per-step encoder features of the last n_obs_steps observations: a tick encodes only
+        # its own frame (the encoder treats steps independently until fusion)
+        self._steps: collections.deque = collections.deque(maxlen=self.config.n_obs_steps)
         self._actions: collections.deque = collections.deque()
         self._chunks: list[tuple[int, np.ndarray]] = []   # (tick predicted at, chunk)
         self._tick = 0
@@ -131,18 +134,21 @@ class Policy(nn.Module):
         Returns the action (A,) to execute now. See the module docstring for the timeline."""
         c = self.config
         img = torch.as_tensor(np.ascontiguousarray(images)).permute(0, 3, 1, 2)  # (V, 3, H, W)
-        st = torch.as_tensor(state, dtype=torch.float32) if c.state_dim else None
-        while len(self._images) < c.n_obs_steps:   # first tick: pad the history with o_0
-            self._images.append(img)
-            self._states.append(st)
-        self._images.append(img)
-        self._states.append(st)
+        st = None
+        if c.state_dim:
+            st = self.normalizer.normalize(
+                "state", torch.as_tensor(state, dtype=torch.float32))[None, None]  # (1, 1, S)
+        step = self.encoder.encode_steps(img[None, None], st)[0, 0]         # (step_dim,)
+        while len(self._steps) < c.n_obs_steps:    # first tick: pad the history with o_0
+            self._steps.append(step)
+        self._steps.append(step)
 
         def chunk():
-            imgs = torch.stack(list(self._images))[None]                  # (1, T, V, 3, H, W)
-            sts = torch.stack(list(self._states))[None] if c.state_dim else None
+            steps = torch.stack(list(self._steps))[None]                    # (1, T, step_dim)
             g = torch.as_tensor(goal, dtype=torch.float32)[None] if goal is not None else None
-            return self.predict_chunk(imgs, sts, g, generator)[0].numpy()  # (H, A)
+            cond = self.encoder.fuse(steps, g)
+            sample = self.head.sample(cond, generator)
+            return self.normalizer.unnormalize("action", sample)[0].numpy()  # (H, A)
 
         tick, self._tick = self._tick, self._tick + 1
         if c.temporal_ensemble > 0:

@@ -144,3 +144,25 @@ def test_temporal_ensembling_weights_older_predictions_more(dataset):
     assert a0 == 0
     w_old, w_new = 1.0, np.exp(-0.5)
     assert a1 == pytest.approx((w_old * 1 + w_new * 10) / (w_old + w_new))
+
+
+@pytest.mark.parametrize("fusion", ["concat", "gru"])
+def test_select_action_with_cached_step_features_equals_predict_chunk(dataset, fusion):
+    """select_action encodes only the newest frame per tick; the chunk must be the one
+    predict_chunk computes from the whole window."""
+    import dataclasses
+    torch.manual_seed(0)
+    policy = make_policy("gaussian", dataset, horizon=1, n_action_steps=1)
+    policy.config.encoder = dataclasses.replace(SMALL, fusion=fusion)
+    fresh = Policy(policy.config)
+    fresh.normalizer.fit(dataset.stats())
+    fresh.eval()
+    b = dataset.get_batch([0, 1, 2])
+    frames = b["images"][:, -1].transpose(0, 1, 3, 4, 2)          # 3 ticks of (V, H, W, 3)
+    states = b["state"][:, -1]
+    for k in range(3):
+        got = fresh.select_action(frames[k], states[k])
+    window = torch.as_tensor(np.stack([frames[1], frames[2]]).transpose(0, 1, 4, 2, 3))[None]
+    st = torch.as_tensor(np.stack([states[1], states[2]]))[None]
+    want = fresh.predict_chunk(window, st)[0, 0].numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
