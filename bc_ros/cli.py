@@ -4,6 +4,7 @@
     bc-ros teleop [--robot R] ...                                                 a teleop node
     bc-ros train --dataset D --head H --out RUN [--config train.yaml] ...         train a policy
     bc-ros eval --checkpoint CKPT [--sim drone --task trail] [--episodes 100]     closed loop
+    bc-ros export --checkpoint CKPT [--format onnx|torchscript]                   + parity check
     bc-ros policy --checkpoint CKPT [--lockstep] [--sim-time]                     policy node
     bc-ros dagger --demos D --out RUN [--rounds 3] [--beta 0.3] ...               DAgger rounds
     bc-ros demo [--out DIR]                                                       the main job
@@ -276,6 +277,32 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from bc_ros.core.policy.checkpoint import CheckpointError, load_checkpoint
+    from bc_ros.core.policy.export import check_parity, export_onnx, export_torchscript
+
+    try:
+        policy, _ = load_checkpoint(args.checkpoint)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = args.out or args.checkpoint.rsplit(".", 1)[0] + (".onnx" if args.format == "onnx"
+                                                          else ".ts")
+    if args.format == "onnx":
+        how = export_onnx(policy, out, batch=args.batch)
+    else:
+        export_torchscript(policy, out, batch=args.batch)
+        how = "torch.jit.trace"
+    diff = check_parity(policy, out, seed=args.seed, batch=args.batch)
+    ok = diff <= args.tolerance
+    _write_json(args.json, {"checkpoint": args.checkpoint, "out": out, "format": args.format,
+                            "exporter": how, "max_abs_diff": diff, "ok": ok})
+    print(f"wrote {out} ({args.format}, {how}); parity with eager PyTorch on the same "
+          f"observation and noise: max |diff| {diff:.2e} ({'ok' if ok else 'TOO LARGE'}, "
+          f"tolerance {args.tolerance:g})")
+    return 0 if ok else 1
+
+
 def cmd_policy(args) -> int:
     from rclpy.parameter import Parameter
 
@@ -410,6 +437,17 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "batch-1 inference of small models)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("export", help="export a checkpoint to ONNX or TorchScript, with a "
+                                      "parity check against eager PyTorch")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    p.add_argument("--out", help="output file (default: next to the checkpoint)")
+    p.add_argument("--batch", type=int, default=1, help="batch size of the exported graph")
+    p.add_argument("--seed", type=int, default=0, help="seed of the parity check's inputs")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="largest accepted difference")
+    p.add_argument("--json", help="write the parity figures here")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("policy", help="run a checkpoint as the policy node (ROS 2)")
     p.add_argument("--checkpoint", required=True)

@@ -26,7 +26,7 @@ ROOT = os.path.dirname(HERE)
 # One training recipe for every head, so the comparison is about the head.
 COMMON = {"steps": 2000, "batch_size": 64, "lr": 1e-3, "val_every": 500, "save_every": 500,
           "threads": 1, "random_shift": 4}
-HEADS = {"gaussian": {}, "mog": {"components": 5}, "diffusion": {}, "ar": {}, "cvae": {}}
+HEADS = {"gaussian": {}, "mog": {"num_modes": 5}, "diffusion": {}, "ar": {}, "cvae": {}}
 
 
 def suites(data: str) -> dict:

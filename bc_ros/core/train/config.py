@@ -12,7 +12,7 @@ class TrainConfig:
     dataset: str = field("", "Episode store to train on (a folder written by the recorder).")
     out: str = field("", "Run folder: checkpoints, TensorBoard logs, train.json.")
     head: str = field("gaussian", "Action head: gaussian | mog | diffusion | ar | cvae.")
-    head_options: dict = field(None, "Keyword options of the head (e.g. {'components': 5}).")
+    head_options: dict = field(None, "Keyword options of the head (e.g. {'num_modes': 5}).")
     encoder: dict = field(None, "EncoderConfig fields (channels, keypoints, fusion, ...).")
     cameras: list = field([], "Cameras the policy sees; empty: all (with side cameras: center).")
     side_camera: str = field("off", "off | continuous | discrete: side cameras as extra samples "

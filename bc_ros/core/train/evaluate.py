@@ -78,7 +78,12 @@ def evaluate(policy: Policy, robot: str, task: str, *, episodes: int = 100,
              video_episodes: int = 0, progress: bool = False) -> dict:
     """Success of ``policy`` on held-out seeds (``EVAL_SEEDS`` unless ``seeds`` is given)."""
     seeds = list(seeds) if seeds is not None else eval_seeds(episodes)
-    env = make_env(robot, task, image_size=tuple(policy.config.image_size))
+    try:
+        env = make_env(robot, task, image_size=tuple(policy.config.image_size))
+    except ValueError as e:
+        raise ValueError(f"the policy does not fit the {robot} sim: it was trained on "
+                         f"{policy.config.image_size[0]}x{policy.config.image_size[1]} images "
+                         f"({e})") from None
     runner = PolicyRunner(policy, RunnerConfig(low=list(env.action_low),
                                                high=list(env.action_high)))
     records, t0 = [], time.perf_counter()
