@@ -1,6 +1,7 @@
 """The sim results of the policies issue: record expert demos, train, evaluate on 100 held-out seeds.
 
     python benchmarks/bench_sim_results.py trail      # BC centre camera / + side cameras / + noise
+    python benchmarks/bench_sim_results.py trail_few  # the same with 4 demonstrations each
     python benchmarks/bench_sim_results.py bypass     # every head on drone bypass
     python benchmarks/bench_sim_results.py reach      # every head on arm reach_around
     python benchmarks/bench_sim_results.py all
@@ -26,6 +27,7 @@ ROOT = os.path.dirname(HERE)
 # One training recipe for every head, so the comparison is about the head.
 COMMON = {"steps": 2000, "batch_size": 64, "lr": 1e-3, "val_every": 500, "save_every": 500,
           "threads": 1, "random_shift": 4}
+FEW = 4
 HEADS = {"gaussian": {}, "mog": {"num_modes": 5}, "diffusion": {}, "ar": {}, "cvae": {}}
 
 
@@ -49,6 +51,21 @@ def suites(data: str) -> dict:
                  "train": {**COMMON, "head": "gaussian", "cameras": ["center"],
                            "use_state": False}},
             ]},
+        # the same three at 4 demonstrations, where plain BC is no longer enough
+        "trail_few": {
+            "record": [("trail_clean", "drone", "trail", 40, 0.0),
+                       ("trail_noisy", "drone", "trail", 40, 0.3)],
+            "experiments": [
+                {**trail, "name": f"trail{FEW}_{name}", "label": f"{label}, {FEW} demos",
+                 "dataset": f"{data}/{ds}",
+                 "train": {**COMMON, "steps": 1500, "head": "gaussian", "use_state": False,
+                           "episodes": list(range(FEW)), "val_fraction": 0.0, **extra}}
+                for name, label, ds, extra in (
+                    ("center", "BC, centre camera", "trail_clean", {"cameras": ["center"]}),
+                    ("sidecam", "BC + side cameras", "trail_clean",
+                     {"side_camera": "continuous"}),
+                    ("noise", "BC + noise-injected demos", "trail_noisy",
+                     {"cameras": ["center"]}))]},
         "bypass": {
             "record": [("bypass", "drone", "bypass", 100, 0.0)],
             "experiments": [
@@ -80,13 +97,17 @@ def record(data: str, name: str, robot: str, task: str, episodes: int, noise: fl
            task, "--episodes", str(episodes), "--out", path, "--rate", "1000", "--noise-std",
            str(noise), "--seed", str(0 if not os.path.exists(meta) else 10_000)]
     print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    # a ROS domain of its own: another sim publishing /clock or cameras on the default domain
+    # would be recorded too
+    env = {**os.environ, "ROS_DOMAIN_ID": os.environ.get("BC_ROS_BENCH_DOMAIN", "73"),
+           "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("suite", choices=["trail", "bypass", "reach", "all"])
+    parser.add_argument("suite", choices=["trail", "trail_few", "bypass", "reach", "all"])
     parser.add_argument("--data", default=os.path.join(ROOT, "data"))
     parser.add_argument("--runs", default=os.path.join(ROOT, "runs"))
     parser.add_argument("--episodes", type=int, default=100, help="held-out seeds per policy")
@@ -99,7 +120,8 @@ def main() -> int:
     from bc_ros.core.train.experiments import results_table, run_experiment
 
     torch.set_num_threads(1)
-    names = ["trail", "bypass", "reach"] if args.suite == "all" else [args.suite]
+    names = (["trail", "trail_few", "bypass", "reach"] if args.suite == "all"
+             else [args.suite])
     for name in names:
         suite = suites(args.data)[name]
         for rec in suite["record"]:
