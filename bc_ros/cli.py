@@ -7,7 +7,7 @@
     bc-ros export --checkpoint CKPT [--format onnx|torchscript]                   + parity check
     bc-ros policy --checkpoint CKPT [--lockstep] [--sim-time]                     policy node
     bc-ros dagger --demos D --out RUN [--rounds 3] [--beta 0.3] ...               DAgger rounds
-    bc-ros demo [--out DIR]                                                       the main job
+    bc-ros demo [--quick] [--out DIR]                                             the main job
 
 Heavy imports (rclpy, pybullet) happen inside the sub-commands, so ``bc-ros --help`` is instant.
 """
@@ -355,7 +355,7 @@ def cmd_dagger(args) -> int:
 def cmd_demo(args) -> int:
     from bc_ros.demo import run_demo
 
-    return run_demo(out=args.out, episodes=args.episodes)
+    return run_demo(out=args.out, quick=args.quick, force=args.force)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -473,9 +473,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arguments(p, DaggerRunConfig)
     p.set_defaults(func=cmd_dagger)
 
-    p = sub.add_parser("demo", help="the main job: the sims flown by their experts over ROS 2")
+    p = sub.add_parser("demo", help="the main job: record over ROS 2, train every head, "
+                                    "evaluate, DAgger rounds, report")
     p.add_argument("--out", default="results", help="output folder")
-    p.add_argument("--episodes", type=int, default=3, help="episodes per task")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny counts (minutes): shows every stage runs, not the real figures")
+    p.add_argument("--force", action="store_true", help="redo finished stages")
     p.set_defaults(func=cmd_demo)
     return parser
 

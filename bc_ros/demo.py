@@ -1,10 +1,20 @@
-"""``bc-ros demo``: the main job. For now: every sim task flown by its scripted expert over ROS 2.
+"""``bc-ros demo``: the main job, the whole pipeline in the sims.
 
-For each robot/task a sim node runs with the scripted expert driving, faster than real time, and a
-monitor node subscribes to what a recorder or policy would (cameras, state, expert/cmd,
-sim/outcome). The demo prints each episode's outcome and what crossed the wire, writes camera
-snapshots and ``demo.json`` to the output folder. Later issues grow this into the whole pipeline
-(record, train, evaluate, DAgger).
+Stages (each writes ``<out>/<stage>.json``; a re-run reuses finished stages unless ``--force``):
+
+1. experts    every sim task flown by its scripted expert over ROS 2 (sim node + a monitor that
+              subscribes to what a recorder or policy would); camera snapshots
+2. record     expert demonstrations over ROS 2 (sim node + recorder node): drone trail (clean and
+              noise-injected) and drone bypass
+3. trail      BC on trail: centre camera, + side-camera augmentation, + noise-injected demos
+4. heads      every head (gaussian, mog, diffusion, ar, cvae) on bypass
+5. dagger     DAgger rounds on trail over ROS 2 (sim, policy, mux and recorder nodes), beta mixing
+6. latency    batch-1 inference time of every trained bypass policy
+7. report     ``report.md`` with the tables, ``results.json``, plots
+
+``--quick`` uses tiny counts (a few demonstrations, tens of training steps, a few evaluation
+seeds) so it finishes in minutes; its numbers only show that every stage runs. The figures quoted
+in the README come from the full-size scripts in ``benchmarks/``.
 """
 
 from __future__ import annotations
@@ -92,26 +102,194 @@ def run_task(robot: str, task: str, episodes: int, out: str, seed: int) -> dict:
         rclpy.try_shutdown(context=context)
 
 
-def run_demo(out: str = "results", episodes: int = 3) -> int:
-    os.makedirs(out, exist_ok=True)
-    results = []
-    print(f"bc-ros demo: scripted experts over ROS 2, {episodes} episodes per task -> {out}/")
-    for i, (robot, task) in enumerate(DEMO_TASKS, 1):
-        print(f"[{i}/{len(DEMO_TASKS)}] {robot} {task} ...", flush=True)
-        r = run_task(robot, task, episodes, out, seed=1_000_000)
-        for o in r["episodes"]:
-            verdict = "success" if o["success"] else f"FAILURE ({o['failure']})"
-            side = f", passed on the {o['mode']}" if o.get("mode") else ""
-            print(f"    episode {o['episode']} seed {o['seed']}: {verdict} in {o['steps']} "
-                  f"steps{side}")
-        print(f"    {r['successes']}/{len(r['episodes'])} succeeded; {r['steps_per_s']} steps/s; "
-              f"received {r['received'].get('images', 0)} images "
-              f"{r['image_formats']}, {r['outcomes_received']} outcomes", flush=True)
-        results.append(r)
-    with open(os.path.join(out, "demo.json"), "w") as f:
-        json.dump(results, f, indent=2)
-    total = sum(r["successes"] for r in results)
-    count = sum(len(r["episodes"]) for r in results)
-    print(f"done: {total}/{count} expert episodes succeeded; snapshots in "
-          f"{os.path.join(out, 'snapshots')}, figures in {os.path.join(out, 'demo.json')}")
-    return 0 if total == count else 1
+SIZES = {
+    "quick": {"expert_episodes": 1, "trail_demos": 3, "bypass_demos": 4, "steps": 60,
+              "eval_episodes": 3, "dagger_rounds": 1, "dagger_episodes": 1, "dagger_steps": 40, "dagger_demos": 1,
+              "latency_calls": 30, "batch_size": 32},
+    "full": {"expert_episodes": 3, "trail_demos": 10, "bypass_demos": 30, "steps": 500,
+             "eval_episodes": 30, "dagger_rounds": 3, "dagger_episodes": 3,
+             "dagger_steps": 500, "dagger_demos": 2, "latency_calls": 300, "batch_size": 64},
+}
+HEAD_OPTIONS = {"gaussian": {}, "mog": {"num_modes": 5}, "diffusion": {}, "ar": {}, "cvae": {}}
+STAGES = ("experts", "record", "trail", "heads", "dagger", "latency", "report")
+
+
+class Demo:
+    def __init__(self, out: str, quick: bool, force: bool = False):
+        self.out, self.quick, self.force = out, quick, force
+        self.size = SIZES["quick" if quick else "full"]
+        self.data = os.path.join(out, "data")
+        self.runs = os.path.join(out, "runs")
+        self.t0 = time.perf_counter()
+        self.durations: dict[str, float] = {}
+        os.makedirs(out, exist_ok=True)
+
+    # ---- bookkeeping -------------------------------------------------------------------------
+    def stage(self, k: int, name: str, fn) -> dict:
+        path = os.path.join(self.out, f"{name}.json")
+        done = os.path.exists(path) and not self.force
+        elapsed = time.perf_counter() - self.t0
+        print(f"[{k}/{len(STAGES)}] {name}{' (reused)' if done else ''}  "
+              f"({elapsed / 60:.1f} min so far)", flush=True)
+        if done:
+            with open(path) as f:
+                return json.load(f)
+        t = time.perf_counter()
+        result = fn()
+        result["_seconds"] = time.perf_counter() - t
+        with open(path + ".tmp", "w") as f:
+            json.dump(result, f, indent=1)
+        os.replace(path + ".tmp", path)
+        return result
+
+    def train(self, extra: dict) -> dict:
+        return {"steps": self.size["steps"], "batch_size": self.size["batch_size"],
+                "val_every": max(1, self.size["steps"] // 2),
+                "save_every": max(1, self.size["steps"] // 2), "threads": 1, **extra}
+
+    # ---- stages ------------------------------------------------------------------------------
+    def experts(self) -> dict:
+        results = []
+        for robot, task in DEMO_TASKS:
+            r = run_task(robot, task, self.size["expert_episodes"], self.out, seed=1_000_000)
+            print(f"    {robot} {task}: {r['successes']}/{len(r['episodes'])} expert episodes "
+                  f"succeeded; {r['steps_per_s']} steps/s over ROS", flush=True)
+            results.append(r)
+        return {"tasks": results}
+
+    def record(self) -> dict:
+        from bc_ros.recording_session import record_with_expert
+        out = {}
+        for name, task, n, noise in (("trail", "trail", self.size["trail_demos"], 0.0),
+                                     ("trail_noisy", "trail", self.size["trail_demos"], 0.3),
+                                     ("bypass", "bypass", self.size["bypass_demos"], 0.0)):
+            path = os.path.join(self.data, name)
+            if os.path.exists(path):      # a stage cut short: start its data afresh
+                import shutil
+                shutil.rmtree(path)
+            r = record_with_expert("drone", task, n, path, seed=0, rate_hz=1000.0,
+                                   noise_std=noise, quiet=True)
+            out[name] = {"episodes": len(r["episodes"]), "seconds": r["seconds"],
+                         "ticks": sum(e["length"] for e in r["episodes"])}
+            print(f"    {name}: {out[name]['episodes']} episodes, {out[name]['ticks']} ticks "
+                  f"over ROS in {r['seconds']:.0f} s", flush=True)
+        return out
+
+    def experiment(self, name, label, dataset, task, train) -> dict:
+        from bc_ros.core.train.experiments import run_experiment
+        spec = {"name": name, "label": label, "robot": "drone", "task": task,
+                "dataset": os.path.join(self.data, dataset), "train": self.train(train)}
+        r = run_experiment(spec, self.runs, episodes=self.size["eval_episodes"],
+                           force=self.force, progress=False)
+        print(f"    {label}: {r['successes']}/{r['episodes']} on held-out seeds "
+              f"(trained {r['train_seconds']:.0f} s)", flush=True)
+        return {k: v for k, v in r.items() if k != "records"}
+
+    def trail(self) -> dict:
+        center = {"head": "gaussian", "cameras": ["center"], "use_state": False}
+        return {"results": [
+            self.experiment("trail_center", "BC, centre camera", "trail", "trail", center),
+            self.experiment("trail_sidecam", "BC + side cameras", "trail", "trail",
+                            {**center, "cameras": [], "side_camera": "continuous"}),
+            self.experiment("trail_noise", "BC + noise-injected demos", "trail_noisy", "trail",
+                            center)]}
+
+    def heads(self) -> dict:
+        return {"results": [
+            self.experiment(f"bypass_{h}", h, "bypass", "bypass",
+                            {"head": h, "head_options": o, "cameras": ["center"],
+                             "use_state": False})
+            for h, o in HEAD_OPTIONS.items()]}
+
+    def dagger(self) -> dict:
+        from bc_ros.dagger_session import DaggerRunConfig, run_dagger
+        cfg = DaggerRunConfig(
+            robot="drone", task="trail", demos=os.path.join(self.data, "trail"),
+            out=os.path.join(self.runs, "dagger"), rounds=self.size["dagger_rounds"],
+            episodes_per_round=self.size["dagger_episodes"], beta_schedule="exponential",
+            beta_start=1.0, beta_decay=0.5, eval_episodes=self.size["eval_episodes"],
+            train={**self.train({"head": "gaussian", "cameras": ["center"], "progress": False,
+                                 "use_state": False}),
+                   "steps": self.size["dagger_steps"],
+                   "episodes": list(range(self.size["dagger_demos"]))})
+        return run_dagger(cfg, progress=lambda m: print(f"    {m}", flush=True))
+
+    def latency(self) -> dict:
+        import numpy as np
+        import torch
+
+        from bc_ros.core.policy.checkpoint import load_checkpoint
+        torch.set_num_threads(1)
+        rows = []
+        for head in HEAD_OPTIONS:
+            policy, _ = load_checkpoint(os.path.join(self.runs, f"bypass_{head}", "last.pt"))
+            w, h = policy.config.image_size
+            rng = np.random.default_rng(0)
+            images = rng.integers(0, 255, (len(policy.config.cameras), h, w, 3), np.uint8)
+            times = []
+            for i in range(self.size["latency_calls"] + 10):
+                t = time.perf_counter()
+                policy.select_action(images)
+                if i >= 10:
+                    times.append(1000 * (time.perf_counter() - t))
+            rows.append({"head": head, "median_ms": float(np.median(times)),
+                         "p99_ms": float(np.percentile(times, 99)),
+                         "horizon": policy.config.horizon})
+            print(f"    {head}: select_action median {rows[-1]['median_ms']:.2f} ms, p99 "
+                  f"{rows[-1]['p99_ms']:.2f} ms", flush=True)
+        return {"rows": rows}
+
+    def report(self, results: dict) -> dict:
+        from bc_ros.core.train.evaluate import plot_results
+        from bc_ros.core.train.experiments import results_table
+        plot_results(results["trail"]["results"], os.path.join(self.out, "trail.png"),
+                     "drone trail: held-out success")
+        plot_results(results["heads"]["results"], os.path.join(self.out, "heads.png"),
+                     "drone bypass: held-out success per head")
+        size = "QUICK RUN (tiny counts: the numbers only show the stages run)" if self.quick \
+            else "full run"
+        lines = [f"# bc-ros demo report ({size})", "",
+                 f"Sizes: {json.dumps(self.size)}", "",
+                 "## Drone trail: behavioral cloning variants", "",
+                 results_table(results["trail"]["results"]), "", "![trail](trail.png)", "",
+                 "## Drone bypass: one head each", "",
+                 results_table(results["heads"]["results"]), "", "![heads](heads.png)", "",
+                 "## DAgger on trail (beta mixing, exponential schedule)", "",
+                 "| round | beta | held-out success | labels added | autonomous ticks | "
+                 "dataset ticks | wall s |", "|---|---|---|---|---|---|---|"]
+        for m in results["dagger"]["rounds"]:
+            rate = "-" if m["success_rate"] is None else f"{100 * m['success_rate']:.0f} %"
+            beta = "-" if m["beta"] is None else f"{m['beta']:.2f}"
+            lines.append(f"| {m['round']} | {beta} | {rate} | {m['expert_labels_added']} | "
+                         f"{100 * m['autonomous_fraction']:.0f} % | {m['dataset_size']} | "
+                         f"{m['wall_time_s']:.0f} |")
+        lines += ["", "![dagger](runs/dagger/dagger.png)", "",
+                  "## Batch-1 inference (select_action, 3 cameras, 1 thread)", "",
+                  "| head | median ms | p99 ms |", "|---|---|---|"]
+        lines += [f"| {r['head']} | {r['median_ms']:.2f} | {r['p99_ms']:.2f} |"
+                  for r in results["latency"]["rows"]]
+        experts = results["experts"]["tasks"]
+        lines += ["", "## Scripted experts over ROS 2", "",
+                  "| robot | task | success | steps/s |", "|---|---|---|---|"]
+        lines += [f"| {r['robot']} | {r['task']} | {r['successes']}/{len(r['episodes'])} | "
+                  f"{r['steps_per_s']} |" for r in experts]
+        with open(os.path.join(self.out, "report.md"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        with open(os.path.join(self.out, "results.json"), "w") as f:
+            json.dump(results, f, indent=1)
+        return {"report": os.path.join(self.out, "report.md")}
+
+
+def run_demo(out: str = "results", quick: bool = False, force: bool = False) -> int:
+    demo = Demo(out, quick, force)
+    kind = "quick" if quick else "full"
+    print(f"bc-ros demo ({kind}): record over ROS 2, train, evaluate, DAgger -> {out}/")
+    results = {}
+    for k, name in enumerate(STAGES, 1):
+        if name == "report":
+            results[name] = demo.stage(k, name, lambda: demo.report(results))
+        else:
+            results[name] = demo.stage(k, name, getattr(demo, name))
+    print(f"done in {(time.perf_counter() - demo.t0) / 60:.1f} min: {results['report']['report']}")
+    failed = [r for r in results["experts"]["tasks"] if r["successes"] < len(r["episodes"])]
+    return 1 if failed else 0

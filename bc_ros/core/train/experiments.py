@@ -75,7 +75,7 @@ def run_experiment(spec: dict, out: str, episodes: int = 100, force: bool = Fals
 
 def results_table(results: list[dict]) -> str:
     """Markdown table: success with interval, failures, training cost."""
-    lines = ["| policy | success (100 held-out seeds) | 95 % CI | failures | modes of successes "
+    lines = ["| policy | success on held-out seeds | 95 % CI | failures | modes of successes "
              "| train |", "|---|---|---|---|---|---|"]
     for r in results:
         lo, hi = r["ci95"]
