@@ -141,6 +141,12 @@ def policy_launch() -> LaunchDescription:
                               description="where commands go (cmd: drive the sim directly)"),
         DeclareLaunchArgument("state_topic", default_value="odom",
                               description="odometry or joint_states topic of the robot"),
+        DeclareLaunchArgument("sim", default_value="false",
+                              description="also start sim_node in lockstep on sim time, driven "
+                                          "by this policy (sets mode lockstep, cmd_topic cmd "
+                                          "and use_sim_time yourself: see the docstring)"),
+        DeclareLaunchArgument("sim_config", default_value=config_path("sim_drone.yaml"),
+                              description="sim_node parameter file (sim:=true)"),
     ]
     policy = Node(
         package="bc_ros", executable="policy_node", name="policy", namespace=lc("namespace"),
@@ -156,7 +162,13 @@ def policy_launch() -> LaunchDescription:
         }],
         remappings=[("odom", lc("state_topic")), ("joint_states", lc("state_topic"))],
     )
-    return LaunchDescription([*args, policy])
+    sim = Node(
+        package="bc_ros", executable="sim_node", name="sim", namespace=lc("namespace"),
+        output="screen", condition=IfCondition(lc("sim")),
+        parameters=[lc("sim_config"), {"mode": "lockstep", "publish_clock": True,
+                                       "expert_drives": False}],
+    )
+    return LaunchDescription([*args, policy, sim])
 
 
 def dagger_launch() -> LaunchDescription:
