@@ -141,6 +141,10 @@ def policy_launch() -> LaunchDescription:
                               description="where commands go (cmd: drive the sim directly)"),
         DeclareLaunchArgument("state_topic", default_value="odom",
                               description="odometry or joint_states topic of the robot"),
+        DeclareLaunchArgument("command_type", default_value="twist_stamped",
+                              description="command message type of policy_node (and of the "
+                                          "sim with sim:=true): twist, twist_stamped, "
+                                          "float64_multi_array, joint_state"),
         DeclareLaunchArgument("sim", default_value="false",
                               description="also start sim_node in lockstep on sim time, driven "
                                           "by this policy (sets mode lockstep, cmd_topic cmd "
@@ -159,6 +163,7 @@ def policy_launch() -> LaunchDescription:
             "enabled": ParameterValue(lc("enabled"), value_type=bool),
             "resize_images": ParameterValue(lc("resize_images"), value_type=bool),
             "cmd_topic": lc("cmd_topic"),
+            "command_type": lc("command_type"),
         }],
         remappings=[("odom", lc("state_topic")), ("joint_states", lc("state_topic"))],
     )
@@ -166,7 +171,8 @@ def policy_launch() -> LaunchDescription:
         package="bc_ros", executable="sim_node", name="sim", namespace=lc("namespace"),
         output="screen", condition=IfCondition(lc("sim")),
         parameters=[lc("sim_config"), {"mode": "lockstep", "publish_clock": True,
-                                       "expert_drives": False}],
+                                       "expert_drives": False,
+                                       "command_type": lc("command_type")}],
     )
     return LaunchDescription([*args, policy, sim])
 
