@@ -229,7 +229,9 @@ def run_dagger(cfg: DaggerRunConfig, progress=print) -> dict:
         if checkpoint is None:
             raise RuntimeError(f"round 0 training failed; see {train_log}")
     evals = {0: evaluate_checkpoint(checkpoint, cfg)}
-    demo_ticks = sum(e["length"] for e in EpisodeStore(cfg.demos).episodes)
+    used = cfg.train.get("episodes") or None       # the demos round 0 trains on
+    demo_ticks = sum(e["length"] for e in EpisodeStore(cfg.demos).episodes
+                     if used is None or e["index"] in used)
     log.append(RoundMetrics(round=0, episodes=0, success_rate=_rate(evals[0]),
                             expert_labels_added=demo_ticks, interventions_per_episode=0.0,
                             requests_per_episode=0.0, autonomous_fraction=0.0,
