@@ -10,6 +10,8 @@ Publishes:
     policy/cmd                the command, in the checkpoint's command type (``cmd_topic``); a
                               stamped type carries the exact stamp of the observation it answers
                               (lockstep) or of its tick (realtime)
+    policy/uncertainty        std_msgs/Float32, with ``ensemble`` only: the members' disagreement
+                              at the observation, published just before its command
     /diagnostics              diagnostic_msgs/DiagnosticArray every ``diagnostics_period`` s:
                               achieved rate, inference time, overruns, watchdog state, counts
 Services:
@@ -56,7 +58,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
-from std_msgs.msg import String
+from std_msgs.msg import Float32, String
 from std_srvs.srv import SetBool, Trigger
 
 from bc_ros.core.config import field
@@ -102,6 +104,11 @@ class PolicyNodeConfig:
     command_type: str = field("", "Command message type: twist, twist_stamped, "
                                   "float64_multi_array, joint_state; empty = the checkpoint's.")
     cmd_topic: str = field("policy/cmd", "Topic the commands are published on.")
+    ensemble: list[str] = field([], "More checkpoints of the same spec. Each observation also "
+                                    "runs through them and their disagreement with the main "
+                                    "policy (std across members / half the command range, mean "
+                                    "over dims) goes out on policy/uncertainty before the "
+                                    "command: dagger_node's robot-gated mode reads it.")
     enabled: bool = field(True, "Publish commands from the start (false: wait for ~/enable).")
     reset_on_outcome: bool = field(True, "Clear the policy's history when sim/outcome reports "
                                          "the end of an episode.")
@@ -178,6 +185,7 @@ class PolicyNode(Node):
             torch.set_num_threads(cfg.torch_threads)
         self.runner, payload = self._load(cfg.checkpoint)   # errors here end the node (exit 2)
         self.spec = payload["spec"]
+        self.members = [self._load(path, self._swap_spec())[0] for path in cfg.ensemble]
         self.checkpoint_loaded = cfg.checkpoint
         self.head = self.runner.policy.config.head
         self.action_names = list(self.spec["action_names"])
@@ -223,6 +231,8 @@ class PolicyNode(Node):
         self.cmd_pub = self.create_publisher(conv.command_class(self.command_type),
                                              cfg.cmd_topic, COMMAND_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", COMMAND_QOS)
+        self.score_pub = (self.create_publisher(Float32, "policy/uncertainty", COMMAND_QOS)
+                          if self.members else None)
         self.create_service(Trigger, "~/reset", self._srv_reset)
         self.create_service(SetBool, "~/enable", self._srv_enable)
         self.create_service(Trigger, "~/load_checkpoint", self._srv_load)
@@ -503,6 +513,8 @@ class PolicyNode(Node):
                     self._reset_due = True
                 if self._reset_due:
                     self.runner.reset()
+                    for member in self.members:
+                        member.reset()
                     self._reset_due = False
                 runner, current = self.runner, job.generation == self._generation
             if not current:
@@ -513,8 +525,11 @@ class PolicyNode(Node):
             resized = runner.counts["resized"]
             started = time.perf_counter()
             out, error = None, None
+            score = None
             try:
                 out = runner.act(job.obs)
+                if self.members:
+                    score = self._disagreement(out.raw, job.obs)
             except ObservationError as e:
                 error = str(e)
             except Exception as e:  # noqa: BLE001 - a model bug must not kill the thread
@@ -539,6 +554,8 @@ class PolicyNode(Node):
                         self.counts[out.status] += 1
                     if out.status == "nonfinite":
                         self.counts["stop_commands"] += 1
+                    if score is not None:
+                        self.score_pub.publish(Float32(data=float(score)))
                     self._publish(out.command, job.time, job.stamp, policy=True)
             if error is not None:
                 self.get_logger().error(f"observation at {job.time:.3f} refused, stop command "
@@ -547,6 +564,16 @@ class PolicyNode(Node):
                 self.get_logger().error(f"the policy produced a non-finite action "
                                         f"{out.raw.tolist()}; stop command sent",
                                         throttle_duration_sec=2.0)
+
+    def _disagreement(self, raw: np.ndarray, obs: dict) -> float | None:
+        """Ensemble disagreement at this observation (None if a member gave a non-finite
+        action: no score rather than a wrong one)."""
+        from bc_ros.core.dagger.uncertainty import ensemble_disagreement
+        actions = np.stack([raw] + [m.act(obs).raw for m in self.members])
+        if not np.isfinite(actions).all():
+            return None
+        half_range = (np.asarray(self.config.high) - np.asarray(self.config.low)) / 2.0
+        return ensemble_disagreement(actions, scale=np.maximum(half_range, 1e-9))
 
     def _publish(self, command, t: float, stamp, policy: bool = False) -> None:
         """Called under _lock. ``stamp``: the observation's (or the tick's) exact stamp."""

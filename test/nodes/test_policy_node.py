@@ -164,6 +164,24 @@ def test_lockstep_starts_afresh_when_the_stamps_jump_back(rig, tmp_path):
     assert node.counts["resets"] == 1 and node.runner.policy._tick == 1
 
 
+def test_ensemble_disagreement_goes_out_before_each_command(rig, tmp_path):
+    """Members that answer (1, 0, 0, 0) and (1, 0, 0, 0.6): the score is the std across the
+    three members over half the command range, averaged over the 4 dims."""
+    from std_msgs.msg import Float32
+    same = make_checkpoint(tmp_path / "same.pt", [1.0, 0.0, 0.0, 0.0])
+    other = make_checkpoint(tmp_path / "other.pt", [1.0, 0.0, 0.0, 0.6])
+    node, robot, executor = rig(checkpoint=same, ensemble=[same, other])
+    scores = Inbox(robot, Float32, "policy/uncertainty", COMMAND_QOS)
+    spin_until(executor, scores.sub.get_publisher_count, what="policy/uncertainty")
+    for k in range(3):
+        cmd = step(node, robot, executor, 1.0 + 0.1 * k)
+        assert values(cmd) == pytest.approx([1.0, 0.0, 0.0, 0.0])   # the main policy drives
+    spin_until(executor, lambda: len(scores) == 3, what="three scores")
+    half_yaw_range = (HIGH[3] - LOW[3]) / 2
+    expected = np.std([0.0, 0.0, 0.6]) / half_yaw_range / 4
+    assert [m.data for m in scores.messages] == pytest.approx([expected] * 3, rel=1e-5)
+
+
 def test_nan_from_the_model_is_never_published(rig, tmp_path):
     node, robot, executor = rig(checkpoint=make_checkpoint(tmp_path / "nan.pt", [0.0] * 4,
                                                            nan=True),
