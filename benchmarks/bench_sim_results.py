@@ -84,7 +84,7 @@ def suites(data: str) -> dict:
             "experiments": [
                 {"robot": "arm", "task": "reach_around", "name": f"reach_{h}", "label": h,
                  "dataset": f"{data}/reach_around",   # 27 ticks an episode: fewer steps
-                 "train": {**COMMON, "steps": 1000, "head": h, "head_options": o}}
+                 "train": {**COMMON, "steps": 1000, "head": h, "head_options": o, **CHUNKS}}
                 for h, o in HEADS.items()]},
     }
 
