@@ -259,3 +259,57 @@ def dagger_launch() -> LaunchDescription:
         }],
     )
     return LaunchDescription([*args, dagger, teleop, sim, policy])
+
+
+def demo_launch() -> LaunchDescription:
+    """The graph ``bc-ros dagger`` (and the DAgger stage of ``bc-ros demo``) runs in one process,
+    as separate processes: the drone sim in lockstep on sim time, the policy, the command mux
+    (beta mixing, ticking once per sim instant) and the recorder storing who drove."""
+    lc = LaunchConfiguration
+    args = [
+        DeclareLaunchArgument("checkpoint", description="policy checkpoint (bc-ros train)"),
+        DeclareLaunchArgument("dataset", default_value="data/dagger",
+                              description="where the recorder aggregates the episodes"),
+        DeclareLaunchArgument("task", default_value="trail", description="drone task"),
+        DeclareLaunchArgument("beta", default_value="0.5",
+                              description="probability that the expert's command executes"),
+        DeclareLaunchArgument("round", default_value="1", description="DAgger round tag"),
+        DeclareLaunchArgument("seed", default_value="100000",
+                              description="seed of the first world (training range)"),
+        DeclareLaunchArgument("namespace", default_value="",
+                              description="namespace for every topic and service"),
+    ]
+    sim_time = {"use_sim_time": True}
+    sim = Node(
+        package="bc_ros", executable="sim_node", name="sim", namespace=lc("namespace"),
+        output="screen",
+        parameters=[config_path("sim_drone.yaml"), {
+            "task": lc("task"), "seed": ParameterValue(lc("seed"), value_type=int),
+            "mode": "lockstep", "publish_clock": True, "expert_drives": False,
+            "command_type": "twist_stamped"}],
+    )
+    policy = Node(
+        package="bc_ros", executable="policy_node", name="policy", namespace=lc("namespace"),
+        output="screen",
+        parameters=[config_path("policy.yaml"), {
+            "checkpoint": lc("checkpoint"), "mode": "lockstep",
+            "command_type": "twist_stamped", **sim_time}],
+    )
+    dagger = Node(
+        package="bc_ros", executable="dagger_node", name="dagger", namespace=lc("namespace"),
+        output="screen",
+        parameters=[config_path("dagger.yaml"), {
+            "mode": "beta", "beta": ParameterValue(lc("beta"), value_type=float),
+            "round": ParameterValue(lc("round"), value_type=int), "trigger": "inputs",
+            "wait_for_expert": True, "command_type": "twist_stamped", **sim_time}],
+    )
+    recorder = Node(
+        package="bc_ros", executable="recorder_node", name="recorder",
+        namespace=lc("namespace"), output="screen",
+        parameters=[config_path("recorder.yaml"), {
+            "dataset": lc("dataset"), "task": lc("task"), "record_control": True,
+            "record_executed": False, "command_type": "twist_stamped", "auto_start": True,
+            "source": "dagger", "round": ParameterValue(lc("round"), value_type=int),
+            **sim_time}],
+    )
+    return LaunchDescription([*args, sim, policy, dagger, recorder])

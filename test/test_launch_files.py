@@ -24,7 +24,7 @@ def launch_sources() -> str:
 def test_there_are_launch_files_for_both_sims():
     names = {p.name for p in LAUNCH_FILES}
     assert {"sim_drone.launch.py", "sim_arm.launch.py", "record.launch.py", "policy.launch.py",
-            "dagger.launch.py"} <= names
+            "dagger.launch.py", "demo.launch.py"} <= names
 
 
 def test_every_executable_named_in_a_launch_file_is_an_entry_point():
