@@ -79,6 +79,15 @@ def suites(data: str) -> dict:
                  "train": {**COMMON, "steps": 1500, "head": h, "head_options": o,
                            "cameras": ["center"], "use_state": False, **CHUNKS}}
                 for h, o in HEADS.items()]},
+        # the three cameras as inputs: the centre camera loses the trunk while passing it
+        "bypass3": {
+            "record": [("bypass", "drone", "bypass", 100, 0.0)],
+            "experiments": [
+                {"robot": "drone", "task": "bypass", "name": f"bypass3_{h}",
+                 "label": f"{h}, 3 cameras", "dataset": f"{data}/bypass",
+                 "train": {**COMMON, "steps": 1000, "head": h, "head_options": o,
+                           "use_state": False, **CHUNKS}}
+                for h, o in HEADS.items()]},
         "reach": {
             "record": [("reach_around", "arm", "reach_around", 100, 0.0)],
             "experiments": [
@@ -112,7 +121,8 @@ def record(data: str, name: str, robot: str, task: str, episodes: int, noise: fl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("suite", choices=["trail", "trail_few", "bypass", "reach", "all"])
+    parser.add_argument("suite", choices=["trail", "trail_few", "bypass", "bypass3", "reach",
+                                          "all"])
     parser.add_argument("--data", default=os.path.join(ROOT, "data"))
     parser.add_argument("--runs", default=os.path.join(ROOT, "runs"))
     parser.add_argument("--episodes", type=int, default=100, help="held-out seeds per policy")
