@@ -127,6 +127,8 @@ def main() -> int:
     parser.add_argument("--runs", default=os.path.join(ROOT, "runs"))
     parser.add_argument("--episodes", type=int, default=100, help="held-out seeds per policy")
     parser.add_argument("--only", nargs="*", help="run only these experiment names")
+    parser.add_argument("--collect", action="store_true",
+                        help="only gather the finished runs' eval.json into the figures")
     parser.add_argument("--json-dir", default=os.path.join(ROOT, "docs", "figures"))
     args = parser.parse_args()
 
@@ -139,11 +141,17 @@ def main() -> int:
              else [args.suite])
     for name in names:
         suite = suites(args.data)[name]
-        for rec in suite["record"]:
+        for rec in suite["record"] if not args.collect else []:
             record(args.data, *rec)
         results = []
         for spec in suite["experiments"]:
             if args.only and spec["name"] not in args.only:
+                continue
+            if args.collect:
+                path = os.path.join(args.runs, spec["name"], "eval.json")
+                if os.path.exists(path):
+                    with open(path) as f:
+                        results.append(json.load(f))
                 continue
             t0 = time.perf_counter()
             results.append(run_experiment(spec, args.runs, episodes=args.episodes))
