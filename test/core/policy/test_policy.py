@@ -166,3 +166,12 @@ def test_select_action_with_cached_step_features_equals_predict_chunk(dataset, f
     st = torch.as_tensor(np.stack([states[1], states[2]]))[None]
     want = fresh.predict_chunk(window, st)[0, 0].numpy()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_encoder_activation_is_a_config_choice_and_checked():
+    import dataclasses
+    relu = dataclasses.replace(SMALL, activation="relu")
+    from bc_ros.core.policy.encoders import ConvEncoder
+    assert any(isinstance(m, torch.nn.ReLU) for m in ConvEncoder(relu).modules())
+    with pytest.raises(ValueError, match="activation must be one of"):
+        dataclasses.replace(SMALL, activation="tanh")
