@@ -11,14 +11,14 @@ carries the vector in order; JointState carries it in ``velocity`` with ``name``
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
+
+from bc_ros.core.sim.base import yaw_from_quaternion
 
 # encoding -> (channels, convert to rgb). Only lossless conversions to rgb8 are listed.
 IMAGE_ENCODINGS = {
@@ -223,7 +223,7 @@ def odometry_to_msg(odom: dict, stamp: Time, frame_id: str = "odom",
 def odometry_from_msg(msg: Odometry) -> np.ndarray:
     """nav_msgs/Odometry -> the drone state vector (x, y, z, yaw, vx, vy, vz, yaw_rate)."""
     p, o = msg.pose.pose.position, msg.pose.pose.orientation
-    yaw = math.atan2(2.0 * (o.w * o.z + o.x * o.y), 1.0 - 2.0 * (o.y * o.y + o.z * o.z))
+    yaw = yaw_from_quaternion(o.x, o.y, o.z, o.w)
     t = msg.twist.twist
     return np.array([p.x, p.y, p.z, yaw, t.linear.x, t.linear.y, t.linear.z, t.angular.z],
                     dtype=np.float64)

@@ -160,6 +160,11 @@ class SimEnv(abc.ABC):
         self.close()
 
 
+def yaw_from_quaternion(x: float, y: float, z: float, w: float) -> float:
+    """Heading (rotation about z, REP 103) of a unit quaternion, in (-pi, pi]."""
+    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+
+
 def wrap_angle(a: float) -> float:
     """Angle in (-pi, pi]."""
     return (a + math.pi) % (2.0 * math.pi) - math.pi

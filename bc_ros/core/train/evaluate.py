@@ -25,7 +25,7 @@ import torch
 from bc_ros.core.policy.policy import Policy
 from bc_ros.core.policy.runner import ObservationError, PolicyRunner, RunnerConfig
 from bc_ros.core.sim import make_env
-from bc_ros.core.sim.base import SimEnv, eval_seeds
+from bc_ros.core.sim.base import SimEnv, eval_seeds, yaw_from_quaternion
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -44,8 +44,7 @@ def recorded_state(env: SimEnv, robot: str) -> np.ndarray:
     joint positions in joint-state order (``joint_state_from_msg``)."""
     if robot == "drone":
         o = env.odometry()
-        x, y, z, w = o["orientation_xyzw"]
-        yaw = math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+        yaw = yaw_from_quaternion(*o["orientation_xyzw"])
         return np.array([*o["position"], yaw, *o["linear_body"], o["angular_body"][2]],
                         dtype=np.float32)
     return np.asarray(env.joint_state()["position"], dtype=np.float32)

@@ -217,11 +217,12 @@ def _train(cfg: TrainConfig, on_batch, rank: int, world: int) -> dict:
     source = batches(len(train_ds), cfg.batch_size, cfg.seed, rank, world, step)
     while step < cfg.steps:
         idx = next(source)
-        batch = to_tensors(train_ds.get_batch(idx))
+        arrays = train_ds.get_batch(idx)
+        if on_batch is not None:
+            on_batch(step, arrays)
+        batch = to_tensors(arrays)
         gen.manual_seed((cfg.seed * 1_000_003 + step) * world + rank)  # resumable noise
         batch["images"] = random_shift(batch["images"], cfg.random_shift, gen)
-        if on_batch is not None:
-            on_batch(step, train_ds.get_batch(idx))
         with torch.random.fork_rng():
             torch.manual_seed((cfg.seed * 7919 + step) * world + rank)   # the heads' noise
             loss = model(batch)
