@@ -106,7 +106,6 @@ class Graph:
 
     def __init__(self, cfg: DaggerRunConfig, checkpoint: str, dataset: str):
         import rclpy
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.parameter import Parameter
         from std_msgs.msg import String
 
@@ -114,6 +113,7 @@ class Graph:
         from bc_ros.nodes.dagger_node import DaggerNode
         from bc_ros.nodes.policy_node import PolicyNode
         from bc_ros.nodes.recorder_node import RecorderNode
+        from bc_ros.nodes.runtime import make_executor
         from bc_ros.nodes.sim_node import SimNode
         from bc_ros.recording_session import recorder_overrides_for
 
@@ -148,7 +148,7 @@ class Graph:
                                         lambda m: self.outcomes.append(json.loads(m.data)), 10)
         self.client.create_subscription(String, "dagger/status",
                                         lambda m: self.statuses.append(json.loads(m.data)), 10)
-        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor = make_executor(self.context)
         for node in (self.recorder, self.policy, self.dagger, self.sim, self.client):
             self.executor.add_node(node)
 

@@ -59,10 +59,10 @@ def _monitor(node_cls, context, camera_names, state_topic, state_type):
 
 def run_task(robot: str, task: str, episodes: int, out: str, seed: int) -> dict:
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
 
     from bc_ros.nodes import conversions as conv
+    from bc_ros.nodes.runtime import make_executor
     from bc_ros.nodes.sim_node import SimNode
 
     context = rclpy.Context()
@@ -75,7 +75,7 @@ def run_task(robot: str, task: str, episodes: int, out: str, seed: int) -> dict:
         state_topic, state_type = (("odom", conv.Odometry) if robot == "drone"
                                    else ("joint_states", conv.JointState))
         monitor = _monitor(Node, context, sim.session.env.camera_names, state_topic, state_type)
-        executor = SingleThreadedExecutor(context=context)
+        executor = make_executor(context)
         executor.add_node(sim)
         executor.add_node(monitor)
         t0 = time.perf_counter()

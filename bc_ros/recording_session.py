@@ -35,11 +35,11 @@ def record_with_expert(robot: str, task: str | None, episodes: int, dataset: str
     """Record ``episodes`` expert episodes. Returns the sim's outcomes and the stored summaries
     of the episodes recorded by this call."""
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
 
     from bc_ros.core.sim import default_task
     from bc_ros.nodes.recorder_node import RecorderNode
+    from bc_ros.nodes.runtime import make_executor
     from bc_ros.nodes.sim_node import SimNode
 
     task = task or default_task(robot)
@@ -57,7 +57,7 @@ def record_with_expert(robot: str, task: str | None, episodes: int, dataset: str
                        "command_type": "twist_stamped", "image_width": image_size[0],
                        "image_height": image_size[1], "episodes": episodes,
                        "wait_for_subscribers": 1}, context=context)
-        executor = SingleThreadedExecutor(context=context)
+        executor = make_executor(context)
         executor.add_node(recorder)
         executor.add_node(sim)
         t0 = time.perf_counter()

@@ -67,9 +67,11 @@ def percentiles(values) -> dict:
             "p99_ms": round(float(np.percentile(v, 99)), 3), "n": int(v.size)}
 
 
-def forward_pass(path: str, n: int = 60) -> list[float]:
+def forward_pass(path: str, n: int = 60, period: float = 0.0) -> list[float]:
     """Bare model times (ms) in this process, one torch thread: predict_chunk of one
-    observation."""
+    observation. ``period``: idle this long between calls, as the node is between observations
+    (on this VM a core that idled 30 ms runs the same forward pass about 1.6x slower than one
+    kept busy, so back-to-back timing flatters the bare model)."""
     import numpy as np
     import torch
 
@@ -79,10 +81,12 @@ def forward_pass(path: str, n: int = 60) -> list[float]:
     policy, _ = load_checkpoint(path)
     frames = np.random.default_rng(0).integers(0, 256, (3, SIZE[1], SIZE[0], 3), dtype=np.uint8)
     # Built as Policy.select_action builds it (the memory layout matters to the convolutions).
-    images = torch.stack([torch.as_tensor(frames).permute(0, 3, 1, 2)])[None]  # (1, 1, V, 3, H, W)
+    images = torch.as_tensor(frames).permute(0, 3, 1, 2).contiguous()[None, None]  # (1,1,V,3,H,W)
     state = torch.zeros(1, 1, 8)
     times = []
     for i in range(n + 5):
+        if period:
+            time.sleep(period)
         t0 = time.perf_counter()
         policy.predict_chunk(images, state, generator=torch.Generator().manual_seed(i))
         if i >= 5:
@@ -91,40 +95,55 @@ def forward_pass(path: str, n: int = 60) -> list[float]:
 
 
 # ---- the policy node child -------------------------------------------------------------------
-def run_node(checkpoint: str, mode: str, rate: float, seconds: float) -> None:
+def run_node(checkpoint: str, mode: str, rate: float, seconds: float, executor: str) -> None:
     """As ``main()`` spins it (spin_node's loop) until SIGINT or ``seconds``; prints its
-    diagnostics."""
+    diagnostics. ``executor`` ``global``: ``rclpy.spin_once(node)`` as bc_ros did before,
+    adding and removing the node around every callback."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
     from bc_ros.nodes.policy_node import PolicyNode
+    from bc_ros.nodes.runtime import make_executor
 
     # The bare forward pass in the same process on the same core, before and after serving
     # (other load on the machine comes and goes).
     bare = forward_pass(checkpoint) if mode == "lockstep" else []
+    paced = forward_pass(checkpoint, period=1 / 30) if mode == "lockstep" else []
     rclpy.init()
     node = PolicyNode({"checkpoint": checkpoint, "mode": mode, "rate_hz": rate,
                        "obs_timeout": 0.2, "low": LOW, "high": HIGH, "torch_threads": 1})
     end = time.monotonic() + seconds
+    ex = None
+    if executor != "global":
+        ex = make_executor(kind=executor)
+        ex.add_node(node)
     try:
         while time.monotonic() < end and rclpy.ok():
-            rclpy.spin_once(node, timeout_sec=0.1)
+            if ex is None:
+                rclpy.spin_once(node, timeout_sec=0.1)
+            else:
+                ex.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        if ex is not None:
+            ex.shutdown()
         diag = node.diagnostics()
         node.close()
         if bare:
             bare += forward_pass(checkpoint)
-        print(json.dumps(dict(diag, forward_pass=percentiles(bare) if bare else None)),
+            paced += forward_pass(checkpoint, period=1 / 30)
+        print(json.dumps(dict(diag, forward_pass=percentiles(bare) if bare else None,
+                              forward_pass_paced=percentiles(paced) if paced else None)),
               flush=True)
         rclpy.try_shutdown()
 
 
-def spawn_node(checkpoint: str, mode: str, rate: float, seconds: float):
+def spawn_node(checkpoint: str, mode: str, rate: float, seconds: float, executor: str):
     me = [sys.executable, os.path.abspath(__file__)]
     return subprocess.Popen(me + ["--role", "node", "--checkpoint", checkpoint, "--mode", mode,
-                                  "--rate", str(rate), "--seconds", str(seconds)],
+                                  "--rate", str(rate), "--seconds", str(seconds),
+                                  "--executor", executor],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, OMP_NUM_THREADS="1"),
                             preexec_fn=lambda: os.sched_setaffinity(0, {0}))
@@ -141,14 +160,13 @@ def node_result(child) -> dict:
 
 # ---- this process: camera + odometry publisher, command listener -----------------------------
 class Rig:
-    def __init__(self):
+    def __init__(self, executor: str):
         import numpy as np
         import rclpy
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
 
         from bc_ros.nodes import conversions as conv
-        from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS
+        from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS, make_executor
 
         self.conv = conv
         self.context = rclpy.Context()
@@ -160,7 +178,8 @@ class Rig:
         self.received = []     # (stamp ns, receive perf_counter)
         self.sub = self.node.create_subscription(conv.TwistStamped, "policy/cmd", self._on_cmd,
                                                  COMMAND_QOS)
-        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor_kind = executor
+        self.executor = make_executor(self.context, "single" if executor == "global" else executor)
         self.executor.add_node(self.node)
         rng = np.random.default_rng(1)
         self.frames = [rng.integers(0, 256, (SIZE[1], SIZE[0], 3), dtype=np.uint8)
@@ -215,7 +234,7 @@ class Rig:
 
 
 def latency(rig: Rig, checkpoint: str, n: int, warmup: int = 10) -> dict:
-    child = spawn_node(checkpoint, "lockstep", 30.0, seconds=120.0)
+    child = spawn_node(checkpoint, "lockstep", 30.0, seconds=120.0, executor=rig.executor_kind)
     try:
         rig.wait_for_node()
         lat, lost = [], 0
@@ -241,7 +260,7 @@ def latency(rig: Rig, checkpoint: str, n: int, warmup: int = 10) -> dict:
         diag = node_result(child)
         result.update(lost=lost, node_inference_ms_mean=diag["inference_ms_mean"],
                       node_inference_ms_p99=diag["inference_ms_p99"])
-        return result, diag["forward_pass"]
+        return result, diag["forward_pass"], diag["forward_pass_paced"]
     finally:
         if child.poll() is None:
             child.kill()
@@ -251,7 +270,8 @@ def latency(rig: Rig, checkpoint: str, n: int, warmup: int = 10) -> dict:
 
 def control_rate(rig: Rig, checkpoint: str, rate: float, seconds: float,
                  warmup: float = 3.0) -> dict:
-    child = spawn_node(checkpoint, "realtime", rate, seconds=warmup + seconds + 25.0)
+    child = spawn_node(checkpoint, "realtime", rate, seconds=warmup + seconds + 25.0,
+                       executor=rig.executor_kind)
     rig.wait_for_node()
     rig.received.clear()
     t0 = time.perf_counter()
@@ -285,6 +305,10 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=150, help="observations per latency run")
     parser.add_argument("--seconds", type=float, default=8.0, help="window of each rate run")
     parser.add_argument("--json")
+    parser.add_argument("--executor", default="events", choices=["events", "single", "global"],
+                        help="how the node (and this listener) spin: events = bc_ros's default "
+                             "(rclpy's EventsExecutor), single = SingleThreadedExecutor, global "
+                             "= rclpy.spin_once(node), as bc_ros spun before")
     parser.add_argument("--role", choices=["node"], help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
@@ -293,7 +317,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.setdefault("ROS_DOMAIN_ID", str(20 + os.getpid() % 30))
     if args.role == "node":
-        run_node(args.checkpoint, args.mode, args.rate, args.seconds)
+        run_node(args.checkpoint, args.mode, args.rate, args.seconds, args.executor)
         return 0
 
     from bc_ros.core.policy.heads import HEADS
@@ -308,17 +332,21 @@ def main(argv=None) -> int:
     results = {"cameras": f"{len(CAMERAS)} x {SIZE[0]}x{SIZE[1]}", "state_dim": 8,
                "horizon": HORIZON, "n_action_steps": N_ACTION_STEPS, "torch_threads": 1,
                "cores": "node pinned to core 0, publisher/listener to core 1",
+               "executor": args.executor,
                "load_average_at_start": round(os.getloadavg()[0], 2),
                "latency": [], "rate": []}
-    rig = Rig()
+    rig = Rig(args.executor)
     try:
         for head in heads:
-            lat, bare = latency(rig, ckpts[head], args.n)
-            results["latency"].append({"head": head, "end_to_end": lat, "forward_pass": bare})
-            print(f"{head:10s} image->command median {lat['median_ms']:7.2f} ms  p99 "
-                  f"{lat['p99_ms']:7.2f} ms  (lost {lat['lost']}/{lat['n'] + lat['lost']})   "
-                  f"bare forward median {bare['median_ms']:7.2f} ms  p99 {bare['p99_ms']:7.2f} ms",
-                  flush=True)
+            lat, bare, paced = latency(rig, ckpts[head], args.n)
+            results["latency"].append({"head": head, "end_to_end": lat, "forward_pass": bare,
+                                       "forward_pass_paced_30hz": paced})
+            print(f"{head:10s} image->command median {lat['median_ms']:6.2f} p99 "
+                  f"{lat['p99_ms']:6.2f} ms (lost {lat['lost']}/{lat['n'] + lat['lost']}); "
+                  f"bare forward back to back {bare['median_ms']:5.2f} / {bare['p99_ms']:5.2f}, "
+                  f"at 30 Hz {paced['median_ms']:5.2f} / {paced['p99_ms']:5.2f}; node's "
+                  f"inference {lat['node_inference_ms_mean']:5.2f} mean / "
+                  f"{lat['node_inference_ms_p99']:5.2f} p99", flush=True)
         for head, rate in RATE_RUNS:
             if head not in ckpts:
                 continue

@@ -5,6 +5,7 @@
     python benchmarks/bench_sim_results.py bypass     # every head on drone bypass
     python benchmarks/bench_sim_results.py reach      # every head on arm reach_around
     python benchmarks/bench_sim_results.py all
+    python benchmarks/bench_sim_results.py trail_few --activation relu   # another encoder
 
 Demonstrations are recorded over ROS 2 (sim node + recorder node, ``bc-ros record``) into
 ``--data``; runs go to ``--runs``; each suite's figures to ``docs/figures/sim_<suite>.json`` and a
@@ -130,6 +131,10 @@ def main() -> int:
     parser.add_argument("--collect", action="store_true",
                         help="only gather the finished runs' eval.json into the figures")
     parser.add_argument("--json-dir", default=os.path.join(ROOT, "docs", "figures"))
+    parser.add_argument("--activation", choices=["mish", "silu", "relu"],
+                        help="the encoder's activation for every policy of the suite (default: "
+                             "the encoder's default); runs and figures get a _<activation> "
+                             "suffix")
     args = parser.parse_args()
 
     import torch
@@ -141,6 +146,11 @@ def main() -> int:
              else [args.suite])
     for name in names:
         suite = suites(args.data)[name]
+        suffix = f"_{args.activation}" if args.activation else ""
+        for spec in suite["experiments"] if args.activation else []:
+            spec["train"]["encoder"] = {"activation": args.activation}
+            spec["name"] += suffix
+            spec["label"] += f" ({args.activation})"
         for rec in suite["record"] if not args.collect else []:
             record(args.data, *rec)
         results = []
@@ -160,7 +170,7 @@ def main() -> int:
         table = results_table(results)
         print(table)
         os.makedirs(args.json_dir, exist_ok=True)
-        out = os.path.join(args.json_dir, f"sim_{name}.json")
+        out = os.path.join(args.json_dir, f"sim_{name}{suffix}.json")
         slim = [{k: v for k, v in r.items() if k != "records"} for r in results]
         with open(out, "w") as f:
             json.dump({"suite": name, "results": slim, "table": table}, f, indent=1)

@@ -21,7 +21,7 @@ def use_large_data_profile() -> None:
 use_large_data_profile()  # importing this module happens before any node is made
 
 import rclpy  # noqa: E402
-from rclpy.executors import ExternalShutdownException  # noqa: E402
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)  # noqa: E402
 
@@ -37,6 +37,31 @@ LATCHED_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
+EXECUTORS = ("events", "single")
+
+
+def make_executor(context=None, kind: str | None = None):
+    """The executor every bc_ros process spins its nodes with.
+
+    ``events`` (the default where rclpy has it, Jazzy on): rclpy's C++ EventsExecutor, which
+    dispatches each callback straight from the middleware's event queue. ``single``: the
+    SingleThreadedExecutor, which rebuilds a wait set in Python for every callback; measured
+    with ``benchmarks/bench_policy_node.py --executor``, that costs milliseconds per
+    observation of four messages. ``BC_ROS_EXECUTOR`` chooses (Humble falls back to single).
+    """
+    kind = kind or os.environ.get("BC_ROS_EXECUTOR", "events")
+    if kind not in EXECUTORS:
+        raise ValueError(f"BC_ROS_EXECUTOR={kind!r}: expected one of {', '.join(EXECUTORS)}")
+    if kind == "events":
+        try:
+            from rclpy.experimental import EventsExecutor
+        except ImportError:   # Humble
+            pass
+        else:
+            return EventsExecutor(context=context)
+    return SingleThreadedExecutor(context=context)
+
+
 def spin_node(make_node, args=None) -> int:
     """Init rclpy, build the node, spin until it says it is done or is shut down.
 
@@ -47,10 +72,15 @@ def spin_node(make_node, args=None) -> int:
     rclpy.init(args=args)
     node = None
     code = 0
+    executor = None
     try:
         node = make_node()
+        # One executor for the node's life: rclpy.spin_once(node) would add and remove the
+        # node around every callback.
+        executor = make_executor()
+        executor.add_node(node)
         while rclpy.ok() and not getattr(node, "done", False):
-            rclpy.spin_once(node, timeout_sec=0.1)
+            executor.spin_once(timeout_sec=0.1)
         code = getattr(node, "exit_code", 0)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -63,6 +93,8 @@ def spin_node(make_node, args=None) -> int:
         if rclpy.ok():
             raise
     finally:
+        if executor is not None:
+            executor.shutdown()
         if node is not None:
             close = getattr(node, "close", None)
             if close is not None:
