@@ -8,7 +8,8 @@ Subscribes (reliable, except joy):
                            the deadman button held engages the expert, like expert/engaged
     policy/uncertainty     std_msgs/Float32, reliable: the policy's ensemble disagreement score
                            for its latest command (``bc_ros.core.dagger.uncertainty``), read in
-                           uncertainty mode; the policy node publishes it beside policy/cmd
+                           uncertainty mode; the policy node publishes it just before each
+                           policy/cmd (NaN when it has no score for that command: never a request)
     sim/outcome            std_msgs/String JSON from sim_node: the episode ended (reset_on_outcome)
 Publishes, once per control tick (rate_hz on the node's clock: sim time with use_sim_time):
     cmd                    what the robot executes (command_type)
@@ -23,17 +24,24 @@ and on change:
                            intervention (a human took over), request (the robot asked for help),
                            handback (with "cause": human | request), stop (the robot is stopped:
                            "reason", "detail"; sent when a run of stop ticks starts or its reason
-                           changes), episode_start ("round", "beta"), episode_end
+                           changes), episode_start ("round", "beta", "threshold"; sent
+                           again for the same episode when parameters set before its first tick
+                           restart it), episode_end
     dagger/status          std_msgs/String JSON, latched, at each episode end: "episode", "mode",
-                           "round", "beta", "reason" (start_episode | outcome | shutdown), "outcome"
-                           (sim/outcome's JSON or null), "stats" (``MuxStats.as_dict()``)
+                           "round", "beta", "threshold" (uncertainty mode, else null), "reason"
+                           (start_episode | outcome | shutdown), "outcome" (sim/outcome's JSON or
+                           null), "stats" (``MuxStats.as_dict()``: with ``scored_ticks``,
+                           ``uncertain_ticks`` and ``request_rate`` in uncertainty mode)
 Services:
     ~/start_episode        std_srvs/Trigger: end the episode (status), start the next: control back
                            to the policy, stats reset, beta from the schedule at parameter
                            ``round`` (beta mode; a per-episode draw with beta_draw=episode)
-Parameters ``round``, ``beta`` and the ``beta_*`` schedule fields can be set while running
-(``ros2 param set /dagger round 3``); they apply from the next episode. The other fields are read at
-start-up.
+Parameters ``round``, ``beta``, the ``beta_*`` schedule fields and, for the robot-gated mode,
+``uncertainty_threshold``, ``agree_tol`` and ``agree_ticks`` can be set while running
+(``ros2 param set /dagger uncertainty_threshold 0.12``; a bad value is refused with the reason and
+changes nothing). They apply from the next episode, or at once to an episode that has not ticked yet
+(the one that began when the last ended: a coordinator that sets the next round's values between
+rounds gets them for every episode of the round). The other fields are read at start-up.
 
 Time. Every input is stamped with its arrival time on the node's clock, and a tick at time ``now``
 sees the latest of each: an input that arrives between two ticks governs the next one, so the
@@ -73,6 +81,8 @@ from bc_ros.nodes.runtime import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, spin_node
 
 BETA_FIELDS = ("beta_schedule", "beta", "beta_start", "beta_end", "beta_rounds", "beta_decay",
                "round")
+UNCERTAINTY_FIELDS = ("uncertainty_threshold", "agree_tol", "agree_ticks")
+RUNTIME_FIELDS = BETA_FIELDS + UNCERTAINTY_FIELDS   # settable while running
 
 
 @dataclasses.dataclass
@@ -92,6 +102,12 @@ class DaggerNodeConfig(MuxConfig):
                                   "with sim_node and policy_node, deterministic.")
     wait_for_expert: bool = field(False, "trigger=inputs: also wait for the expert's command of "
                                          "the instant (a scripted expert that always publishes).")
+    wait_for_engaged: bool = field(False, "trigger=inputs: also wait for the expert/engaged flag "
+                                          "of the instant (sim_node's simulated human, which "
+                                          "publishes it every tick).")
+    wait_for_score: bool = field(False, "trigger=inputs: also wait for policy/uncertainty of the "
+                                        "instant (a policy_node with an ensemble publishes one, "
+                                        "NaN if it has none, before every command).")
     joy_deadman_button: int = field(-1, "Joy button that engages the expert while held, as "
                                         "expert/engaged does (-1 = do not subscribe to joy).")
     reset_on_outcome: bool = field(True, "End the episode (status) and start the next when "
@@ -156,6 +172,7 @@ class DaggerNode(Node):
         self._last_now: float | None = None
         self._stop_reason: str | None = None
         self._beta: float | None = None
+        self._threshold: float | None = None
         self._round = cfg.round
 
         cmd_type = conv.command_class(cfg.command_type)
@@ -215,13 +232,21 @@ class DaggerNode(Node):
             return                                    # this instant was ticked already
         if self._policy is None or self._policy[1] != now:
             return
-        if self.config.wait_for_expert and (self._expert is None or self._expert[1] != now):
+        cfg = self.config
+        if cfg.wait_for_expert and (self._expert is None or self._expert[1] != now):
+            return
+        flag = self._flags.get("topic")
+        if cfg.wait_for_engaged and (flag is None or flag[1] != now):
+            return
+        if cfg.wait_for_score and (self._score is None or self._score[1] != now):
             return
         self.tick()
 
     def _on_engaged(self, msg: Bool) -> None:
         self.received["engaged"] += 1
         self._flags["topic"] = (bool(msg.data), self.now())
+        if self.config.trigger == "inputs" and self.config.wait_for_engaged:
+            self._tick_when_complete()
 
     def _on_joy(self, msg: Joy) -> None:
         button = self.config.joy_deadman_button
@@ -235,6 +260,8 @@ class DaggerNode(Node):
     def _on_score(self, msg: Float32) -> None:
         self.received["score"] += 1
         self._score = (float(msg.data), self.now())
+        if self.config.trigger == "inputs" and self.config.wait_for_score:
+            self._tick_when_complete()
 
     def engaged(self, now: float) -> tuple[bool | None, float | None]:
         """The flag the mux sees: a fresh true, else the newest fresh, else the newest (stale)."""
@@ -298,23 +325,31 @@ class DaggerNode(Node):
             self.end_episode("start_episode")
         return self._begin_episode()
 
-    def _begin_episode(self) -> str:
+    def _begin_episode(self, again: bool = False) -> str:
+        """Start the next episode (``again``: restart the current one, which has not ticked, with
+        the config as it is now)."""
         cfg = self.config
         self._round = cfg.round
         self._beta = cfg.schedule()(cfg.round) if cfg.mode == "beta" else None
+        self._threshold = cfg.uncertainty_threshold if cfg.mode == "uncertainty" else None
+        self.mux.config = cfg
         self.mux.start_episode(beta=self._beta)
-        self.episode += 1
+        if not again:
+            self.episode += 1
         self.tick_count = 0
         self._stop_reason = None
-        self._event("episode_start", self.now(), round=self._round, beta=self._beta)
+        self._event("episode_start", self.now(), round=self._round, beta=self._beta,
+                    threshold=self._threshold)
         beta = f", beta {self._beta:.3f}" if self._beta is not None else ""
-        return f"episode {self.episode} started (round {self._round}{beta})"
+        threshold = f", threshold {self._threshold:.4g}" if self._threshold is not None else ""
+        return f"episode {self.episode} started (round {self._round}{beta}{threshold})"
 
     def end_episode(self, reason: str, outcome: dict | None = None) -> dict:
         """Publish the episode's stats on dagger/status (latched) and log them."""
         stats = self.mux.stats.as_dict()
         status = {"episode": self.episode, "mode": self.config.mode, "round": self._round,
-                  "beta": self._beta, "reason": reason, "outcome": outcome, "stats": stats}
+                  "beta": self._beta, "threshold": self._threshold, "reason": reason,
+                  "outcome": outcome, "stats": stats}
         self.status_pub.publish(String(data=json.dumps(status)))
         self._event("episode_end", self.now(), reason=reason)
         self.get_logger().info(
@@ -345,7 +380,7 @@ class DaggerNode(Node):
     def _on_set_parameters(self, params) -> SetParametersResult:
         fields = {f.name for f in dataclasses.fields(DaggerNodeConfig)}
         changes = {p.name: p.value for p in params if p.name in fields}
-        fixed = sorted(set(changes) - set(BETA_FIELDS))
+        fixed = sorted(set(changes) - set(RUNTIME_FIELDS))
         if fixed:
             return SetParametersResult(successful=False, reason=f"{fixed} are read at start-up: "
                                                                 f"restart the node")
@@ -354,7 +389,10 @@ class DaggerNode(Node):
         except ValueError as e:
             return SetParametersResult(successful=False, reason=str(e))
         self.config = config
-        self.mux.config = config  # the mux reads none of these fields; keep one config anyway
+        if self.tick_count == 0 and self.episode >= 0:
+            # Nothing of this episode has run yet (e.g. it began when the last one ended and the
+            # coordinator now sets the next round): it starts over with the new values.
+            self._begin_episode(again=True)
         return SetParametersResult(successful=True)
 
     def close(self) -> None:

@@ -305,6 +305,60 @@ def test_beta_follows_the_schedule_at_the_round_set_while_running(ros_context):
     node.destroy_node()
 
 
+def test_threshold_set_while_running_applies_to_the_unticked_episode_or_the_next(ros_context):
+    clock = FakeClock()
+    node = DaggerNode({"mode": "uncertainty", "uncertainty_threshold": 0.5, "agree_ticks": 2,
+                       "policy_timeout": 1e6, "expert_timeout": 1e6}, clock=clock,
+                      tick_timer=False, context=ros_context)
+    feed = {"policy": node._on_command("policy"), "expert": node._on_command("expert")}
+    feed["policy"](conv.command_to_msg(POLICY_CMD, NAMES, "twist"))
+    feed["expert"](conv.command_to_msg(expert_cmd(0), NAMES, "twist"))
+    node._on_score(Float32(data=0.6))
+    # Nothing has ticked yet: the episode starts over with the new threshold at once.
+    assert node.set_parameters([Parameter("uncertainty_threshold", value=0.7)])[0].successful
+    assert node.mux.gate.threshold == 0.7 and node.episode == 0
+    assert {d.source for d in run_ticks(node, clock, 3)} == {"policy"}   # 0.6 < 0.7
+    # Mid-episode: the running episode keeps 0.7, the next one gets 0.3.
+    assert node.set_parameters([Parameter("uncertainty_threshold", value=0.3),
+                                Parameter("agree_ticks", value=4)])[0].successful
+    assert node.mux.gate.threshold == 0.7
+    assert run_ticks(node, clock, 1)[0].source == "policy"
+    assert node.start_episode() == "episode 1 started (round 0, threshold 0.3)"
+    assert (node.mux.gate.threshold, node.mux.gate.agree_ticks) == (0.3, 4)
+    assert run_ticks(node, clock, 1)[0].source == "expert"
+    # Bad values are refused with the reason and change nothing.
+    bad = node.set_parameters([Parameter("uncertainty_threshold", value=float("inf"))])[0]
+    assert not bad.successful and "needs a finite threshold" in bad.reason
+    bad = node.set_parameters([Parameter("agree_ticks", value=0)])[0]
+    assert not bad.successful and "agree_ticks must be an integer >= 1" in bad.reason
+    assert node.config.uncertainty_threshold == 0.3 and node.config.agree_ticks == 4
+    node.end_episode("test")
+    node.destroy_node()
+
+
+def test_inputs_trigger_waits_for_the_flag_and_the_score_of_the_instant(ros_context):
+    clock = FakeClock()
+    node = DaggerNode({"mode": "uncertainty", "uncertainty_threshold": 0.5, "trigger": "inputs",
+                       "wait_for_expert": True, "wait_for_engaged": True,
+                       "wait_for_score": True}, clock=clock, tick_timer=False,
+                      context=ros_context)
+    clock.t = 1.0
+    node._on_command("policy")(conv.command_to_msg(POLICY_CMD, NAMES, "twist"))
+    node._on_command("expert")(conv.command_to_msg(expert_cmd(1), NAMES, "twist"))
+    node._on_engaged(Bool(data=False))
+    assert node.tick_count == 0                      # the score of 1.0 has not arrived
+    node._on_score(Float32(data=0.9))
+    assert node.tick_count == 1 and node.mux.stats.expert_ticks == 1   # requested at once
+    clock.t = 1.1
+    node._on_score(Float32(data=float("nan")))       # the policy had no score: no request
+    node._on_engaged(Bool(data=False))
+    node._on_command("expert")(conv.command_to_msg(expert_cmd(2), NAMES, "twist"))
+    assert node.tick_count == 1                      # nor the policy's command
+    node._on_command("policy")(conv.command_to_msg(POLICY_CMD, NAMES, "twist"))
+    assert node.tick_count == 2 and node.mux.stats.scored_ticks == 1
+    node.destroy_node()
+
+
 def test_config_is_validated_and_the_config_file_agrees(ros_context, capsys):
     cfg = from_dict(DaggerNodeConfig, load_ros_params_yaml(str(ROOT / "config/dagger.yaml"),
                                                            "dagger"))

@@ -182,6 +182,8 @@ class MuxStats:
     labels: int = 0              # ticks with record_label
     interventions: int = 0       # takeovers by a human
     requests: int = 0            # takeovers requested by the robot (uncertainty mode)
+    scored_ticks: int = 0        # uncertainty mode: ticks with a fresh, finite score
+    uncertain_ticks: int = 0     # ... of which the score was above the threshold
     handbacks: int = 0
     context_switches: int = 0    # changes of who acts: policy <-> expert
     stop_reasons: dict = dataclasses.field(default_factory=dict)
@@ -190,9 +192,16 @@ class MuxStats:
     def autonomous_fraction(self) -> float:
         return self.autonomous_ticks / self.ticks if self.ticks else 0.0
 
+    @property
+    def request_rate(self) -> float | None:
+        """Fraction of scored ticks whose score was above the threshold (None: none scored):
+        the rate the threshold was calibrated for, as achieved on the states visited."""
+        return self.uncertain_ticks / self.scored_ticks if self.scored_ticks else None
+
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["autonomous_fraction"] = self.autonomous_fraction
+        d["request_rate"] = self.request_rate
         return d
 
 
@@ -222,7 +231,9 @@ class CommandMux:
 
     def start_episode(self, *, beta: float | None = None) -> None:
         """Reset control to the policy and the per-episode stats; beta mode needs this round's
-        ``beta`` (from a schedule) before the first tick."""
+        ``beta`` (from a schedule) before the first tick. Uncertainty mode: the gate takes the
+        threshold and hand-back fields of ``self.config`` as it is now (a caller may replace the
+        config between episodes, e.g. with a threshold recalibrated for a new policy)."""
         if beta is not None:
             if self.config.mode != "beta":
                 raise ValueError(f"beta is only used in beta mode, got {beta=} in mode "
@@ -241,7 +252,10 @@ class CommandMux:
         self._actor = "policy"               # who acted last tick (context switches)
         self._episode_expert = False
         if self.gate is not None:
-            self.gate.reset()
+            cfg = self.config
+            self.gate = UncertaintyGate(cfg.uncertainty_threshold, agree_tol=cfg.agree_tol,
+                                        agree_ticks=cfg.agree_ticks,
+                                        action_scale=cfg.action_scale or None)
         if self.config.mode == "beta" and self.beta is not None \
                 and self.config.beta_draw == "episode":
             self._episode_expert = bool(self.rng.random() < self.beta)
@@ -294,7 +308,8 @@ class CommandMux:
             expert_cmd, expert_stamp: latest ``expert/cmd`` and when it was received.
             engaged, engaged_stamp: latest ``expert/engaged`` value and when it was received.
             score: uncertainty mode: the disagreement score that came with the latest policy
-                command (ignored when that command is stale).
+                command (ignored when that command is stale; None or NaN: the policy had no
+                score, which never requests).
         """
         cfg = self.config
         if cfg.mode == "beta" and self.beta is None:
@@ -307,8 +322,12 @@ class CommandMux:
         human_on, human_silent = self._human(now, engaged, engaged_stamp, expert)
         requesting = False
         if self.gate is not None:
-            requesting = self.gate.update(score if policy is not None else None,
-                                          expert, policy).requesting
+            if policy is None or score is None or not math.isfinite(score):
+                score = None        # no fresh score: never a request (NaN: the policy had none)
+            requesting = self.gate.update(score, expert, policy).requesting
+            if score is not None:
+                self.stats.scored_ticks += 1
+                self.stats.uncertain_ticks += score > self.gate.threshold
         draw_expert = False
         if cfg.mode == "beta":
             draw_expert = (bool(self.rng.random() < self.beta) if cfg.beta_draw == "tick"

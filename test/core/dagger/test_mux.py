@@ -1,13 +1,14 @@
 """Command mux: override priority and latency in ticks, hand-back hysteresis and blend, stale-input
 stop, beta mixing with a seeded rng, robot-gated requests, and agreement with labels.py."""
 
+import dataclasses
 import re
 
 import numpy as np
 import pytest
 
 from bc_ros.core.dagger.labels import hg_dagger_mask, summarize_episode
-from bc_ros.core.dagger.mux import CommandMux, MuxConfig
+from bc_ros.core.dagger.mux import CommandMux, MuxConfig, MuxStats
 
 DT = 0.05                                   # 20 Hz control ticks at t_k = k * DT
 POLICY = np.array([1.0, 0.0, 0.0, 0.0])
@@ -328,6 +329,27 @@ def test_human_override_in_uncertainty_mode_counts_as_an_intervention():
     d = run(mux, 12, engaged=engaged_between(3, 6), score=lambda k: 0.1)
     assert sources(d) == ["policy"] * 3 + ["expert"] * 3 + ["policy"] * 6
     assert (mux.stats.interventions, mux.stats.requests) == (1, 0)
+
+
+def test_scored_ticks_count_the_achieved_request_rate_and_nan_never_requests():
+    mux = CommandMux(uncertain_config())
+    # no score at ticks 0-1, NaN (the policy had none) at 2-3, 0.1 at 4-7, 0.9 at 8-9
+    scores = [None, None, float("nan"), float("nan"), 0.1, 0.1, 0.1, 0.1, 0.9, 0.9]
+    d = run(mux, 10, score=lambda k: scores[k])
+    assert sources(d) == ["policy"] * 8 + ["expert"] * 2
+    s = mux.stats
+    assert (s.scored_ticks, s.uncertain_ticks, s.requests) == (6, 2, 1)
+    assert s.request_rate == pytest.approx(2 / 6) and s.as_dict()["request_rate"] == s.request_rate
+    assert MuxStats().request_rate is None
+
+
+def test_a_new_threshold_in_the_config_applies_from_the_next_episode():
+    mux = CommandMux(uncertain_config())
+    assert sources(run(mux, 5, score=lambda k: 0.7)) == ["expert"] * 5
+    mux.config = dataclasses.replace(mux.config, uncertainty_threshold=0.8, agree_ticks=1)
+    mux.start_episode()
+    assert sources(run(mux, 5, score=lambda k: 0.7, start=5)) == ["policy"] * 5
+    assert mux.gate.threshold == 0.8 and mux.gate.agree_ticks == 1
 
 
 # -- episodes, config, consistency with labels.py -----------------------------------------------
