@@ -11,7 +11,9 @@ Publishes:
                               stamped type carries the exact stamp of the observation it answers
                               (lockstep) or of its tick (realtime)
     policy/uncertainty        std_msgs/Float32, with ``ensemble`` only: the members' disagreement
-                              at the observation, published just before its command
+                              at the observation, published just before its command; before
+                              any other command (stop, refused observation) or when a member
+                              gave a non-finite action, NaN: every command has its score
     /diagnostics              diagnostic_msgs/DiagnosticArray every ``diagnostics_period`` s:
                               achieved rate, inference time, overruns, watchdog state, counts
 Services:
@@ -19,9 +21,11 @@ Services:
     ~/enable                  std_srvs/SetBool: start / stop publishing (disabling sends one stop
                               command; enabling starts from a cleared history)
     ~/load_checkpoint         std_srvs/Trigger: swap in the checkpoint named by the ``checkpoint``
-                              parameter (set it first: setting it starts loading in a thread of
-                              its own, so the call only waits for what is left of the load); on
-                              failure the old policy keeps running and the answer says why
+                              parameter and the members named by ``ensemble`` together (set them
+                              first, best in one call: setting either starts loading both in a
+                              thread of their own, so the call only waits for what is left of
+                              the load); if any of them fails to load, the old policy and the old
+                              members keep running and the answer says which file and why
 
 Each observation is assembled with ``StreamAligner`` (the recorder's rule: each stream's latest
 sample at or before the tick, no older than ``obs_timeout``) and turned into a command by
@@ -108,7 +112,9 @@ class PolicyNodeConfig:
                                     "runs through them and their disagreement with the main "
                                     "policy (std across members / half the command range, mean "
                                     "over dims) goes out on policy/uncertainty before the "
-                                    "command: dagger_node's robot-gated mode reads it.")
+                                    "command: dagger_node's robot-gated mode reads it. Set it "
+                                    "(with checkpoint) and call ~/load_checkpoint to swap the "
+                                    "members while running.")
     enabled: bool = field(True, "Publish commands from the start (false: wait for ~/enable).")
     reset_on_outcome: bool = field(True, "Clear the policy's history when sim/outcome reports "
                                          "the end of an episode.")
@@ -168,8 +174,9 @@ class _Job(NamedTuple):
 
 class _Preload(NamedTuple):
     path: str
+    ensemble: tuple      # the members' paths
     done: threading.Event
-    result: dict         # runner, payload | error; seconds
+    result: dict         # runner, payload, members | error; seconds
 
 
 class PolicyNode(Node):
@@ -200,6 +207,7 @@ class PolicyNode(Node):
         self._enabled = cfg.enabled
         self._reset_due = False
         self._next_runner = None
+        self._next_members: list | None = None
         self._busy = False
         self._last_cmd: dict[str, Any] | None = None   # lockstep: for repeated observations
         self._inference_ms: collections.deque = collections.deque(maxlen=TIMING_WINDOW)
@@ -231,8 +239,8 @@ class PolicyNode(Node):
         self.cmd_pub = self.create_publisher(conv.command_class(self.command_type),
                                              cfg.cmd_topic, COMMAND_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", COMMAND_QOS)
-        self.score_pub = (self.create_publisher(Float32, "policy/uncertainty", COMMAND_QOS)
-                          if self.members else None)
+        self.score_pub = None
+        self._ensure_score_publisher(self.members)
         self.create_service(Trigger, "~/reset", self._srv_reset)
         self.create_service(SetBool, "~/enable", self._srv_enable)
         self.create_service(Trigger, "~/load_checkpoint", self._srv_load)
@@ -284,25 +292,54 @@ class PolicyNode(Node):
             keys.append("image_size")
         return {k: self.spec[k] for k in keys}
 
+    def _ensure_score_publisher(self, members: list) -> None:
+        """policy/uncertainty exists once the node has had an ensemble (it may get one by a
+        hot swap); it stays, silent, if a later swap leaves no members."""
+        if members and self.score_pub is None:
+            self.score_pub = self.create_publisher(Float32, "policy/uncertainty", COMMAND_QOS)
+
     def _on_set_parameters(self, params):
-        """Setting ``checkpoint`` starts loading it in the background, so that the
-        ~/load_checkpoint call that follows finds it loaded and only swaps."""
-        for p in params:
-            if p.name == "checkpoint" and p.value:
-                self._preload(p.value)
+        """Setting ``checkpoint`` or ``ensemble`` starts loading the pair in the background, so
+        that the ~/load_checkpoint call that follows finds them loaded and only swaps."""
+        new = {p.name: p.value for p in params if p.name in ("checkpoint", "ensemble")}
+        if "ensemble" in new:
+            members = list(new["ensemble"] or [])
+            if not all(isinstance(m, str) and m for m in members):
+                return SetParametersResult(successful=False, reason=f"ensemble must be a list of "
+                                                                    f"checkpoint paths, got "
+                                                                    f"{members}")
+        if new:
+            path = new.get("checkpoint", self.get_parameter("checkpoint").value)
+            members = new.get("ensemble", self._ensemble_parameter())
+            if path:
+                self._preload(path, list(members or []))
         return SetParametersResult(successful=True)
 
-    def _preload(self, path: str) -> _Preload:
-        preload = _Preload(path, threading.Event(), {})
+    def _ensemble_parameter(self) -> list[str]:
+        """The ``ensemble`` parameter's value (an empty list is declared without a value)."""
+        from rclpy.exceptions import ParameterUninitializedException
+        try:
+            return list(self.get_parameter("ensemble").value or [])
+        except ParameterUninitializedException:
+            return []
+
+    def _preload(self, path: str, ensemble: list[str]) -> _Preload:
+        preload = _Preload(path, tuple(ensemble), threading.Event(), {})
 
         def load():
             started = time.perf_counter()
+            name = path
             try:
-                preload.result["runner"], preload.result["payload"] = self._load(
-                    path, self._swap_spec())
+                runner, payload = self._load(path, self._swap_spec())
+                members = []
+                for name in ensemble:        # a member must fit the running node, as the main
+                    members.append(self._load(name, self._swap_spec())[0])
+                preload.result.update(runner=runner, payload=payload, members=members)
             except Exception as e:  # noqa: BLE001 - CheckpointError/ValueError, or any surprise
-                preload.result["error"] = e if isinstance(e, ValueError) else \
-                    ValueError(f"{type(e).__name__}: {e}")
+                what = "" if name == path else f"ensemble member {name}: "
+                preload.result["error"] = ValueError(
+                    f"{what}{e}" if isinstance(e, ValueError) else
+                    f"{what}{type(e).__name__}: {e}")
             preload.result["seconds"] = time.perf_counter() - started
             preload.done.set()
 
@@ -312,27 +349,35 @@ class PolicyNode(Node):
 
     def _srv_load(self, request, response):
         path = self.get_parameter("checkpoint").value
+        ensemble = tuple(self._ensemble_parameter())
         preload = self._preloaded
-        if preload is None or preload.path != path:
-            preload = self._preload(path)
+        if preload is None or (preload.path, preload.ensemble) != (path, ensemble):
+            preload = self._preload(path, list(ensemble))
         preload.done.wait()            # normally done already: it started when the path was set
         self._preloaded = None         # a second call loads the file again (it may have changed)
         if "error" in preload.result:
             self.counts["swap_failures"] += 1
             response.success = False
-            response.message = f"kept {self.checkpoint_loaded}: {preload.result['error']}"
+            kept = f"kept {self.checkpoint_loaded}"
+            if self.members:
+                kept += f" and its {len(self.members)} ensemble members"
+            response.message = f"{kept}: {preload.result['error']}"
             self.get_logger().error(f"load_checkpoint failed, {response.message}")
             return response
         runner, payload = preload.result["runner"], preload.result["payload"]
+        members = preload.result["members"]
         with self._lock:
-            self._next_runner = runner          # the inference thread takes it before its next job
+            # the inference thread takes both before its next job
+            self._next_runner, self._next_members = runner, members
             self._generation += 1
             self.stop_command = runner.stop_command.copy()
         self.spec, self.checkpoint_loaded = payload["spec"], path
         self.head = runner.policy.config.head
         self.counts["swaps"] += 1
+        self._ensure_score_publisher(members)
         response.success = True
-        response.message = (f"loaded {path} ({self.head} head; loading took "
+        with_members = f" with {len(members)} ensemble members" if members else ""
+        response.message = (f"loaded {path}{with_members} ({self.head} head; loading took "
                             f"{preload.result['seconds']:.2f} s)")
         self.get_logger().info(response.message)
         return response
@@ -440,6 +485,8 @@ class PolicyNode(Node):
             last = self._last_cmd
             if (last and abs(last["time"] - t) <= STAMP_EPS and not last["delivered"]
                     and self.cmd_pub.get_subscription_count() > 0):
+                if last["score_msg"] is not None:
+                    self.score_pub.publish(last["score_msg"])
                 self.cmd_pub.publish(last["msg"])
                 last["delivered"] = True
                 self.counts["resent"] += 1
@@ -510,13 +557,15 @@ class PolicyNode(Node):
             with self._lock:
                 if self._next_runner is not None:
                     self.runner, self._next_runner = self._next_runner, None
+                    self.members, self._next_members = self._next_members, None
                     self._reset_due = True
                 if self._reset_due:
                     self.runner.reset()
                     for member in self.members:
                         member.reset()
                     self._reset_due = False
-                runner, current = self.runner, job.generation == self._generation
+                runner, members = self.runner, self.members
+                current = job.generation == self._generation
             if not current:
                 with self._lock:
                     self.counts["dropped"] += 1
@@ -528,8 +577,8 @@ class PolicyNode(Node):
             score = None
             try:
                 out = runner.act(job.obs)
-                if self.members:
-                    score = self._disagreement(out.raw, job.obs)
+                if members:
+                    score = self._disagreement(out.raw, job.obs, members)
             except ObservationError as e:
                 error = str(e)
             except Exception as e:  # noqa: BLE001 - a model bug must not kill the thread
@@ -554,9 +603,7 @@ class PolicyNode(Node):
                         self.counts[out.status] += 1
                     if out.status == "nonfinite":
                         self.counts["stop_commands"] += 1
-                    if score is not None:
-                        self.score_pub.publish(Float32(data=float(score)))
-                    self._publish(out.command, job.time, job.stamp, policy=True)
+                    self._publish(out.command, job.time, job.stamp, policy=True, score=score)
             if error is not None:
                 self.get_logger().error(f"observation at {job.time:.3f} refused, stop command "
                                         f"sent: {error}", throttle_duration_sec=2.0)
@@ -565,21 +612,28 @@ class PolicyNode(Node):
                                         f"{out.raw.tolist()}; stop command sent",
                                         throttle_duration_sec=2.0)
 
-    def _disagreement(self, raw: np.ndarray, obs: dict) -> float | None:
+    def _disagreement(self, raw: np.ndarray, obs: dict, members: list) -> float | None:
         """Ensemble disagreement at this observation (None if a member gave a non-finite
         action: no score rather than a wrong one)."""
         from bc_ros.core.dagger.uncertainty import ensemble_disagreement
-        actions = np.stack([raw] + [m.act(obs).raw for m in self.members])
+        actions = np.stack([raw] + [m.act(obs).raw for m in members])
         if not np.isfinite(actions).all():
             return None
         half_range = (np.asarray(self.config.high) - np.asarray(self.config.low)) / 2.0
         return ensemble_disagreement(actions, scale=np.maximum(half_range, 1e-9))
 
-    def _publish(self, command, t: float, stamp, policy: bool = False) -> None:
-        """Called under _lock. ``stamp``: the observation's (or the tick's) exact stamp."""
+    def _publish(self, command, t: float, stamp, policy: bool = False,
+                 score: float | None = None) -> None:
+        """Called under _lock. ``stamp``: the observation's (or the tick's) exact stamp. With an
+        ensemble, the command's score goes out first (NaN: none), so a consumer that waits for
+        both (dagger_node's inputs trigger) always gets both."""
+        score_msg = None
+        if self.score_pub is not None and self.members:
+            score_msg = Float32(data=float("nan") if score is None else float(score))
+            self.score_pub.publish(score_msg)
         msg = conv.command_to_msg(command, self.action_names, self.command_type, stamp)
         self.cmd_pub.publish(msg)
-        self._last_cmd = {"time": t, "msg": msg,
+        self._last_cmd = {"time": t, "msg": msg, "score_msg": score_msg,
                           "delivered": self.cmd_pub.get_subscription_count() > 0}
         if policy:
             self.counts["commands"] += 1

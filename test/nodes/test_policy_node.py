@@ -253,6 +253,54 @@ def test_hot_swap_good_bad_and_incompatible_checkpoints(rig, tmp_path):
     assert node.counts["swaps"] == 1 and node.counts["swap_failures"] == 2
 
 
+def test_hot_swap_of_the_ensemble_all_or_nothing(rig, tmp_path):
+    """A node started without members gets two by a swap (and publishes scores from then on, a
+    NaN one before a command it has no score for); a swap whose member fails keeps the old
+    policy and the old members; a swap to no members stops the scores."""
+    from std_msgs.msg import Float32
+    node, robot, executor = rig()
+    assert node.score_pub is None
+    main_b = make_checkpoint(tmp_path / "b.pt", [1.0, 0.0, 0.0, 0.0])
+    member = make_checkpoint(tmp_path / "m.pt", [1.0, 0.0, 0.0, 0.6])
+    assert node.set_parameters([Parameter("checkpoint", value=main_b),
+                                Parameter("ensemble", value=[main_b, member])])[0].successful
+    answer = call(executor, robot.load, Trigger.Request())
+    assert answer.success and "with 2 ensemble members" in answer.message
+    scores = Inbox(robot, Float32, "policy/uncertainty", COMMAND_QOS)
+    spin_until(executor, scores.sub.get_publisher_count, what="policy/uncertainty")
+    assert values(step(node, robot, executor, 1.0)) == pytest.approx([1.0, 0.0, 0.0, 0.0])
+    spin_until(executor, lambda: len(scores) == 1, what="the score")
+    expected = np.std([0.0, 0.0, 0.6]) / ((HIGH[3] - LOW[3]) / 2) / 4
+    assert scores.last.data == pytest.approx(expected, rel=1e-5)
+    stop = step(node, robot, executor, 1.1, size=(32, 24))     # refused: stop, NaN score
+    assert values(stop) == [0.0] * 4
+    spin_until(executor, lambda: len(scores) == 2, what="the NaN score")
+    assert np.isnan(scores.last.data)
+
+    truncated = tmp_path / "t.pt"
+    truncated.write_bytes(pathlib.Path(member).read_bytes()[:300])
+    other = make_checkpoint(tmp_path / "c.pt", [0.5, 0.0, 0.0, 0.0])
+    node.set_parameters([Parameter("checkpoint", value=other),
+                         Parameter("ensemble", value=[member, str(truncated)])])
+    answer = call(executor, robot.load, Trigger.Request())
+    assert not answer.success
+    assert f"kept {main_b} and its 2 ensemble members" in answer.message
+    assert f"ensemble member {truncated}" in answer.message
+    assert values(step(node, robot, executor, 1.2)) == pytest.approx([1.0, 0.0, 0.0, 0.0])
+    spin_until(executor, lambda: len(scores) == 3, what="the old members' score")
+    assert scores.last.data == pytest.approx(expected, rel=1e-5)
+
+    bad = node.set_parameters([Parameter("ensemble", value=[""])])[0]
+    assert not bad.successful and "list of checkpoint paths" in bad.reason
+    node.set_parameters([Parameter("checkpoint", value=other),
+                         Parameter("ensemble", Parameter.Type.STRING_ARRAY, [])])
+    assert call(executor, robot.load, Trigger.Request()).success
+    assert values(step(node, robot, executor, 1.3)) == pytest.approx([0.5, 0.0, 0.0, 0.0])
+    spin_for(executor, 0.2)
+    assert len(scores) == 3 and node.members == []
+    assert node.counts["swaps"] == 2 and node.counts["swap_failures"] == 1
+
+
 # ---- realtime, sim time -----------------------------------------------------------------------
 def test_watchdog_stops_within_two_ticks_and_resumes_in_sim_time(rig):
     node, robot, executor = rig(sim_time=True, mode="realtime", rate_hz=10.0, obs_timeout=0.25)
