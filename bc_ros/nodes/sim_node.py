@@ -4,6 +4,9 @@ Publishes (default names, all remappable):
     camera/{left,center,right}/image_raw  sensor_msgs/Image, sensor-data QoS
     odom (drone) | joint_states (arm)       nav_msgs/Odometry | sensor_msgs/JointState
     expert/cmd                              the scripted expert's clean command, every tick
+    expert/engaged                          std_msgs/Bool, with simulated_human: the simulated
+                                            human holds control at this tick
+                                            (bc_ros.core.sim.human), every tick
     sim/outcome                             std_msgs/String, JSON: episode, seed, success, failure
     clock                                   rosgraph_msgs/Clock, when publish_clock is on
 Subscribes:
@@ -26,7 +29,7 @@ import time
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
-from std_msgs.msg import String
+from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from bc_ros.core.sim.session import EpisodeOutcome, SimConfig, SimSession
@@ -62,6 +65,8 @@ class SimNode(Node):
         cmd_type = conv.command_class(cfg.command_type)
         self.expert_pub = (self.create_publisher(cmd_type, "expert/cmd", COMMAND_QOS)
                            if cfg.publish_expert else None)
+        self.engaged_pub = (self.create_publisher(Bool, "expert/engaged", COMMAND_QOS)
+                            if cfg.simulated_human else None)
         self.outcome_pub = self.create_publisher(String, "sim/outcome", COMMAND_QOS)
         self.clock_pub = (self.create_publisher(Clock, "clock", COMMAND_QOS)
                           if cfg.publish_clock else None)
@@ -174,6 +179,8 @@ class SimNode(Node):
         if self.expert_pub is not None:
             self.expert_pub.publish(conv.command_to_msg(
                 session.expert().clean, env.action_names, self.config.command_type, stamp))
+        if self.engaged_pub is not None:
+            self.engaged_pub.publish(Bool(data=session.human_engaged()))
         if repeat:
             return
         if self.snapshot_dir and session.steps == self.snapshot_step:

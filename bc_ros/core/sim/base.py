@@ -120,6 +120,13 @@ class SimEnv(abc.ABC):
     def expert_action(self) -> np.ndarray:
         """The scripted expert's clean command for the current state (privileged information)."""
 
+    def tracking_error(self) -> tuple[float, float]:
+        """(lateral m, heading rad) of the robot from the expert's reference path (privileged
+        information): what a person watching the robot judges, for ``SimulatedHuman``. A sim
+        without a reference path does not override this."""
+        raise NotImplementedError(f"the {self.robot} sim has no reference path to measure a "
+                                  f"tracking error from (the drone has one)")
+
     @abc.abstractmethod
     def camera_specs(self) -> tuple[CameraSpec, ...]:
         """Pose and intrinsics of each camera, in ``camera_names`` order."""

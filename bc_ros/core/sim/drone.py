@@ -420,6 +420,19 @@ class DroneEnv(SimEnv):
         vz = K_Z * (CRUISE_Z - q.z)
         return np.clip(np.array([v, vy, vz, yaw_rate]), self.action_low, self.action_high)
 
+    def tracking_error(self) -> tuple[float, float]:
+        """(lateral m, left +; heading rad, counter-clockwise +) of the drone from the expert's
+        reference path (the centreline, or the detour around the bypass tree): the offset from
+        the path, and the yaw minus the path's direction (wrapped to [-pi, pi))."""
+        self._require_reset()
+        tr, s = self.forest.trail, self._s
+        lateral = self._lat - float(self.reference_offset(s))
+        ds = 0.25
+        slope = float(self.reference_offset(s + ds) - self.reference_offset(s - ds)) / (2 * ds)
+        path_heading = tr.pose_at(s)[2] + math.atan(slope)
+        heading = (self.quad.yaw - path_heading + math.pi) % (2 * math.pi) - math.pi
+        return float(lateral), float(heading)
+
     # ---- teardown -----------------------------------------------------------------------------
     def close(self) -> None:
         if getattr(self, "_client", -1) >= 0:

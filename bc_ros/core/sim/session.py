@@ -18,6 +18,7 @@ from bc_ros.core.config import field
 from bc_ros.core.sim import check_robot_task, default_task, make_env
 from bc_ros.core.sim.base import SimEnv
 from bc_ros.core.sim.experts import ExpertCommand, NoisyExpert
+from bc_ros.core.sim.human import HumanRule, SimulatedHuman
 
 MODES = ("realtime", "lockstep")
 # Sim time starts here, not at 0: a zero stamp means "unset" in ROS and consumers reject it.
@@ -61,6 +62,16 @@ class SimConfig:
                                        "(run the other nodes with use_sim_time).")
     wait_for_subscribers: int = field(0, "Start the first episode only once every camera topic "
                                          "has this many subscribers (e.g. 1: the recorder).")
+    simulated_human: bool = field(False, "Publish expert/engaged every tick from a simulated "
+                                         "human watching the robot's tracking error "
+                                         "(bc_ros.core.sim.human; drone): HG-DAgger in sim.")
+    human_engage_lateral: float = field(0.7, "Simulated human: takes over beyond this lateral "
+                                             "offset from the expert's path (m) ...")
+    human_engage_heading: float = field(0.6, "... or this heading error (rad).")
+    human_release_lateral: float = field(0.3, "Simulated human: lets go once within this offset "
+                                              "(m) ...")
+    human_release_heading: float = field(0.25, "... and this heading error (rad) ...")
+    human_release_ticks: int = field(5, "... for this many consecutive ticks.")
 
     def __post_init__(self):
         check_robot_task(self.robot, self.task or None)
@@ -84,6 +95,14 @@ class SimConfig:
         if self.episodes < 0 or self.expert_noise_std < 0:
             raise ValueError(f"episodes and expert_noise_std must be >= 0, got "
                              f"{self.episodes=} {self.expert_noise_std=}")
+        self.human_rule()  # validates the human_* fields
+
+    def human_rule(self) -> HumanRule:
+        return HumanRule(engage_lateral=self.human_engage_lateral,
+                         engage_heading=self.human_engage_heading,
+                         release_lateral=self.human_release_lateral,
+                         release_heading=self.human_release_heading,
+                         release_ticks=self.human_release_ticks)
 
 
 @dataclasses.dataclass
@@ -132,6 +151,13 @@ class SimSession:
         self.running = False       # an episode is in progress
         self._expert: NoisyExpert | None = None
         self._expert_cmd: ExpertCommand | None = None
+        self.human: SimulatedHuman | None = None
+        self._engaged: bool | None = None
+        if config.simulated_human:
+            if type(self.env).tracking_error is SimEnv.tracking_error:
+                raise ValueError(f"simulated_human needs a sim with a reference path to judge "
+                                 f"the robot by (the drone); the {config.robot} sim has none")
+            self.human = SimulatedHuman(config.human_rule())
 
     # ---- episodes ----------------------------------------------------------------------------
     def wants_more(self) -> bool:
@@ -150,6 +176,9 @@ class SimSession:
         self._expert = NoisyExpert(self.env, self.config.expert_noise_std,
                                    rng=np.random.default_rng([self.seed, 7]))
         self._expert_cmd = None
+        self._engaged = None
+        if self.human is not None:
+            self.human.reset()
         return self.obs
 
     def expert(self) -> ExpertCommand:
@@ -158,12 +187,21 @@ class SimSession:
             self._expert_cmd = self._expert.act()
         return self._expert_cmd
 
+    def human_engaged(self) -> bool:
+        """The simulated human's flag for the current observation (decided once per tick)."""
+        if self.human is None:
+            raise RuntimeError("simulated_human is off")
+        if self._engaged is None:
+            self._engaged = self.human.update(*self.env.tracking_error())
+        return self._engaged
+
     def step(self, action) -> EpisodeOutcome | None:
         """Apply ``action`` (already filtered) for one control step; the outcome if it ended."""
         if not self.running:
             raise RuntimeError("no episode is running: call start_episode() first")
         self.obs, _, terminated, truncated, self.info = self.env.step(action)
         self._expert_cmd = None
+        self._engaged = None
         self.steps += 1
         self.clock += self.env.control_dt
         if not (terminated or truncated):
