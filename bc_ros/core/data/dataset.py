@@ -53,6 +53,15 @@ def split_episodes(indices, val_fraction: float, seed: int = 0) -> tuple[list[in
     return train, val
 
 
+def _context(control: np.ndarray, ticks: int) -> np.ndarray:
+    """Bool (T,): the ``ticks`` ticks before each takeover, from recorded control codes (a tick
+    with no code continues whatever was in progress, as a stop does)."""
+    from bc_ros.core.dagger.labels import context_mask
+    from bc_ros.core.data.recording import CONTROL_CODES
+    names = {code: name for name, code in CONTROL_CODES.items()}
+    return context_mask([names.get(int(c), "stop") for c in control], ticks)
+
+
 class EpisodeDataset:
     """A map-style dataset (works with ``torch.utils.data.DataLoader``); arrays are numpy and
     the loader's default collate turns them into tensors. Everything is loaded into memory."""
@@ -60,7 +69,8 @@ class EpisodeDataset:
     def __init__(self, root: str, *, n_obs_steps: int = 1, horizon: int = 1,
                  episodes=None, cameras=None, side_camera: SideCameraConfig | None = None,
                  successful_only: bool = False, goal_state_indices=None,
-                 goal_strategy: str = "final", seed: int = 0, label_control=None):
+                 goal_strategy: str = "final", seed: int = 0, label_control=None,
+                 label_context_ticks: int = 0):
         if n_obs_steps < 1 or horizon < 1:
             raise ValueError(f"n_obs_steps and horizon must be >= 1, got {n_obs_steps=} "
                              f"{horizon=}")
@@ -72,6 +82,16 @@ class EpisodeDataset:
         # DAgger data: only ticks whose recorded control source is one of these are labels
         # (e.g. [CONTROL_EXPERT] for HG-DAgger); None: every tick with a good label.
         self.label_control = None if label_control is None else list(label_control)
+        # ... plus the up-to-N ticks before each takeover (HG-DAgger context windows,
+        # ``bc_ros.core.dagger.labels.context_mask``)
+        if isinstance(label_context_ticks, bool) or not isinstance(label_context_ticks, int) \
+                or label_context_ticks < 0:
+            raise ValueError(f"label_context_ticks must be an integer >= 0, got "
+                             f"{label_context_ticks=}")
+        if label_context_ticks and self.label_control is None:
+            raise ValueError(f"label_context_ticks={label_context_ticks} needs label_control "
+                             f"(the context is kept beside the labelled ticks)")
+        self.label_context_ticks = label_context_ticks
         self.store = EpisodeStore(root)
         info = self.store.meta["info"]
         self.info = info
@@ -114,7 +134,10 @@ class EpisodeDataset:
                     raise ValueError(f"label_control={self.label_control} needs a dataset "
                                      f"recorded with record_control (no 'control' in episode "
                                      f"{e['index']})")
-                ok &= np.isin(data["control"], self.label_control)
+                keep = np.isin(data["control"], self.label_control)
+                if self.label_context_ticks:
+                    keep |= _context(data["control"], self.label_context_ticks)
+                ok &= keep
             valid.append(ok)
             starts.append(offset)
             lengths.append(n)

@@ -28,6 +28,10 @@ class TrainConfig:
     label_control: list = field([], "extra_datasets: train only on ticks whose recorded control "
                                     "source is one of these codes (0 expert, HG-DAgger); "
                                     "empty: every tick with a fresh expert label (beta).")
+    label_context_ticks: int = field(0, "With label_control: also train on the up-to-N ticks "
+                                        "before each takeover (HG-DAgger context windows; "
+                                        "their label is whatever the store holds, the sim "
+                                        "expert's).")
     successful_only: bool = field(False, "Train on successful episodes only.")
     episodes: list = field([], "Episode indices to use; empty: all.")
     n_obs_steps: int = field(1, "Observation history length.")

@@ -111,7 +111,8 @@ def build_datasets(cfg: TrainConfig) -> tuple[EpisodeDataset, EpisodeDataset | N
     train = EpisodeDataset(cfg.dataset, episodes=train_eps, **common)
     val = EpisodeDataset(cfg.dataset, episodes=val_eps, **common) if val_eps else None
     if cfg.extra_datasets:       # all for training; label_control applies to these only
-        extra = [EpisodeDataset(root, **{**common, "label_control": cfg.label_control or None})
+        extra = [EpisodeDataset(root, **{**common, "label_control": cfg.label_control or None,
+                                         "label_context_ticks": cfg.label_context_ticks})
                  for root in cfg.extra_datasets]
         train = ConcatEpisodes([train, *extra])
     return train, val, {"train": train_eps, "val": val_eps}

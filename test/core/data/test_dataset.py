@@ -138,6 +138,13 @@ def test_dagger_data_keeps_only_the_ticks_the_expert_labelled(tmp_path):
     ds = EpisodeDataset(cfg.dataset, label_control=[0])
     assert [ds[i]["t"] for i in range(len(ds))] == [2, 3, 4]
     assert len(EpisodeDataset(cfg.dataset)) == 8
+    # with a context window of 1 (and 5: clipped at the episode start), the ticks before the
+    # takeover too
+    assert [ds_t["t"] for ds_t in EpisodeDataset(cfg.dataset, label_control=[0],
+                                                 label_context_ticks=1)] == [1, 2, 3, 4]
+    assert len(EpisodeDataset(cfg.dataset, label_control=[0], label_context_ticks=5)) == 5
+    with pytest.raises(ValueError, match="label_context_ticks=2 needs label_control"):
+        EpisodeDataset(cfg.dataset, label_context_ticks=2)
     with pytest.raises(ValueError, match="needs a dataset recorded with record_control"):
         EpisodeDataset(make_dataset(tmp_path / "plain"), label_control=[0])
 
