@@ -615,12 +615,12 @@ class PolicyNode(Node):
     def _disagreement(self, raw: np.ndarray, obs: dict, members: list) -> float | None:
         """Ensemble disagreement at this observation (None if a member gave a non-finite
         action: no score rather than a wrong one)."""
-        from bc_ros.core.dagger.uncertainty import ensemble_disagreement
+        from bc_ros.core.dagger.uncertainty import ensemble_disagreement, half_range_scale
         actions = np.stack([raw] + [m.act(obs).raw for m in members])
         if not np.isfinite(actions).all():
             return None
-        half_range = (np.asarray(self.config.high) - np.asarray(self.config.low)) / 2.0
-        return ensemble_disagreement(actions, scale=np.maximum(half_range, 1e-9))
+        return ensemble_disagreement(actions, scale=half_range_scale(self.config.low,
+                                                                     self.config.high))
 
     def _publish(self, command, t: float, stamp, policy: bool = False,
                  score: float | None = None) -> None:

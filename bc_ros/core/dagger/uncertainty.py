@@ -55,6 +55,16 @@ def _scale(scale, dim: int) -> np.ndarray:
     return s
 
 
+def half_range_scale(low, high) -> np.ndarray:
+    """The action scale the policy node scores with: half the command range per dimension
+    (floored at 1e-9, so a fixed dimension does not divide by zero)."""
+    low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+    if low.shape != high.shape or low.ndim != 1:
+        raise ValueError(f"low and high must be 1-D of one length, got {low.tolist()} "
+                         f"{high.tolist()}")
+    return np.maximum((high - low) / 2.0, 1e-9)
+
+
 def ensemble_disagreement(actions, scale=None):
     """Disagreement of M ensemble members: mean over action dims of std across members / scale.
 
