@@ -11,6 +11,11 @@ aggregate the new expert labels into the dataset, retrain. Per round::
     context_switches          = policy <-> expert switches, summed over the round
     dataset_size              = training samples after aggregation
     wall_time_s               = seconds from the round's start to the end of its training
+    threshold                 = uncertainty mode: the disagreement threshold the round collected
+                                with (calibrated on held-out data for a target request rate)
+    request_rate              = uncertainty mode: fraction of the round's scored ticks whose
+                                score was above it (the target rate, as achieved on the states
+                                the policy visited)
 
 ``RoundLog`` appends rounds and rewrites the file atomically (temp file in the same folder, fsync,
 ``os.replace``): a crash leaves the previous log or the new one, never half of one.
@@ -44,6 +49,8 @@ class RoundMetrics:
     wall_time_s: float
     beta: float | None = None   # beta mode: this round's beta_i
     mode: str = "human"
+    threshold: float | None = None      # uncertainty mode
+    request_rate: float | None = None   # uncertainty mode
 
     def __post_init__(self):
         for name in ("round", "expert_labels_added", "context_switches", "dataset_size"):
@@ -66,18 +73,26 @@ class RoundMetrics:
                 raise ValueError(f"{name} must be finite and >= 0, got {name}={value!r}")
         if self.beta is not None and not 0.0 <= self.beta <= 1.0:
             raise ValueError(f"beta must be in [0, 1] or None, got {self.beta=}")
+        if self.threshold is not None and not (isinstance(self.threshold, (int, float))
+                                               and math.isfinite(self.threshold)):
+            raise ValueError(f"threshold must be finite or None, got {self.threshold=}")
+        if self.request_rate is not None and not 0.0 <= self.request_rate <= 1.0:
+            raise ValueError(f"request_rate must be in [0, 1] or None, got {self.request_rate=}")
 
     @classmethod
     def from_episodes(cls, round_num: int, episodes: Sequence, successes: Sequence[bool], *,
                       dataset_size: int, wall_time_s: float, beta: float | None = None,
-                      mode: str = "human") -> "RoundMetrics":
+                      mode: str = "human", threshold: float | None = None) -> "RoundMetrics":
         """Aggregate per-episode stats (``MuxStats``, or anything with ``ticks``,
-        ``autonomous_ticks``, ``labels``, ``interventions``, ``requests``, ``context_switches``)."""
+        ``autonomous_ticks``, ``labels``, ``interventions``, ``requests``, ``context_switches``;
+        ``scored_ticks`` and ``uncertain_ticks`` where they have them: the request rate)."""
         n = len(episodes)
         if n == 0 or len(successes) != n:
             raise ValueError(f"need one success flag per episode and at least one episode, got "
                              f"{n} episodes and {len(successes)} success flags")
         ticks = sum(e.ticks for e in episodes)
+        scored = sum(getattr(e, "scored_ticks", 0) for e in episodes)
+        uncertain = sum(getattr(e, "uncertain_ticks", 0) for e in episodes)
         return cls(
             round=round_num, episodes=n, success_rate=sum(bool(s) for s in successes) / n,
             expert_labels_added=int(sum(e.labels for e in episodes)),
@@ -85,7 +100,8 @@ class RoundMetrics:
             requests_per_episode=sum(e.requests for e in episodes) / n,
             autonomous_fraction=sum(e.autonomous_ticks for e in episodes) / ticks if ticks else 0.0,
             context_switches=int(sum(e.context_switches for e in episodes)),
-            dataset_size=int(dataset_size), wall_time_s=float(wall_time_s), beta=beta, mode=mode)
+            dataset_size=int(dataset_size), wall_time_s=float(wall_time_s), beta=beta, mode=mode,
+            threshold=threshold, request_rate=uncertain / scored if scored else None)
 
 
 class RoundLog:

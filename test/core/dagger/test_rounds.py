@@ -31,6 +31,12 @@ def test_from_episodes_aggregates_mux_stats():
     assert m.interventions_per_episode == 1.5 and m.requests_per_episode == 1.5
     assert m.autonomous_fraction == pytest.approx(300 / 400)     # tick-weighted
     assert (m.beta, m.mode) == (0.25, "beta")
+    assert m.threshold is None and m.request_rate is None      # nothing scored
+    scored = [MuxStats(ticks=50, autonomous_ticks=40, scored_ticks=50, uncertain_ticks=5),
+              MuxStats(ticks=150, autonomous_ticks=120, scored_ticks=150, uncertain_ticks=25)]
+    u = RoundMetrics.from_episodes(1, scored, [True, True], dataset_size=10, wall_time_s=1.0,
+                                   mode="uncertainty", threshold=0.12)
+    assert (u.threshold, u.request_rate) == (0.12, pytest.approx(30 / 200))
     with pytest.raises(ValueError, match="one success flag per episode"):
         RoundMetrics.from_episodes(0, episodes, [True], dataset_size=1, wall_time_s=1.0)
 
@@ -42,6 +48,8 @@ def test_from_episodes_aggregates_mux_stats():
     (dict(dataset_size=-1), "dataset_size=-1"),
     (dict(wall_time_s=float("nan")), "wall_time_s=nan"),
     (dict(beta=2.0), "self.beta=2.0"),
+    (dict(threshold=float("inf")), "self.threshold=inf"),
+    (dict(request_rate=1.5), "self.request_rate=1.5"),
 ])
 def test_invalid_metrics_show_the_value(kw, match):
     with pytest.raises(ValueError, match=match):
