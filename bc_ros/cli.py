@@ -6,7 +6,7 @@
     bc-ros eval --checkpoint CKPT [--sim drone --task trail] [--episodes 100]     closed loop
     bc-ros export --checkpoint CKPT [--format onnx|torchscript]                   + parity check
     bc-ros policy --checkpoint CKPT [--lockstep] [--sim-time]                     policy node
-    bc-ros dagger --demos D --out RUN [--rounds 3] [--beta 0.3] ...               DAgger rounds
+    bc-ros dagger --demos D --out RUN [--rounds 3] [--gating beta|uncertainty|human] ...  DAgger
     bc-ros demo [--quick] [--out DIR]                                             the main job
 
 Heavy imports (rclpy, pybullet) happen inside the sub-commands, so ``bc-ros --help`` is instant.
@@ -466,8 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_policy)
 
     p = sub.add_parser("dagger", help="DAgger rounds in a sim over ROS 2: collect with the "
-                                      "policy driving (beta mixing), aggregate, retrain, "
-                                      "hot-swap")
+                                      "policy driving and the expert stepping in (beta mixing, "
+                                      "robot-gated requests or a simulated human), aggregate, "
+                                      "retrain, hot-swap")
     p.add_argument("--config", help="YAML file of DaggerRunConfig fields")
     from bc_ros.dagger_session import DaggerRunConfig
     _add_config_arguments(p, DaggerRunConfig)

@@ -53,7 +53,7 @@ def split_episodes(indices, val_fraction: float, seed: int = 0) -> tuple[list[in
     return train, val
 
 
-def _context(control: np.ndarray, ticks: int) -> np.ndarray:
+def context_from_control(control: np.ndarray, ticks: int) -> np.ndarray:
     """Bool (T,): the ``ticks`` ticks before each takeover, from recorded control codes (a tick
     with no code continues whatever was in progress, as a stop does)."""
     from bc_ros.core.dagger.labels import context_mask
@@ -136,7 +136,7 @@ class EpisodeDataset:
                                      f"{e['index']})")
                 keep = np.isin(data["control"], self.label_control)
                 if self.label_context_ticks:
-                    keep |= _context(data["control"], self.label_context_ticks)
+                    keep |= context_from_control(data["control"], self.label_context_ticks)
                 ok &= keep
             valid.append(ok)
             starts.append(offset)
