@@ -190,11 +190,13 @@ def dagger_launch() -> LaunchDescription:
         DeclareLaunchArgument("expert", default_value="teleop", choices=["teleop", "sim"],
                               description="who publishes expert/cmd: teleop (a human with "
                                           "teleop_node, HG-DAgger) or sim (sim_node's scripted "
-                                          "expert; use with mode:=beta or mode:=uncertainty)"),
+                                          "expert; with mode:=human its simulated human "
+                                          "publishes expert/engaged)"),
         DeclareLaunchArgument("mode", default_value="human",
                               choices=["human", "beta", "uncertainty"],
                               description="gating: human override, beta mixing, or robot-gated "
-                                          "requests (set uncertainty_threshold in the config)"),
+                                          "requests (set uncertainty_threshold in the config and "
+                                          "give policy_node an ensemble)"),
         DeclareLaunchArgument("round", default_value="0",
                               description="DAgger round: picks beta from the schedule"),
         DeclareLaunchArgument("seed", default_value="0",
@@ -218,6 +220,9 @@ def dagger_launch() -> LaunchDescription:
     ]
     use_sim_time = ParameterValue(lc("use_sim_time"), value_type=bool)
     expert_is_sim = PythonExpression(["'", lc("expert"), "' == 'sim'"])
+    # HG-DAgger in sim: nobody holds a deadman, so the sim's simulated human engages the expert
+    simulated_human = PythonExpression(["'", lc("expert"), "' == 'sim' and '", lc("mode"),
+                                        "' == 'human'"])
     dagger = Node(
         package="bc_ros", executable="dagger_node", name="dagger", namespace=lc("namespace"),
         output="screen",
@@ -243,6 +248,7 @@ def dagger_launch() -> LaunchDescription:
             "expert_drives": False,
             # Only one expert may publish expert/cmd: the sim's stays quiet beside teleop_node.
             "publish_expert": ParameterValue(expert_is_sim, value_type=bool),
+            "simulated_human": ParameterValue(simulated_human, value_type=bool),
             "publish_clock": use_sim_time,
             "command_type": lc("command_type"),
         }],

@@ -6,6 +6,8 @@ expert/cmd, and tells the recorder who was in control (dagger/control, dagger/la
     # classic DAgger in sim: the scripted expert's command executes with probability beta
     ros2 launch bc_ros dagger.launch.py expert:=sim mode:=beta round:=2 sim:=true \
         use_sim_time:=true checkpoint:=policy.pt
+    # HG-DAgger in sim: sim_node's simulated human takes over when the drone strays
+    ros2 launch bc_ros dagger.launch.py expert:=sim mode:=human sim:=true checkpoint:=policy.pt
 
 Record the rounds with record.launch.py (record_control: true). For the arm, pass
 sim_config:=.../sim_arm.yaml teleop_config:=.../teleop_arm.yaml and a dagger config with
