@@ -104,7 +104,8 @@ def run_task(robot: str, task: str, episodes: int, out: str, seed: int) -> dict:
 
 SIZES = {
     "quick": {"expert_episodes": 1, "trail_demos": 3, "bypass_demos": 4, "steps": 60,
-              "eval_episodes": 3, "dagger_rounds": 1, "dagger_episodes": 1, "dagger_steps": 40, "dagger_demos": 1,
+              "eval_episodes": 3, "dagger_rounds": 1, "dagger_episodes": 1, "dagger_steps": 40,
+              "dagger_demos": 1,
               "latency_calls": 30, "batch_size": 32},
     "full": {"expert_episodes": 3, "trail_demos": 10, "bypass_demos": 30, "steps": 500,
              "eval_episodes": 30, "dagger_rounds": 3, "dagger_episodes": 3,

@@ -41,11 +41,12 @@ CAMERAS = ["left", "center", "right"]
 STATE_DIM, ACTIONS = 8, ["vx", "vy", "vz", "yaw_rate"]
 
 
-def make_policy(head: str) -> Policy:
+def make_policy(head: str, activation: str | None = None) -> Policy:
     chunk = dict(horizon=16, n_action_steps=8) if head == "diffusion" else {}
+    encoder = {"activation": activation} if activation else {}
     policy = Policy(PolicyConfig(head=head, cameras=CAMERAS, image_size=(96, 96),
                                  state_dim=STATE_DIM, action_names=ACTIONS, n_obs_steps=2,
-                                 **chunk))
+                                 encoder=encoder, **chunk))
     rng = np.random.default_rng(0)
     policy.normalizer.fit({"state": feature_stats(rng.normal(size=(500, STATE_DIM))),
                            "action": feature_stats(rng.normal(size=(500, len(ACTIONS))))})
@@ -78,8 +79,9 @@ def summary(ms: np.ndarray) -> dict:
             "cpu_median": round(float(np.median(ms[:, 1])), 3)}
 
 
-def bench_head(head: str, threads: list[int], calls: int, warmup: int, onnx: bool) -> list[dict]:
-    policy = make_policy(head)
+def bench_head(head: str, threads: list[int], calls: int, warmup: int, onnx: bool,
+               activation: str | None = None) -> list[dict]:
+    policy = make_policy(head, activation)
     rng = np.random.default_rng(1)
     images = torch.as_tensor(rng.integers(0, 256, (1, 2, 3, 3, 96, 96), dtype=np.uint8))
     state = torch.as_tensor(rng.normal(size=(1, 2, STATE_DIM)), dtype=torch.float32)
@@ -110,7 +112,8 @@ def bench_head(head: str, threads: list[int], calls: int, warmup: int, onnx: boo
             policy.select_action(frames[i], states[i])
 
         select = timings_ms(tick, calls, warmup)
-        row = {"head": head, "threads": n, "predict_chunk_ms": summary(chunk),
+        row = {"head": head, "threads": n, "activation": policy.config.encoder.activation,
+               "predict_chunk_ms": summary(chunk),
                "encode_ms_median": summary(encode)["median"],
                "head_ms_median": summary(sample)["median"],
                "select_action_ms": {"amortized": round(float(select[:, 0].mean()), 3),
@@ -149,6 +152,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-onnx", dest="onnx", action="store_false",
                         help="skip the onnxruntime column (and the export)")
     parser.add_argument("--json", default="docs/figures/policy_latency.json")
+    parser.add_argument("--activation", choices=["mish", "silu", "relu"],
+                        help="the encoder's activation (default: the encoder's default)")
     args = parser.parse_args(argv)
 
     rows = []
@@ -157,7 +162,8 @@ def main(argv=None) -> int:
           f"{'ort cpu':>7s} {'goal':>5s} {'load':>9s}   (ms; cpu: calling thread's CPU time)",
           flush=True)
     for head in args.heads:
-        for r in bench_head(head, args.threads, args.calls, args.warmup, args.onnx):
+        for r in bench_head(head, args.threads, args.calls, args.warmup, args.onnx,
+                            args.activation):
             rows.append(r)
             c, s, o = r["predict_chunk_ms"], r["select_action_ms"], r.get("onnxruntime_ms", {})
             goal = "-" if r["goal_ms"] is None else ("ok" if r["meets_goal"] else "MISS")
@@ -180,7 +186,8 @@ def main(argv=None) -> int:
                                   "torch": torch.__version__,
                                   "onnxruntime": onnxruntime.__version__,
                                   "note": "shared machine: see load_avg_1min per row"},
-                  "policy": {"encoder": "default", "cameras": 3, "image": [96, 96],
+                  "policy": {"encoder": f"default, activation {rows[0]['activation']}",
+                             "cameras": 3, "image": [96, 96],
                              "state_dim": STATE_DIM, "action_dim": len(ACTIONS),
                              "n_obs_steps": 2, "diffusion": "10 DDIM steps, horizon 16, "
                              "n_action_steps 8", "others": "horizon 1"},

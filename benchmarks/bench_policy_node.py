@@ -39,7 +39,7 @@ HORIZON, N_ACTION_STEPS = 8, 1
 RATE_RUNS = (("gaussian", 30.0), ("gaussian", 100.0), ("diffusion", 30.0))
 
 
-def make_checkpoint(head: str, path: str) -> None:
+def make_checkpoint(head: str, path: str, activation: str | None = None) -> None:
     import numpy as np
 
     from bc_ros.core.data.stats import feature_stats
@@ -51,7 +51,8 @@ def make_checkpoint(head: str, path: str) -> None:
     cfg = PolicyConfig(head=head, cameras=CAMERAS, image_size=SIZE, state_dim=8,
                        state_names=[f"odometry_{i}" for i in range(8)], action_names=DRONE,
                        command_type="twist_stamped", horizon=HORIZON,
-                       n_action_steps=N_ACTION_STEPS, robot="drone")
+                       n_action_steps=N_ACTION_STEPS, robot="drone",
+                       encoder={"activation": activation} if activation else {})
     policy = Policy(cfg)
     rng = np.random.default_rng(0)
     policy.normalizer.fit({"state": feature_stats(rng.normal(size=(100, 8))),
@@ -309,6 +310,8 @@ def main(argv=None) -> int:
                         help="how the node (and this listener) spin: events = bc_ros's default "
                              "(rclpy's EventsExecutor), single = SingleThreadedExecutor, global "
                              "= rclpy.spin_once(node), as bc_ros spun before")
+    parser.add_argument("--activation", choices=["mish", "silu", "relu"],
+                        help="the encoder's activation (default: the encoder's default)")
     parser.add_argument("--role", choices=["node"], help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
@@ -328,11 +331,11 @@ def main(argv=None) -> int:
     ckpts = {}
     for head in sorted(set(heads) | {h for h, _ in RATE_RUNS}):
         ckpts[head] = os.path.join(tmp, f"{head}.pt")
-        make_checkpoint(head, ckpts[head])
+        make_checkpoint(head, ckpts[head], args.activation)
     results = {"cameras": f"{len(CAMERAS)} x {SIZE[0]}x{SIZE[1]}", "state_dim": 8,
                "horizon": HORIZON, "n_action_steps": N_ACTION_STEPS, "torch_threads": 1,
                "cores": "node pinned to core 0, publisher/listener to core 1",
-               "executor": args.executor,
+               "executor": args.executor, "activation": args.activation or "default",
                "load_average_at_start": round(os.getloadavg()[0], 2),
                "latency": [], "rate": []}
     rig = Rig(args.executor)

@@ -99,7 +99,7 @@ def run_bare(seconds: float) -> None:
     from rclpy.node import Node
 
     from bc_ros.nodes import conversions as conv
-    from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS
+    from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS, make_executor
 
     rclpy.init()
     node = Node("bench_bare")
@@ -112,9 +112,11 @@ def run_bare(seconds: float) -> None:
         node.create_subscription(conv.Image, f"camera/{c}/image_raw", on, SENSOR_QOS)
     node.create_subscription(conv.JointState, "joint_states", on, SENSOR_QOS)
     node.create_subscription(conv.TwistStamped, "expert/cmd", on, COMMAND_QOS)
+    executor = make_executor()     # the recorder's executor (BC_ROS_EXECUTOR)
+    executor.add_node(node)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        rclpy.spin_once(node, timeout_sec=0.1)
+        executor.spin_once(timeout_sec=0.1)
     print(json.dumps({"messages": count[0]}), flush=True)
 
 
@@ -122,16 +124,16 @@ def run_recorder(seconds: float, dataset: str, episode_seconds: float) -> None:
     import shutil
 
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
 
     from bc_ros.nodes.recorder_node import RecorderNode
+    from bc_ros.nodes.runtime import make_executor
 
     rclpy.init()
     node = RecorderNode({"dataset": dataset, "image_width": 640, "image_height": 480,
                          "state_type": "joint_state", "state_dim": 9,
                          "command_type": "twist_stamped", "record_executed": False,
                          "rate_hz": 10.0})
-    executor = SingleThreadedExecutor()
+    executor = make_executor()     # as spin_node spins it (BC_ROS_EXECUTOR)
     executor.add_node(node)
     totals = {"ticks": 0, "ticks_flagged": 0, "episodes": 0, "problems": {}}
     end = time.monotonic() + seconds
@@ -167,6 +169,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json")
     parser.add_argument("--default-transport", action="store_true",
                         help="leave Fast DDS at its default 512 KB shared-memory segment")
+    parser.add_argument("--executor", choices=["events", "single"], default="events",
+                        help="the recorder's and the bare subscriber's executor (bc_ros's "
+                             "default: events)")
     parser.add_argument("--role", choices=["publisher", "bare", "recorder"], help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -183,7 +188,7 @@ def main(argv=None) -> int:
     from bc_ros.nodes.runtime import LARGE_DATA_PROFILE
 
     profile = "" if args.default_transport else LARGE_DATA_PROFILE  # "": Fast DDS defaults
-    env = dict(os.environ, FASTDDS_DEFAULT_PROFILES_FILE=profile,
+    env = dict(os.environ, FASTDDS_DEFAULT_PROFILES_FILE=profile, BC_ROS_EXECUTOR=args.executor,
                ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                ROS_DOMAIN_ID=str(60 + os.getpid() % 40), PYTHONUNBUFFERED="1")
     me = [sys.executable, os.path.abspath(__file__)]
@@ -212,7 +217,8 @@ def main(argv=None) -> int:
         out, _ = p.communicate(timeout=120)
         outputs[n] = json.loads(out.strip().splitlines()[-1]) if out and out.strip() else {}
     cores = {n: (end[n][0] - start[n][0]) / elapsed for n in procs}
-    result = {"seconds": round(elapsed, 1), "ticks": outputs["recorder"].get("ticks"),
+    result = {"seconds": round(elapsed, 1), "executor": args.executor,
+              "ticks": outputs["recorder"].get("ticks"),
               "ticks_flagged": outputs["recorder"].get("ticks_flagged"),
               "episodes": outputs["recorder"].get("episodes"),
               "problems": outputs["recorder"].get("problems"),

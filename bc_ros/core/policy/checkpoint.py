@@ -66,6 +66,10 @@ def load_checkpoint(path: str, expect_spec: dict | None = None) -> tuple[Policy,
     """Rebuild the policy. ``expect_spec``: keys of ``PolicyConfig.spec()`` the caller relies
     on (cameras, image_size, action_names, ...); any difference is an error naming it."""
     payload = read_checkpoint(path)
+    encoder = payload["config"].get("encoder")
+    if isinstance(encoder, dict):
+        # written before EncoderConfig had an activation, when the only one was mish
+        encoder.setdefault("activation", "mish")
     try:
         config = PolicyConfig(**payload["config"])
         policy = Policy(config)

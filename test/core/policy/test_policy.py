@@ -175,3 +175,26 @@ def test_encoder_activation_is_a_config_choice_and_checked():
     assert any(isinstance(m, torch.nn.ReLU) for m in ConvEncoder(relu).modules())
     with pytest.raises(ValueError, match="activation must be one of"):
         dataclasses.replace(SMALL, activation="tanh")
+
+
+def test_a_checkpoint_from_before_the_activation_field_loads_as_mish(dataset, tmp_path):
+    import dataclasses
+    import json
+    policy = make_policy("gaussian", dataset)
+    policy = Policy(dataclasses.replace(policy.config, encoder=dataclasses.replace(
+        policy.config.encoder, activation="mish")))
+    policy.normalizer.load_state_dict(make_policy("gaussian", dataset).normalizer.state_dict())
+    policy.eval()
+    path = tmp_path / "old.pt"
+    save_checkpoint(policy, str(path))
+    payload = torch.load(str(path), weights_only=True)
+    config = json.loads(payload["config"])
+    del config["encoder"]["activation"]           # as checkpoints written before it existed
+    payload["config"] = json.dumps(config)
+    torch.save(payload, str(path))
+    loaded, _ = load_checkpoint(str(path))
+    assert loaded.config.encoder.activation == "mish"
+    assert EncoderConfig().activation == "relu"    # the default for new policies
+    b = batch_of(dataset, 2)
+    torch.testing.assert_close(loaded.predict_chunk(b["images"], b["state"]),
+                               policy.predict_chunk(b["images"], b["state"]))
