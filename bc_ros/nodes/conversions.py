@@ -18,22 +18,11 @@ from nav_msgs.msg import Odometry
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
-from bc_ros.core.sim.base import yaw_from_quaternion
-
-# encoding -> (channels, convert to rgb). Only lossless conversions to rgb8 are listed.
-IMAGE_ENCODINGS = {
-    "rgb8": 3,
-    "bgr8": 3,
-    "mono8": 1,
-    "rgba8": 4,
-    "bgra8": 4,
-}
-
-# action name -> (Twist part, axis)
-TWIST_FIELDS = {
-    "vx": ("linear", "x"), "vy": ("linear", "y"), "vz": ("linear", "z"),
-    "roll_rate": ("angular", "x"), "pitch_rate": ("angular", "y"), "yaw_rate": ("angular", "z"),
-}
+# The readers (message -> array) are ROS-free and shared with the rosbag2 import; re-exported
+# here so that nodes find both directions in one place.
+from bc_ros.core.messages import (  # noqa: F401
+    IMAGE_ENCODINGS, TWIST_FIELDS, check_command_type, command_from_msg, header_stamp,
+    image_from_msg, joint_state_from_msg, message_type, odometry_from_msg, time_from_msg)
 
 COMMAND_TYPES = {
     "twist": Twist,
@@ -48,10 +37,6 @@ def time_to_msg(seconds: float) -> Time:
     """Seconds (float) -> builtin_interfaces/Time, rounded to the nanosecond."""
     ns = int(round(seconds * 1e9))
     return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
-
-
-def time_from_msg(stamp: Time) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 # ---- images -----------------------------------------------------------------------------------
@@ -81,40 +66,6 @@ def image_to_msg(image: np.ndarray, stamp: Time, frame_id: str = "",
     return msg
 
 
-def image_from_msg(msg: Image) -> np.ndarray:
-    """sensor_msgs/Image -> uint8 (H, W, 3) rgb. Accepts rgb8, bgr8, mono8, rgba8, bgra8.
-
-    Padded rows (``step`` larger than width * channels) are handled; anything else (16-bit,
-    Bayer, YUV, a data length that does not match) raises ValueError saying what was expected.
-    """
-    if msg.encoding not in IMAGE_ENCODINGS:
-        raise ValueError(
-            f"unsupported image encoding {msg.encoding!r}; expected one of "
-            f"{', '.join(IMAGE_ENCODINGS)}")
-    channels = IMAGE_ENCODINGS[msg.encoding]
-    h, w, step = msg.height, msg.width, msg.step
-    if h == 0 or w == 0:
-        raise ValueError(f"image has zero size: height={h} width={w}")
-    if step < w * channels:
-        raise ValueError(f"image step {step} is smaller than width*channels = {w * channels}")
-    buf = np.frombuffer(bytes(msg.data), dtype=np.uint8)
-    if buf.size != h * step:
-        raise ValueError(
-            f"image data has {buf.size} bytes, expected height*step = {h}*{step} = {h * step}")
-    rows = buf.reshape(h, step)[:, : w * channels].reshape(h, w, channels)
-    if msg.encoding == "rgb8":
-        out = rows
-    elif msg.encoding == "bgr8":
-        out = rows[:, :, ::-1]
-    elif msg.encoding == "mono8":
-        out = np.repeat(rows, 3, axis=2)
-    elif msg.encoding == "rgba8":
-        out = rows[:, :, :3]
-    else:  # bgra8
-        out = rows[:, :, 2::-1]
-    return np.ascontiguousarray(out)
-
-
 # ---- commands ---------------------------------------------------------------------------------
 def command_class(command_type: str):
     try:
@@ -123,17 +74,6 @@ def command_class(command_type: str):
         raise ValueError(
             f"unknown command type {command_type!r}; valid types: {', '.join(COMMAND_TYPES)}"
         ) from None
-
-
-def check_command_type(command_type: str, action_names) -> None:
-    """Raise ValueError if ``command_type`` cannot carry every one of ``action_names``."""
-    command_class(command_type)
-    if command_type in ("twist", "twist_stamped"):
-        missing = [n for n in action_names if n not in TWIST_FIELDS]
-        if missing:
-            raise ValueError(
-                f"a {command_type} command cannot carry {missing}; use float64_multi_array or "
-                f"joint_state for actions {list(action_names)}")
 
 
 def command_to_msg(action, action_names, command_type: str, stamp: Time | None = None,
@@ -167,40 +107,6 @@ def command_to_msg(action, action_names, command_type: str, stamp: Time | None =
     return msg
 
 
-def command_from_msg(msg, action_names) -> np.ndarray:
-    """A Twist, TwistStamped, Float64MultiArray or JointState -> action vector (float64).
-
-    Raises ValueError for a wrong length, a JointState whose names do not cover
-    ``action_names``, or a message type that cannot carry the action. Non-finite values are
-    passed through: deciding what to do with them is the caller's job (it counts them).
-    """
-    if isinstance(msg, TwistStamped):
-        msg = msg.twist
-    if isinstance(msg, Twist):
-        check_command_type("twist", action_names)
-        return np.array([getattr(getattr(msg, TWIST_FIELDS[n][0]), TWIST_FIELDS[n][1])
-                         for n in action_names], dtype=np.float64)
-    if isinstance(msg, Float64MultiArray):
-        data = np.asarray(msg.data, dtype=np.float64)
-        if data.shape != (len(action_names),):
-            raise ValueError(f"Float64MultiArray command has {data.size} values, expected "
-                             f"{len(action_names)} ({', '.join(action_names)})")
-        return data
-    if isinstance(msg, JointState):
-        values = msg.velocity if len(msg.velocity) else msg.position
-        if len(values) != len(msg.name):
-            raise ValueError(f"JointState command has {len(msg.name)} names but "
-                             f"{len(values)} velocities/positions")
-        index = {n: i for i, n in enumerate(msg.name)}
-        missing = [n for n in action_names if n not in index]
-        if missing:
-            raise ValueError(f"JointState command lacks {missing}; expected names "
-                             f"{list(action_names)}, got {list(msg.name)}")
-        return np.array([values[index[n]] for n in action_names], dtype=np.float64)
-    raise ValueError(f"cannot read a command from {type(msg).__name__}; expected one of "
-                     f"Twist, TwistStamped, Float64MultiArray, JointState")
-
-
 # ---- robot state ------------------------------------------------------------------------------
 def odometry_to_msg(odom: dict, stamp: Time, frame_id: str = "odom",
                     child_frame_id: str = "base_link") -> Odometry:
@@ -220,15 +126,6 @@ def odometry_to_msg(odom: dict, stamp: Time, frame_id: str = "odom",
     return msg
 
 
-def odometry_from_msg(msg: Odometry) -> np.ndarray:
-    """nav_msgs/Odometry -> the drone state vector (x, y, z, yaw, vx, vy, vz, yaw_rate)."""
-    p, o = msg.pose.pose.position, msg.pose.pose.orientation
-    yaw = yaw_from_quaternion(o.x, o.y, o.z, o.w)
-    t = msg.twist.twist
-    return np.array([p.x, p.y, p.z, yaw, t.linear.x, t.linear.y, t.linear.z, t.angular.z],
-                    dtype=np.float64)
-
-
 def joint_state_to_msg(joints: dict, stamp: Time) -> JointState:
     """The arm sim's ``joint_state()`` dict -> sensor_msgs/JointState."""
     msg = JointState(name=list(joints["name"]),
@@ -236,14 +133,3 @@ def joint_state_to_msg(joints: dict, stamp: Time) -> JointState:
                      velocity=[float(v) for v in joints["velocity"]])
     msg.header.stamp = stamp
     return msg
-
-
-def joint_state_from_msg(msg: JointState, names) -> np.ndarray:
-    """sensor_msgs/JointState -> positions in the order of ``names`` (ValueError if missing)."""
-    index = {n: i for i, n in enumerate(msg.name)}
-    missing = [n for n in names if n not in index]
-    if missing:
-        raise ValueError(f"JointState lacks joints {missing}; got {list(msg.name)}")
-    if len(msg.position) != len(msg.name):
-        raise ValueError(f"JointState has {len(msg.name)} names but {len(msg.position)} positions")
-    return np.array([msg.position[index[n]] for n in names], dtype=np.float64)

@@ -43,9 +43,10 @@ import json
 import math
 import os
 
-import numpy as np
 
 from bc_ros.core.data.recording import Recorder, RecorderConfig
+from bc_ros.core.messages import (COMMAND_TYPES, check_command_type, command_from_msg,
+                                  header_stamp, image_from_msg, odometry_from_msg, time_from_msg)
 
 SPLITS = ("outcome", "whole", "gap")
 CLOCKS = ("auto", "clock", "receive", "stamps")
@@ -63,119 +64,10 @@ STRING_TYPE = "std_msgs/msg/String"
 INT8_TYPE = "std_msgs/msg/Int8"
 CLOCK_TYPE = "rosgraph_msgs/msg/Clock"
 
-# As bc_ros.nodes.conversions (which imports rclpy's message classes, so is not used here).
-IMAGE_ENCODINGS = {"rgb8": 3, "bgr8": 3, "mono8": 1, "rgba8": 4, "bgra8": 4}
-TWIST_FIELDS = {
-    "vx": ("linear", "x"), "vy": ("linear", "y"), "vz": ("linear", "z"),
-    "roll_rate": ("angular", "x"), "pitch_rate": ("angular", "y"), "yaw_rate": ("angular", "z"),
-}
-COMMAND_TYPES = {
-    "twist": "geometry_msgs/msg/Twist",
-    "twist_stamped": "geometry_msgs/msg/TwistStamped",
-    "float64_multi_array": "std_msgs/msg/Float64MultiArray",
-    "joint_state": JOINT_STATE_TYPE,
-}
-
-
 class BagReadError(ValueError):
     """The bag cannot be opened or read (missing, not a rosbag2 bag, damaged)."""
 
 
-# ---- converters for rosbags' message objects (mirror bc_ros.nodes.conversions) ----------------
-def time_from_msg(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
-def image_from_msg(msg) -> np.ndarray:
-    """sensor_msgs/Image -> uint8 (H, W, 3) rgb; as ``conversions.image_from_msg``."""
-    if msg.encoding not in IMAGE_ENCODINGS:
-        raise ValueError(
-            f"unsupported image encoding {msg.encoding!r}; expected one of "
-            f"{', '.join(IMAGE_ENCODINGS)}")
-    channels = IMAGE_ENCODINGS[msg.encoding]
-    h, w, step = msg.height, msg.width, msg.step
-    if h == 0 or w == 0:
-        raise ValueError(f"image has zero size: height={h} width={w}")
-    if step < w * channels:
-        raise ValueError(f"image step {step} is smaller than width*channels = {w * channels}")
-    buf = np.frombuffer(msg.data, dtype=np.uint8)
-    if buf.size != h * step:
-        raise ValueError(
-            f"image data has {buf.size} bytes, expected height*step = {h}*{step} = {h * step}")
-    rows = buf.reshape(h, step)[:, : w * channels].reshape(h, w, channels)
-    if msg.encoding == "rgb8":
-        out = rows
-    elif msg.encoding == "bgr8":
-        out = rows[:, :, ::-1]
-    elif msg.encoding == "mono8":
-        out = np.repeat(rows, 3, axis=2)
-    elif msg.encoding == "rgba8":
-        out = rows[:, :, :3]
-    else:  # bgra8
-        out = rows[:, :, 2::-1]
-    return np.ascontiguousarray(out)
-
-
-def odometry_from_msg(msg) -> np.ndarray:
-    """nav_msgs/Odometry -> (x, y, z, yaw, vx, vy, vz, yaw_rate); as conversions."""
-    p, o = msg.pose.pose.position, msg.pose.pose.orientation
-    yaw = math.atan2(2.0 * (o.w * o.z + o.x * o.y), 1.0 - 2.0 * (o.y * o.y + o.z * o.z))
-    t = msg.twist.twist
-    return np.array([p.x, p.y, p.z, yaw, t.linear.x, t.linear.y, t.linear.z, t.angular.z],
-                    dtype=np.float64)
-
-
-def check_command_type(command_type: str, action_names) -> None:
-    """Raise ValueError if ``command_type`` cannot carry every one of ``action_names``."""
-    if command_type not in COMMAND_TYPES:
-        raise ValueError(f"unknown command type {command_type!r}; valid types: "
-                         f"{', '.join(COMMAND_TYPES)}")
-    if command_type in ("twist", "twist_stamped"):
-        missing = [n for n in action_names if n not in TWIST_FIELDS]
-        if missing:
-            raise ValueError(
-                f"a {command_type} command cannot carry {missing}; use float64_multi_array or "
-                f"joint_state for actions {list(action_names)}")
-
-
-def command_from_msg(msg, action_names) -> np.ndarray:
-    """A Twist, TwistStamped, Float64MultiArray or JointState -> action vector (float64); as
-    ``conversions.command_from_msg`` (non-finite values pass through)."""
-    msgtype = getattr(msg, "__msgtype__", type(msg).__name__)
-    if msgtype == COMMAND_TYPES["twist_stamped"]:
-        msg, msgtype = msg.twist, COMMAND_TYPES["twist"]
-    if msgtype == COMMAND_TYPES["twist"]:
-        check_command_type("twist", action_names)
-        return np.array([getattr(getattr(msg, TWIST_FIELDS[n][0]), TWIST_FIELDS[n][1])
-                         for n in action_names], dtype=np.float64)
-    if msgtype == COMMAND_TYPES["float64_multi_array"]:
-        data = np.asarray(msg.data, dtype=np.float64)
-        if data.shape != (len(action_names),):
-            raise ValueError(f"Float64MultiArray command has {data.size} values, expected "
-                             f"{len(action_names)} ({', '.join(action_names)})")
-        return data
-    if msgtype == JOINT_STATE_TYPE:
-        values = msg.velocity if len(msg.velocity) else msg.position
-        if len(values) != len(msg.name):
-            raise ValueError(f"JointState command has {len(msg.name)} names but "
-                             f"{len(values)} velocities/positions")
-        index = {n: i for i, n in enumerate(msg.name)}
-        missing = [n for n in action_names if n not in index]
-        if missing:
-            raise ValueError(f"JointState command lacks {missing}; expected names "
-                             f"{list(action_names)}, got {list(msg.name)}")
-        return np.array([values[index[n]] for n in action_names], dtype=np.float64)
-    raise ValueError(f"cannot read a command from {msgtype}; expected one of "
-                     f"Twist, TwistStamped, Float64MultiArray, JointState")
-
-
-def header_stamp(msg) -> float | None:
-    """The header stamp in seconds; None for a message without a header."""
-    header = getattr(msg, "header", None)
-    return None if header is None else time_from_msg(header.stamp)
-
-
-# ---- which topics ------------------------------------------------------------------------------
 def subscriptions(config: RecorderConfig, episode_split: str = "outcome") -> dict:
     """Topic name (as the node subscribes) -> (role, message type, required)."""
     subs = {f"camera/{c}/image_raw": (f"image_{c}", IMAGE_TYPE, True) for c in config.cameras}

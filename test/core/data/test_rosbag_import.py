@@ -12,6 +12,7 @@ pytest.importorskip("rosbags")
 from rosbags.rosbag2 import StoragePlugin, Writer  # noqa: E402
 from rosbags.typesys import Stores, get_typestore  # noqa: E402
 
+from bc_ros.core import messages  # noqa: E402
 from bc_ros.core.data import rosbag_import as rb  # noqa: E402
 from bc_ros.core.data.recording import BAD_VALUE, MISSING, RecorderConfig  # noqa: E402
 from bc_ros.core.data.store import EpisodeStore  # noqa: E402
@@ -393,27 +394,29 @@ def test_a_damaged_or_missing_bag_is_a_clear_error(tmp_path, storage):
     assert not os.path.exists(tmp_path / "ds") or EpisodeStore(str(tmp_path / "ds")).episodes == []
 
 
-# ---- the node's conversions ---------------------------------------------------------------------
+# ---- one set of readers for rosbags' and rclpy's messages -------------------------------------
 @pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "mono8", "rgba8", "bgra8"])
-def test_images_convert_as_the_live_node_converts_them(encoding):
+def test_images_read_the_same_from_a_bag_and_live(encoding):
     pytest.importorskip("rclpy")
     from bc_ros.nodes import conversions as conv
 
-    channels = rb.IMAGE_ENCODINGS[encoding]
+    channels = messages.IMAGE_ENCODINGS[encoding]
     raw = np.random.default_rng(1).integers(0, 256, (H, W, channels), dtype=np.uint8)
     msg = image_msg(raw, 1.0, encoding, pad=3)
-    np.testing.assert_array_equal(rb.image_from_msg(msg), conv.image_from_msg(msg))
+    live = conv.Image(height=msg.height, width=msg.width, encoding=encoding, step=msg.step,
+                      data=msg.data.tobytes())
+    assert messages.message_type(msg) == messages.message_type(live) == "sensor_msgs/msg/Image"
+    np.testing.assert_array_equal(messages.image_from_msg(msg), messages.image_from_msg(live))
     if encoding in ("rgb8", "bgr8"):  # image_msg wrote the rgb array as bgr for bgr8
-        np.testing.assert_array_equal(rb.image_from_msg(msg), raw)
+        np.testing.assert_array_equal(messages.image_from_msg(msg), raw)
 
 
-def test_state_and_commands_convert_as_the_live_node_converts_them():
+def test_state_and_commands_read_the_same_from_a_bag_and_live():
     pytest.importorskip("rclpy")
     from bc_ros.nodes import conversions as conv
 
     odom = odom_msg(state(7), 1.0)
-    np.testing.assert_allclose(rb.odometry_from_msg(odom), conv.odometry_from_msg(odom))
-    np.testing.assert_allclose(rb.odometry_from_msg(odom), state(7), atol=1e-12)
+    np.testing.assert_allclose(messages.odometry_from_msg(odom), state(7), atol=1e-12)
     a = action(3)
     layout = M["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0)
     bag_msgs = {  # each command type as rosbags reads it from a bag
@@ -423,12 +426,13 @@ def test_state_and_commands_convert_as_the_live_node_converts_them():
                                                        position=np.zeros(0), velocity=a,
                                                        effort=np.zeros(0))}
     for command_type, msg in bag_msgs.items():
-        msgtype = rb.COMMAND_TYPES[command_type]
+        msgtype = messages.COMMAND_TYPES[command_type]
         msg = TS.deserialize_cdr(TS.serialize_cdr(msg, msgtype), msgtype)
         live = conv.command_to_msg(a, ACTIONS, command_type, conv.time_to_msg(1.0))
-        np.testing.assert_array_equal(rb.command_from_msg(msg, ACTIONS),
-                                      conv.command_from_msg(live, ACTIONS))
+        assert messages.message_type(live) == msgtype
+        np.testing.assert_array_equal(messages.command_from_msg(msg, ACTIONS), a)
+        np.testing.assert_array_equal(messages.command_from_msg(live, ACTIONS), a)
     with pytest.raises(ValueError, match="expected 4"):
-        rb.command_from_msg(M["std_msgs/msg/Float64MultiArray"](
+        messages.command_from_msg(M["std_msgs/msg/Float64MultiArray"](
             layout=M["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0),
             data=np.zeros(3)), ACTIONS)

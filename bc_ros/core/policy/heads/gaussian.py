@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import torch
 from torch.nn import functional as F
 
 from bc_ros.core.policy.heads.base import ActionHead, masked_mean, mlp, register

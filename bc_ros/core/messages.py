@@ -1,0 +1,153 @@
+"""ROS messages read into arrays, without ROS: the same functions serve rclpy's message objects
+(the nodes, through ``bc_ros.nodes.conversions``) and ``rosbags``' (``bc-ros dataset import``,
+where no ROS install is needed). They read fields by name and tell message types apart by their
+ROS type name (``message_type``), never by an rclpy class.
+
+Building messages needs rclpy's classes, so that half stays in ``bc_ros.nodes.conversions``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bc_ros.core.sim.base import yaw_from_quaternion
+
+# encoding -> channels. Only encodings with a lossless conversion to rgb8 are listed.
+IMAGE_ENCODINGS = {"rgb8": 3, "bgr8": 3, "mono8": 1, "rgba8": 4, "bgra8": 4}
+
+# action name -> (Twist part, axis)
+TWIST_FIELDS = {
+    "vx": ("linear", "x"), "vy": ("linear", "y"), "vz": ("linear", "z"),
+    "roll_rate": ("angular", "x"), "pitch_rate": ("angular", "y"), "yaw_rate": ("angular", "z"),
+}
+
+# command_type parameter -> ROS message type
+COMMAND_TYPES = {
+    "twist": "geometry_msgs/msg/Twist",
+    "twist_stamped": "geometry_msgs/msg/TwistStamped",
+    "float64_multi_array": "std_msgs/msg/Float64MultiArray",
+    "joint_state": "sensor_msgs/msg/JointState",
+}
+
+
+def message_type(msg) -> str:
+    """``pkg/msg/Name`` of an rclpy or a rosbags message object."""
+    name = getattr(msg, "__msgtype__", None)          # rosbags
+    if name:
+        return name
+    cls = type(msg)                                   # rclpy: geometry_msgs.msg._twist.Twist
+    return f"{cls.__module__.split('.')[0]}/msg/{cls.__name__}"
+
+
+def time_from_msg(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def header_stamp(msg) -> float | None:
+    """The header stamp in seconds; None for a message without a header."""
+    header = getattr(msg, "header", None)
+    return None if header is None else time_from_msg(header.stamp)
+
+
+def image_from_msg(msg) -> np.ndarray:
+    """sensor_msgs/Image -> uint8 (H, W, 3) rgb. Accepts rgb8, bgr8, mono8, rgba8, bgra8.
+
+    Padded rows (``step`` larger than width * channels) are handled; anything else (16-bit,
+    Bayer, YUV, a data length that does not match) raises ValueError saying what was expected.
+    An rgb8 image without padding is returned as a read-only view of the message's buffer.
+    """
+    if msg.encoding not in IMAGE_ENCODINGS:
+        raise ValueError(
+            f"unsupported image encoding {msg.encoding!r}; expected one of "
+            f"{', '.join(IMAGE_ENCODINGS)}")
+    channels = IMAGE_ENCODINGS[msg.encoding]
+    h, w, step = msg.height, msg.width, msg.step
+    if h == 0 or w == 0:
+        raise ValueError(f"image has zero size: height={h} width={w}")
+    if step < w * channels:
+        raise ValueError(f"image step {step} is smaller than width*channels = {w * channels}")
+    buf = np.frombuffer(msg.data, dtype=np.uint8)   # array.array (rclpy) or ndarray (rosbags)
+    if buf.size != h * step:
+        raise ValueError(
+            f"image data has {buf.size} bytes, expected height*step = {h}*{step} = {h * step}")
+    rows = buf.reshape(h, step)[:, : w * channels].reshape(h, w, channels)
+    if msg.encoding == "rgb8":
+        out = rows
+    elif msg.encoding == "bgr8":
+        out = rows[:, :, ::-1]
+    elif msg.encoding == "mono8":
+        out = np.repeat(rows, 3, axis=2)
+    elif msg.encoding == "rgba8":
+        out = rows[:, :, :3]
+    else:  # bgra8
+        out = rows[:, :, 2::-1]
+    return np.ascontiguousarray(out)
+
+
+def check_command_type(command_type: str, action_names) -> None:
+    """Raise ValueError if ``command_type`` is unknown or cannot carry every one of
+    ``action_names``."""
+    if command_type not in COMMAND_TYPES:
+        raise ValueError(f"unknown command type {command_type!r}; valid types: "
+                         f"{', '.join(COMMAND_TYPES)}")
+    if command_type in ("twist", "twist_stamped"):
+        missing = [n for n in action_names if n not in TWIST_FIELDS]
+        if missing:
+            raise ValueError(
+                f"a {command_type} command cannot carry {missing}; use float64_multi_array or "
+                f"joint_state for actions {list(action_names)}")
+
+
+def command_from_msg(msg, action_names) -> np.ndarray:
+    """A Twist, TwistStamped, Float64MultiArray or JointState -> action vector (float64).
+
+    Raises ValueError for a wrong length, a JointState whose names do not cover
+    ``action_names``, or a message type that cannot carry the action. Non-finite values are
+    passed through: deciding what to do with them is the caller's job (it counts them).
+    """
+    kind = message_type(msg)
+    if kind == COMMAND_TYPES["twist_stamped"]:
+        msg, kind = msg.twist, COMMAND_TYPES["twist"]
+    if kind == COMMAND_TYPES["twist"]:
+        check_command_type("twist", action_names)
+        return np.array([getattr(getattr(msg, TWIST_FIELDS[n][0]), TWIST_FIELDS[n][1])
+                         for n in action_names], dtype=np.float64)
+    if kind == COMMAND_TYPES["float64_multi_array"]:
+        data = np.asarray(msg.data, dtype=np.float64)
+        if data.shape != (len(action_names),):
+            raise ValueError(f"Float64MultiArray command has {data.size} values, expected "
+                             f"{len(action_names)} ({', '.join(action_names)})")
+        return data
+    if kind == COMMAND_TYPES["joint_state"]:
+        values = msg.velocity if len(msg.velocity) else msg.position
+        if len(values) != len(msg.name):
+            raise ValueError(f"JointState command has {len(msg.name)} names but "
+                             f"{len(values)} velocities/positions")
+        index = {n: i for i, n in enumerate(msg.name)}
+        missing = [n for n in action_names if n not in index]
+        if missing:
+            raise ValueError(f"JointState command lacks {missing}; expected names "
+                             f"{list(action_names)}, got {list(msg.name)}")
+        return np.array([values[index[n]] for n in action_names], dtype=np.float64)
+    raise ValueError(f"cannot read a command from {kind}; expected one of "
+                     f"Twist, TwistStamped, Float64MultiArray, JointState")
+
+
+def odometry_from_msg(msg) -> np.ndarray:
+    """nav_msgs/Odometry -> the drone state vector (x, y, z, yaw, vx, vy, vz, yaw_rate)."""
+    p, o = msg.pose.pose.position, msg.pose.pose.orientation
+    yaw = yaw_from_quaternion(o.x, o.y, o.z, o.w)
+    t = msg.twist.twist
+    return np.array([p.x, p.y, p.z, yaw, t.linear.x, t.linear.y, t.linear.z, t.angular.z],
+                    dtype=np.float64)
+
+
+def joint_state_from_msg(msg, names) -> np.ndarray:
+    """sensor_msgs/JointState -> positions in the order of ``names`` (ValueError if missing)."""
+    index = {n: i for i, n in enumerate(msg.name)}
+    missing = [n for n in names if n not in index]
+    if missing:
+        raise ValueError(f"JointState lacks joints {missing}; got {list(msg.name)}")
+    if len(msg.position) != len(msg.name):
+        raise ValueError(f"JointState has {len(msg.name)} names but {len(msg.position)} positions")
+    return np.array([msg.position[index[n]] for n in names], dtype=np.float64)
