@@ -89,20 +89,73 @@ def _write_json(path, data) -> None:
             json.dump(data, f, indent=2)
 
 
+def _import_recorder_config(args):
+    """The recorder parameters a bag is imported with: the defaults (the drone's topics), a
+    bc_ros sim's (``--sim``), then a recorder parameter file (``--params``), then --out."""
+    import dataclasses
+
+    from bc_ros.core.config import from_dict, load_ros_params_yaml
+    from bc_ros.core.data.recording import RecorderConfig
+
+    values = {}
+    if args.sim:
+        from bc_ros.core.sim import default_task, make_env
+        from bc_ros.recording_session import recorder_overrides_for
+
+        task = args.task or default_task(args.sim)
+        env = make_env(args.sim, task, image_size=(96, 96))
+        try:
+            values.update(recorder_overrides_for(args.sim, task, args.out, (96, 96), env))
+        finally:
+            env.close()
+    if args.params:
+        import yaml
+
+        with open(args.params) as f:
+            doc = yaml.safe_load(f) or {}
+        # a ROS 2 parameter file (as config/recorder.yaml) or a plain mapping of fields
+        params = (load_ros_params_yaml(args.params, "recorder")
+                  if any(isinstance(v, dict) and "ros__parameters" in v for v in doc.values())
+                  else doc)
+        fields = {f.name for f in dataclasses.fields(RecorderConfig)}
+        # recorder_node's own parameters (auto_start, episodes, buttons...) do not apply here
+        values.update({k: v for k, v in params.items() if k in fields})
+    values["dataset"] = args.out
+    return from_dict(RecorderConfig, values)
+
+
+def _topic_remaps(pairs) -> dict:
+    remaps = {}
+    for pair in pairs or []:
+        name, sep, topic = pair.partition("=")
+        if not sep or not name or not topic:
+            raise ValueError(f"--topic {pair!r}: expected NODE_TOPIC=BAG_TOPIC, e.g. "
+                             f"odom=/robot1/odom")
+        remaps[name] = topic
+    return remaps
+
+
 def cmd_dataset(args) -> int:
     from bc_ros.core.data.tools import audit_dataset, contact_sheet_of_episode, dataset_info
 
     try:
+        if args.format and (args.format == "rosbag2") != (args.action == "import"):
+            raise ValueError(f"--format {args.format} does not go with {args.action}: import "
+                             f"reads rosbag2, export writes lerobot")
         if args.action == "import":
-            from bc_ros.core.data.recording import RecorderConfig
             from bc_ros.core.data.rosbag_import import import_rosbag
 
             if not args.out:
                 raise ValueError("import needs --out DATASET (bc-ros dataset import BAG --out D)")
-            result = import_rosbag(args.dataset, RecorderConfig(dataset=args.out))
+            result = import_rosbag(args.dataset, _import_recorder_config(args),
+                                   episode_split=args.split, gap_seconds=args.gap_seconds,
+                                   topics=_topic_remaps(args.topic), clock=args.clock,
+                                   success=args.success)
             _write_json(args.json, result)
             print(f"imported {len(result['episodes'])} episodes from {args.dataset} "
-                  f"into {args.out}")
+                  f"into {args.out} (clock: {result['clock']})")
+            for warning in result.get("warnings", []):
+                print(f"warning: {warning}", file=sys.stderr)
             return 0
         if args.action == "export":
             from bc_ros.core.data.lerobot import export_lerobot
@@ -401,14 +454,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dataset", help="dataset tools")
     p.add_argument("action", choices=["info", "audit", "view", "export", "import"])
-    p.add_argument("dataset", help="dataset folder")
+    p.add_argument("dataset", help="dataset folder (import: the rosbag2 bag, a folder or a "
+                                   ".mcap / .db3 file)")
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--episode", type=int, default=0, help="view: which episode")
     p.add_argument("--camera", default="center", help="view: which camera")
-    p.add_argument("--out", help="view: PNG to write; export: the LeRobot dataset folder")
-    p.add_argument("--format", default="lerobot", choices=["lerobot"], help="export format")
+    p.add_argument("--out", help="view: PNG to write; export: the LeRobot dataset folder; "
+                                 "import: the dataset to record into (created or resumed)")
+    p.add_argument("--format", choices=["lerobot", "rosbag2"],
+                   help="export: lerobot (the default); import: rosbag2 (the default)")
     p.add_argument("--robot-type", default="", help="export: LeRobot robot_type")
     p.add_argument("--overwrite", action="store_true", help="export: replace --out")
+    p.add_argument("--params", help="import: recorder parameters, a ROS 2 parameter file like "
+                                    "config/recorder.yaml or a plain YAML mapping (cameras, "
+                                    "state_type, command_type, rate_hz, ...)")
+    p.add_argument("--sim", choices=list(ROBOTS), help="import: a bag of a bc_ros sim: take "
+                   "its cameras, state and command layout (then --params on top)")
+    p.add_argument("--task", help="import --sim: the sim's task (default: the robot's default)")
+    p.add_argument("--split", default="outcome", choices=["outcome", "whole", "gap"],
+                   help="import: episodes end at each sim/outcome, the bag is one episode, or a "
+                        "new one starts after --gap-seconds without messages")
+    p.add_argument("--gap-seconds", type=float, default=1.0, help="import --split gap")
+    p.add_argument("--clock", default="auto", choices=["auto", "clock", "receive", "stamps"],
+                   help="import: the recorder's clock (see bc_ros/core/data/rosbag_import.py)")
+    p.add_argument("--topic", action="append", metavar="NODE_TOPIC=BAG_TOPIC",
+                   help="import: read a topic under another name in the bag, e.g. "
+                        "odom=/robot1/odom (repeatable)")
+    p.add_argument("--success", action="store_true",
+                   help="import: mark episodes not ended by a sim outcome (whole, gap) as "
+                        "successful")
     p.set_defaults(func=cmd_dataset)
 
     p = sub.add_parser("teleop", help="joystick / keyboard teleoperation node")

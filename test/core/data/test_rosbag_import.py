@@ -436,3 +436,38 @@ def test_state_and_commands_read_the_same_from_a_bag_and_live():
         messages.command_from_msg(M["std_msgs/msg/Float64MultiArray"](
             layout=M["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0),
             data=np.zeros(3)), ACTIONS)
+
+
+# ---- the command line -----------------------------------------------------------------------------
+def test_bc_ros_dataset_import_takes_recorder_params_and_topic_remaps(tmp_path, capsys):
+    """`bc-ros dataset import BAG --out DS --params recorder.yaml --topic ...`: the recorder's
+    parameter file as a user keeps it for the robot (node-only keys included)."""
+    pytest.importorskip("rclpy")   # bc_ros.cli imports the node modules' helpers
+    import yaml
+
+    from bc_ros.cli import main
+
+    with Bag(str(tmp_path / "bag")) as bag:
+        write_sim(bag, [*range(6), (6, True), *range(7, 12), (12, False)])
+    cfg = config(tmp_path)
+    params = {"recorder": {"ros__parameters": {
+        "cameras": cfg.cameras, "camera_yaw_deg": cfg.camera_yaw_deg,
+        "camera_lateral_m": cfg.camera_lateral_m, "image_width": W, "image_height": H,
+        "command_type": "twist_stamped", "record_executed": True,
+        "auto_start": True, "joy_start_button": 7}}}     # node-only keys are ignored
+    (tmp_path / "recorder.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "ds"
+    rc = main(["dataset", "import", str(tmp_path / "bag"), "--out", str(out), "--params",
+               str(tmp_path / "recorder.yaml"), "--topic", "odom=/odom", "--json",
+               str(tmp_path / "r.json")])
+    assert rc == 0, capsys.readouterr().err
+    store = EpisodeStore(str(out))
+    assert [e["success"] for e in store.episodes] == [True, False]
+    assert "imported 2 episodes" in capsys.readouterr().out
+    # a wrong remap, and a format that does not go with import, are refused with the reason
+    assert main(["dataset", "import", str(tmp_path / "bag"), "--out", str(tmp_path / "x"),
+                 "--topic", "odom"]) == 2
+    assert "NODE_TOPIC=BAG_TOPIC" in capsys.readouterr().err
+    assert main(["dataset", "import", str(tmp_path / "bag"), "--out", str(tmp_path / "x"),
+                 "--format", "lerobot"]) == 2
+    assert "does not go with import" in capsys.readouterr().err
