@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 
-from rclpy.executors import SingleThreadedExecutor
+from bc_ros.nodes import runtime
 
 
-def make_executor(context, *nodes) -> SingleThreadedExecutor:
-    executor = SingleThreadedExecutor(context=context)
+def make_executor(context, *nodes):
+    """The executor the nodes spin with in production (``runtime.make_executor``)."""
+    executor = runtime.make_executor(context)
     for node in nodes:
         executor.add_node(node)
     return executor
