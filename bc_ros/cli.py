@@ -408,7 +408,7 @@ def cmd_dagger(args) -> int:
 def cmd_demo(args) -> int:
     from bc_ros.demo import run_demo
 
-    return run_demo(out=args.out, quick=args.quick, force=args.force)
+    return run_demo(out=args.out, quick=args.quick, force=args.force, jobs=args.jobs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -554,6 +554,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="tiny counts (minutes): shows every stage runs, not the real figures")
     p.add_argument("--force", action="store_true", help="redo finished stages")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="experiments trained at once (default: the CPU cores, at most 2)")
     p.set_defaults(func=cmd_demo)
     return parser
 

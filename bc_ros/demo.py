@@ -8,6 +8,7 @@ Stages (each writes ``<out>/<stage>.json``; a re-run reuses finished stages unle
               noise-injected) and drone bypass
 3. trail      BC on trail: centre camera, + side-camera augmentation, + noise-injected demos
 4. heads      every head (gaussian, mog, diffusion, ar, cvae) on bypass
+              (3 and 4 train ``jobs`` experiments at once, one process and torch thread each)
 5. dagger     DAgger rounds on trail over ROS 2 (sim, policy, mux and recorder nodes), beta mixing
 6. latency    batch-1 inference time of every trained bypass policy
 7. report     ``report.md`` with the tables, ``results.json``, plots
@@ -115,9 +116,20 @@ HEAD_OPTIONS = {"gaussian": {}, "mog": {"num_modes": 5}, "diffusion": {}, "ar": 
 STAGES = ("experts", "record", "trail", "heads", "dagger", "latency", "report")
 
 
+def _experiment(spec: dict, runs: str, episodes: int, force: bool) -> dict:
+    """One train + evaluate (in a worker process when the demo runs several at once)."""
+    import torch
+
+    from bc_ros.core.train.experiments import run_experiment
+    torch.set_num_threads(1)
+    r = run_experiment(spec, runs, episodes=episodes, force=force, progress=False)
+    return {k: v for k, v in r.items() if k != "records"}
+
+
 class Demo:
-    def __init__(self, out: str, quick: bool, force: bool = False):
+    def __init__(self, out: str, quick: bool, force: bool = False, jobs: int = 2):
         self.out, self.quick, self.force = out, quick, force
+        self.jobs = max(1, jobs)
         self.size = SIZES["quick" if quick else "full"]
         self.data = os.path.join(out, "data")
         self.runs = os.path.join(out, "runs")
@@ -176,31 +188,57 @@ class Demo:
                   f"over ROS in {r['seconds']:.0f} s", flush=True)
         return out
 
-    def experiment(self, name, label, dataset, task, train) -> dict:
-        from bc_ros.core.train.experiments import run_experiment
-        spec = {"name": name, "label": label, "robot": "drone", "task": task,
+    def spec(self, name, label, dataset, task, train) -> dict:
+        return {"name": name, "label": label, "robot": "drone", "task": task,
                 "dataset": os.path.join(self.data, dataset), "train": self.train(train)}
-        r = run_experiment(spec, self.runs, episodes=self.size["eval_episodes"],
-                           force=self.force, progress=False)
-        print(f"    {label}: {r['successes']}/{r['episodes']} on held-out seeds "
-              f"(trained {r['train_seconds']:.0f} s)", flush=True)
-        return {k: v for k, v in r.items() if k != "records"}
+
+    def experiments(self, specs: list[dict]) -> list[dict]:
+        """Train and evaluate independent experiments, ``jobs`` at a time (each in its own
+        process with one torch thread), saying after each how long the rest should take."""
+        import concurrent.futures
+        import functools
+        import multiprocessing
+
+        run = functools.partial(_experiment, runs=self.runs,
+                                episodes=self.size["eval_episodes"], force=self.force)
+        results, t0 = {}, time.perf_counter()
+
+        def done(spec, r):
+            results[spec["name"]] = r
+            n, k = len(specs), len(results)
+            left = (time.perf_counter() - t0) / k * (n - k)
+            print(f"    {spec['label']}: {r['successes']}/{r['episodes']} on held-out seeds "
+                  f"(trained {r['train_seconds']:.0f} s); {k}/{n} done"
+                  + (f", about {left / 60:.0f} min left in this stage" if n > k else ""),
+                  flush=True)
+
+        if self.jobs <= 1 or len(specs) == 1:
+            for spec in specs:
+                done(spec, run(spec))
+        else:
+            # spawn: a forked child would inherit this process's torch thread pool and ROS state
+            with concurrent.futures.ProcessPoolExecutor(
+                    max_workers=self.jobs,
+                    mp_context=multiprocessing.get_context("spawn")) as pool:
+                futures = {pool.submit(run, spec): spec for spec in specs}
+                for future in concurrent.futures.as_completed(futures):
+                    done(futures[future], future.result())
+        return [results[spec["name"]] for spec in specs]
 
     def trail(self) -> dict:
         center = {"head": "gaussian", "cameras": ["center"], "use_state": False}
-        return {"results": [
-            self.experiment("trail_center", "BC, centre camera", "trail", "trail", center),
-            self.experiment("trail_sidecam", "BC + side cameras", "trail", "trail",
-                            {**center, "cameras": [], "side_camera": "continuous"}),
-            self.experiment("trail_noise", "BC + noise-injected demos", "trail_noisy", "trail",
-                            center)]}
+        return {"results": self.experiments([
+            self.spec("trail_center", "BC, centre camera", "trail", "trail", center),
+            self.spec("trail_sidecam", "BC + side cameras", "trail", "trail",
+                      {**center, "cameras": [], "side_camera": "continuous"}),
+            self.spec("trail_noise", "BC + noise-injected demos", "trail_noisy", "trail",
+                      center)])}
 
     def heads(self) -> dict:
-        return {"results": [
-            self.experiment(f"bypass_{h}", h, "bypass", "bypass",
-                            {"head": h, "head_options": o, "cameras": ["center"],
-                             "use_state": False})
-            for h, o in HEAD_OPTIONS.items()]}
+        return {"results": self.experiments([
+            self.spec(f"bypass_{h}", h, "bypass", "bypass",
+                      {"head": h, "head_options": o, "cameras": ["center"], "use_state": False})
+            for h, o in HEAD_OPTIONS.items()])}
 
     def dagger(self) -> dict:
         from bc_ros.dagger_session import DaggerRunConfig, run_dagger
@@ -281,8 +319,10 @@ class Demo:
         return {"report": os.path.join(self.out, "report.md")}
 
 
-def run_demo(out: str = "results", quick: bool = False, force: bool = False) -> int:
-    demo = Demo(out, quick, force)
+def run_demo(out: str = "results", quick: bool = False, force: bool = False,
+             jobs: int | None = None) -> int:
+    """``jobs``: experiments trained at once (default: the CPU cores, at most 2)."""
+    demo = Demo(out, quick, force, jobs if jobs is not None else min(2, os.cpu_count() or 1))
     kind = "quick" if quick else "full"
     print(f"bc-ros demo ({kind}): record over ROS 2, train, evaluate, DAgger -> {out}/")
     results = {}

@@ -58,7 +58,16 @@ def make_executor(context=None, kind: str | None = None):
         except ImportError:   # Humble
             pass
         else:
-            return EventsExecutor(context=context)
+            # It calls faulthandler.enable(), which needs sys.stderr to be a real file (not so
+            # under pytest's capsys or in a notebook): hand it the process's own stderr.
+            stderr = sys.stderr
+            try:
+                sys.stderr = sys.__stderr__ or stderr
+                return EventsExecutor(context=context)
+            except (OSError, ValueError, AttributeError):   # io.UnsupportedOperation: no fd
+                pass
+            finally:
+                sys.stderr = stderr
     return SingleThreadedExecutor(context=context)
 
 
