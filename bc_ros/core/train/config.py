@@ -54,6 +54,9 @@ class TrainConfig:
     seed: int = field(0, "Seed of weights, split, batches and noise.")
     threads: int = field(0, "torch threads per process (0: torch's default).")
     resume: bool = field(False, "Continue from out/last.pt and out/train_state.pt.")
+    init_checkpoint: str = field("", "Fine-tune: start from this checkpoint's weights and "
+                                     "normalizer (the model must be the one this config "
+                                     "builds); optimizer and schedule start afresh.")
     progress: bool = field(True, "Show a progress bar (rank 0).")
 
     def __post_init__(self):
@@ -70,3 +73,6 @@ class TrainConfig:
                              f"{self.random_shift=} {self.warmup_steps=}")
         if not self.dataset or not self.out:
             raise ValueError(f"dataset and out are required, got {self.dataset=} {self.out=}")
+        if self.resume and self.init_checkpoint:
+            raise ValueError("resume and init_checkpoint exclude each other: resume continues "
+                             "out/last.pt, init_checkpoint starts a new run from another one")

@@ -192,6 +192,8 @@ def _train(cfg: TrainConfig, on_batch, rank: int, world: int) -> dict:
     state_path = os.path.join(cfg.out, "train_state.pt")
     if cfg.resume:
         step, best, history = _resume(policy, optim, sched, cfg, last_path, state_path)
+    elif cfg.init_checkpoint:
+        _init_from(policy, cfg.init_checkpoint)
     model = torch.nn.parallel.DistributedDataParallel(policy) if world > 1 else policy
     gen = torch.Generator()
 
@@ -288,6 +290,32 @@ def weights_digest(module: torch.nn.Module) -> str:
         h.update(name.encode())
         h.update(value.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+# What must agree for a checkpoint's weights to mean the same in this model (inference options
+# such as n_action_steps or temporal_ensemble may differ).
+MODEL_KEYS = ("head", "head_options", "encoder", "cameras", "image_size", "state_dim",
+              "action_names", "goal_dim", "n_obs_steps", "horizon")
+
+
+def _init_from(policy, path: str) -> None:
+    """Fine-tuning: the weights and normalizer of ``path`` (so step 0 is that policy)."""
+    payload = read_checkpoint(path)
+    mine = policy.config.to_dict()
+    theirs = dict(payload["config"])
+    theirs.setdefault("encoder", {}).setdefault("activation", "mish")   # as load_checkpoint
+    diffs = [f"{k}: checkpoint has {theirs.get(k)!r}, this run builds {mine[k]!r}"
+             for k in MODEL_KEYS if _plain(theirs.get(k)) != _plain(mine[k])]
+    if diffs:
+        raise CheckpointError(f"cannot fine-tune from {path}: " + "; ".join(diffs))
+    policy.load_state_dict(payload["state_dict"])
+
+
+def _plain(v):
+    """JSON-comparable: tuples as lists, recursively."""
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return [_plain(x) for x in v] if isinstance(v, (list, tuple)) else v
 
 
 def _resume(policy, optim, sched, cfg, last_path, state_path):

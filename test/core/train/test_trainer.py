@@ -90,6 +90,24 @@ def test_extra_datasets_add_training_samples_and_keep_validation_on_the_first(tm
     assert summary["val_samples"] == plain["val_samples"]
 
 
+def test_fine_tuning_starts_from_the_checkpoint_and_refuses_another_model(tmp_path, dataset):
+    base = tmp_path / "base"
+    train(config(base, dataset))
+    start = str(base / "run" / "last.pt")
+    # one step at a negligible learning rate: the fine-tuned policy is still the checkpoint's,
+    # normalizer included (not refit on the data)
+    train(config(tmp_path, dataset, init_checkpoint=start, steps=1, lr=1e-12, warmup_steps=0,
+                 val_every=1, save_every=1, extra_datasets=[dataset]))
+    tuned, old = weights(str(tmp_path / "run" / "last.pt")), weights(start)
+    assert all(torch.allclose(tuned[k].float(), old[k].float(), atol=1e-6) for k in old)
+    with pytest.raises(CheckpointError, match="head: checkpoint has 'gaussian', this run "
+                                              "builds 'mog'"):
+        train(config(tmp_path / "other", dataset, init_checkpoint=start, head="mog",
+                     head_options={}))
+    with pytest.raises(ValueError, match="exclude each other"):
+        config(tmp_path, dataset, init_checkpoint=start, resume=True)
+
+
 def test_resume_without_a_previous_run_says_so(tmp_path, dataset):
     with pytest.raises(CheckpointError, match="cannot resume"):
         train(config(tmp_path, dataset, resume=True))
