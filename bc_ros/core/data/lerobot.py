@@ -32,6 +32,9 @@ Decisions (LeRobot has no notion of them, so they are made here):
 * ``fps`` must be an integer in LeRobot; a non-integer ``rate_hz`` is refused with a ValueError.
 * Encoding follows LeRobot's defaults (GOP 2, CRF 30, yuv420p); the codec is h264 (libx264) by
   default for compatibility, ``hevc`` and ``libsvtav1`` (LeRobot's own default) on request.
+  Every keyframe is a clean random-access point and frames are stored in display order (x265 is
+  told to close its GOPs and use no B-frames, as x264 and SVT-AV1 do at GOP 2 anyway): LeRobot
+  seeks to the keyframe before a frame and decodes from there.
 * Statistics follow LeRobot's ``compute_episode_stats``/``aggregate_stats``: per episode, images
   on a subsample of frames, per channel in [0, 1] with shape (3, 1, 1), quantiles from a
   5000-bin histogram; the dataset's are the count-weighted combination of the episodes'.
@@ -74,6 +77,13 @@ PIX_FMT = "yuv420p"
 # codec name accepted here -> the FFmpeg encoder used (LeRobot accepts h264, hevc, libsvtav1)
 ENCODERS = {"h264": "libx264", "libx264": "libx264", "hevc": "libx265", "libx265": "libx265",
             "libsvtav1": "libsvtav1", "av1": "libsvtav1"}
+# Every keyframe must be a clean random-access point: LeRobot seeks to the keyframe before the
+# frame it wants and decodes from there. libx264 and SVT-AV1 close their GOPs by default;
+# libx265 opens them (a keyframe is a CRA whose leading B-frame, shown before it, references
+# the previous GOP), and LeRobot's torchcodec decoder then cannot return some frames after a
+# seek (FrameTimestampError: the nearest decodable frame is one frame away). So x265 encodes
+# closed GOPs without B-frames: frames come out in display order, as with the other two.
+ENCODER_OPTIONS = {"libx265": {"x265-params": "open-gop=0:bframes=0:log-level=error"}}
 ODOMETRY_STATE_NAMES = ["x", "y", "z", "yaw", "vx", "vy", "vz", "yaw_rate"]
 
 # LeRobot's DEFAULT_FEATURES, in its order and form
@@ -490,7 +500,8 @@ class _VideoWriter:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self.container = av.open(self.path, "w")
         self.stream = self.container.add_stream(
-            self.encoder, rate=self.fps, options={"g": str(VIDEO_GOP), "crf": str(VIDEO_CRF)})
+            self.encoder, rate=self.fps, options={"g": str(VIDEO_GOP), "crf": str(VIDEO_CRF),
+                                                  **ENCODER_OPTIONS.get(self.encoder, {})})
         self.stream.width, self.stream.height, self.stream.pix_fmt = w, h, PIX_FMT
         self.stream.codec_context.time_base = fractions.Fraction(1, self.fps)
         self.frames_in_file = self.episodes_in_file = 0
