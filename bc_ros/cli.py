@@ -163,7 +163,7 @@ def cmd_dataset(args) -> int:
             if not args.out:
                 raise ValueError("export needs --out FOLDER for the LeRobot dataset")
             summary = export_lerobot(args.dataset, args.out, robot_type=args.robot_type,
-                                     overwrite=args.overwrite)
+                                     codec=args.codec, overwrite=args.overwrite)
             _write_json(args.json, summary)
             print(f"exported {summary.get('episodes')} episodes, {summary.get('frames')} "
                   f"frames as LeRobot v3.0 to {args.out}")
@@ -465,6 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="export: lerobot (the default); import: rosbag2 (the default)")
     p.add_argument("--robot-type", default="", help="export: LeRobot robot_type")
     p.add_argument("--overwrite", action="store_true", help="export: replace --out")
+    p.add_argument("--codec", default="h264", choices=["h264", "hevc", "libsvtav1"],
+                   help="export: the cameras' video codec (LeRobot reads all three)")
     p.add_argument("--params", help="import: recorder parameters, a ROS 2 parameter file like "
                                     "config/recorder.yaml or a plain YAML mapping (cameras, "
                                     "state_type, command_type, rate_hz, ...)")
