@@ -104,6 +104,11 @@ class DaggerRunConfig:
                               "HumanRule fields engage_lateral, engage_heading, release_lateral, "
                               "release_heading, release_ticks); unset ones keep the defaults.")
 
+    retrain: str = field("scratch", "How each round retrains: scratch (anew on all the data) or "
+                                    "finetune (each member continues from the policy running now, "
+                                    "its weights and normalizer, on all the data).")
+    finetune_steps: int = field(0, "Finetune: training steps per round (0: half of train.steps).")
+
     def __post_init__(self):
         self.train = dict(self.train or {})
         self.human = dict(self.human or {})
@@ -116,6 +121,9 @@ class DaggerRunConfig:
             raise ValueError(f"gating must be one of {GATINGS}, got {self.gating=}")
         if self.train_parallel < 0:
             raise ValueError(f"train_parallel must be >= 0, got {self.train_parallel=}")
+        if self.retrain not in ("scratch", "finetune") or self.finetune_steps < 0:
+            raise ValueError(f"retrain must be scratch or finetune and finetune_steps >= 0, got "
+                             f"{self.retrain=} {self.finetune_steps=}")
         if self.context_ticks < 0 or (self.context_ticks and self.gating == "beta"):
             raise ValueError(f"context_ticks must be >= 0 and applies to uncertainty and human "
                              f"gating (beta labels every tick), got {self.context_ticks=} with "
@@ -163,12 +171,18 @@ class DaggerRunConfig:
         return self.ensemble_size if self.gating == "uncertainty" else 1
 
 
-def member_config(cfg: DaggerRunConfig, r: int, m: int, extra: list[str]) -> dict:
-    """TrainConfig values of round r's member m (the driving policy is m = 0, in round_<r>/)."""
+def member_config(cfg: DaggerRunConfig, r: int, m: int, extra: list[str],
+                  start: list[str] | None = None) -> dict:
+    """TrainConfig values of round r's member m (the driving policy is m = 0, in round_<r>/).
+    ``start``: the checkpoints running now, one per member, to fine-tune from."""
     out = os.path.join(cfg.out, f"round_{r}", *([f"member_{m}"] if m else []))
     values = {"dataset": cfg.demos, "out": out, "extra_datasets": extra, "progress": False,
               **cfg.train}
     values["seed"] = int(cfg.train.get("seed", 0)) + m
+    if start:
+        from bc_ros.core.train.config import TrainConfig
+        steps = int(cfg.train.get("steps", TrainConfig.__dataclass_fields__["steps"].default))
+        values.update(init_checkpoint=start[m], steps=cfg.finetune_steps or max(1, steps // 2))
     if cfg.gating != "beta":        # only the expert's ticks (and the context) are labels
         values.setdefault("label_control", [CONTROL_EXPERT])
         values.setdefault("label_context_ticks", cfg.context_ticks)
@@ -178,13 +192,15 @@ def member_config(cfg: DaggerRunConfig, r: int, m: int, extra: list[str]) -> dic
     return values
 
 
-def train_round(cfg: DaggerRunConfig, r: int, extra: list[str]) -> tuple[list[str] | None, str]:
+def train_round(cfg: DaggerRunConfig, r: int, extra: list[str],
+                start: list[str] | None = None) -> tuple[list[str] | None, str]:
     """Retrain every member in a separate ``bc-ros train`` process (``train_parallel`` at once),
-    from scratch on demos + rounds' data. Returns (checkpoints, main first; or None if any
-    failed, and the log of the first that failed; else the main's log)."""
+    on demos + rounds' data: from scratch, or from ``start`` (fine-tuning, one checkpoint per
+    member). Returns (checkpoints, main first; or None if any failed, and the log of the first
+    that failed; else the main's log)."""
     jobs = []
     for m in range(cfg.members):
-        values = member_config(cfg, r, m, extra)
+        values = member_config(cfg, r, m, extra, start)
         os.makedirs(values["out"], exist_ok=True)
         config_path = os.path.join(values["out"], "train_config.json")   # YAML > JSON
         with open(config_path, "w") as f:
@@ -484,7 +500,8 @@ def run_dagger(cfg: DaggerRunConfig, progress=print) -> dict:
             progress(f"round {r}: {sum(o['success'] for o in outcomes)}/{len(outcomes)} "
                      f"collection episodes succeeded, +{labels} labels; retraining")
             t = time.perf_counter()
-            new, train_log = train_round(cfg, r, [dataset])
+            new, train_log = train_round(cfg, r, [dataset],
+                                         checkpoints if cfg.retrain == "finetune" else None)
             timing["train_s"] = time.perf_counter() - t
             t = time.perf_counter()
             swapped, why = (False, f"training failed (see {train_log})") if new is None \

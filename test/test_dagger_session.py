@@ -44,6 +44,20 @@ def test_members_differ_by_seed_and_label_only_the_experts_ticks_outside_beta():
     assert "label_control" not in beta and beta["seed"] == 0 and config().members == 1
 
 
+def test_fine_tuning_rounds_continue_each_member_from_the_running_policy():
+    cfg = config(gating="uncertainty", ensemble_size=2, retrain="finetune",
+                 train={"steps": 1000, "episodes": [0]})
+    running = ["run/round_1/last.pt", "run/round_1/member_1/last.pt"]
+    values = [member_config(cfg, 2, m, ["run/dagger_data"], running) for m in range(2)]
+    assert [v["init_checkpoint"] for v in values] == running
+    assert all(v["steps"] == 500 for v in values)            # half, unless finetune_steps
+    tuned = member_config(config(retrain="finetune", finetune_steps=200), 1, 0, [], ["a.pt"])
+    assert tuned["steps"] == 200 and tuned["init_checkpoint"] == "a.pt"
+    assert "init_checkpoint" not in member_config(cfg, 2, 0, [])   # scratch: no start given
+    with pytest.raises(ValueError, match="retrain must be scratch or finetune"):
+        config(retrain="resume")
+
+
 def test_the_command_line_names_the_gating_and_refuses_bad_options(tmp_path, capsys):
     rc = main(["dagger", "--demos", str(tmp_path / "d"), "--gating", "uncertainty",
                "--ensemble-size", "1"])
