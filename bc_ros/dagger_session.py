@@ -89,7 +89,7 @@ class DaggerRunConfig:
                                    "count / this many torch threads.")
     target_request_rate: float = field(0.1, "Uncertainty: fraction of held-out ticks whose "
                                             "disagreement exceeds the calibrated threshold.")
-    calibration_episodes: list = field([], "Uncertainty: demo-store episodes the threshold is "
+    calibration_episodes: list[int] = field([], "Uncertainty: demo-store episodes the threshold is "
                                            "calibrated on, never trained on; empty: the demos "
                                            "train.episodes leaves out.")
     calibration_ticks: int = field(2000, "Uncertainty: held-out ticks scored at most (whole "
@@ -112,6 +112,11 @@ class DaggerRunConfig:
     def __post_init__(self):
         self.train = dict(self.train or {})
         self.human = dict(self.human or {})
+        try:
+            self.calibration_episodes = [int(i) for i in self.calibration_episodes or []]
+        except (TypeError, ValueError):
+            raise ValueError(f"calibration_episodes must be episode indices, got "
+                             f"{self.calibration_episodes=}") from None
         if not self.demos:
             raise ValueError("demos is required: the expert demonstrations' episode store")
         if self.rounds < 1 or self.episodes_per_round < 1:

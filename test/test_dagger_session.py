@@ -58,6 +58,16 @@ def test_fine_tuning_rounds_continue_each_member_from_the_running_policy():
         config(retrain="resume")
 
 
+def test_calibration_episodes_from_the_command_line_are_indices():
+    from bc_ros.cli import _config_from, build_parser
+    args = build_parser().parse_args(["dagger", "--demos", "d", "--gating", "uncertainty",
+                                      "--train", '{"episodes": [0, 1]}',
+                                      "--calibration-episodes", "30", "31"])
+    assert _config_from(args, DaggerRunConfig).calibration_episodes == [30, 31]
+    with pytest.raises(ValueError, match="calibration_episodes must be episode indices"):
+        config(gating="uncertainty", train={"episodes": [0]}, calibration_episodes=["[30,"])
+
+
 def test_the_command_line_names_the_gating_and_refuses_bad_options(tmp_path, capsys):
     rc = main(["dagger", "--demos", str(tmp_path / "d"), "--gating", "uncertainty",
                "--ensemble-size", "1"])
@@ -65,3 +75,11 @@ def test_the_command_line_names_the_gating_and_refuses_bad_options(tmp_path, cap
     rc = main(["dagger", "--demos", str(tmp_path / "d"), "--gating", "human", "--human",
                '{"release_ticks": 0}'])
     assert rc == 2 and "release_ticks must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_list_options_arrive_as_numbers():
+    from bc_ros.cli import _config_from, build_parser
+    args = build_parser().parse_args(["dagger", "--demos", "d", "--gating", "uncertainty",
+                                      "--calibration-episodes", "30", "31", "--train",
+                                      '{"episodes": [0, 1]}'])
+    assert _config_from(args, DaggerRunConfig).calibration_episodes == [30, 31]
