@@ -259,7 +259,7 @@ def _config_from(args, cls, skip=()) -> object:
         v = getattr(args, f.name, None)
         if f.name in skip or v is None:
             continue
-        if getattr(types[f.name], "__origin__", None) is list:
+        if getattr(types[f.name], "__origin__", types[f.name]) is list:   # list[...] or list
             v = [_number(x) for x in v]
         values[f.name] = v
     return from_dict(cls, values)
