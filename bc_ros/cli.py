@@ -109,14 +109,11 @@ def _import_recorder_config(args):
         finally:
             env.close()
     if args.params:
-        import yaml
+        from bc_ros.nodes.recorder_node import RecorderNodeConfig
 
-        with open(args.params) as f:
-            doc = yaml.safe_load(f) or {}
         # a ROS 2 parameter file (as config/recorder.yaml) or a plain mapping of fields
-        params = (load_ros_params_yaml(args.params, "recorder")
-                  if any(isinstance(v, dict) and "ros__parameters" in v for v in doc.values())
-                  else doc)
+        params = load_ros_params_yaml(args.params, "recorder", plain_ok=True)
+        from_dict(RecorderNodeConfig, {**values, **params, "dataset": args.out})  # unknown keys
         fields = {f.name for f in dataclasses.fields(RecorderConfig)}
         # recorder_node's own parameters (auto_start, episodes, buttons...) do not apply here
         values.update({k: v for k, v in params.items() if k in fields})

@@ -41,10 +41,16 @@ def from_dict(cls, values: dict):
     return cls(**values)
 
 
-def load_ros_params_yaml(path: str, node_name: str) -> dict:
-    """The ``ros__parameters`` of ``node_name`` (or of ``/**``) in a ROS 2 parameter file."""
+def load_ros_params_yaml(path: str, node_name: str, plain_ok: bool = False) -> dict:
+    """The ``ros__parameters`` of ``node_name`` (or of ``/**``) in a ROS 2 parameter file.
+    ``plain_ok``: a file without any ``ros__parameters`` section is itself the mapping."""
     with open(path) as f:
         doc = yaml.safe_load(f) or {}
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: expected a mapping of parameters, got {type(doc).__name__}")
+    if plain_ok and not any(isinstance(v, dict) and "ros__parameters" in v
+                            for v in doc.values()):
+        return dict(doc)
     for key in (node_name, f"/{node_name}", "/**"):
         if key in doc:
             return dict(doc[key].get("ros__parameters", {}))

@@ -59,6 +59,10 @@ def read_checkpoint(path: str) -> dict:
                               f"expected {FORMAT!r})")
     for key in ("config", "spec", "versions", "extra"):
         payload[key] = json.loads(payload[key])
+    encoder = payload["config"].get("encoder")
+    if isinstance(encoder, dict):
+        # written before EncoderConfig had an activation, when the only one was mish
+        encoder.setdefault("activation", "mish")
     return payload
 
 
@@ -66,10 +70,6 @@ def load_checkpoint(path: str, expect_spec: dict | None = None) -> tuple[Policy,
     """Rebuild the policy. ``expect_spec``: keys of ``PolicyConfig.spec()`` the caller relies
     on (cameras, image_size, action_names, ...); any difference is an error naming it."""
     payload = read_checkpoint(path)
-    encoder = payload["config"].get("encoder")
-    if isinstance(encoder, dict):
-        # written before EncoderConfig had an activation, when the only one was mish
-        encoder.setdefault("activation", "mish")
     try:
         config = PolicyConfig(**payload["config"])
         policy = Policy(config)

@@ -302,8 +302,7 @@ def _init_from(policy, path: str) -> None:
     """Fine-tuning: the weights and normalizer of ``path`` (so step 0 is that policy)."""
     payload = read_checkpoint(path)
     mine = policy.config.to_dict()
-    theirs = dict(payload["config"])
-    theirs.setdefault("encoder", {}).setdefault("activation", "mish")   # as load_checkpoint
+    theirs = payload["config"]
     diffs = [f"{k}: checkpoint has {theirs.get(k)!r}, this run builds {mine[k]!r}"
              for k in MODEL_KEYS if _plain(theirs.get(k)) != _plain(mine[k])]
     if diffs:

@@ -471,3 +471,7 @@ def test_bc_ros_dataset_import_takes_recorder_params_and_topic_remaps(tmp_path, 
     assert main(["dataset", "import", str(tmp_path / "bag"), "--out", str(tmp_path / "x"),
                  "--format", "lerobot"]) == 2
     assert "does not go with import" in capsys.readouterr().err
+    (tmp_path / "typo.yaml").write_text(yaml.safe_dump({"camras": ["left"]}))   # plain mapping
+    assert main(["dataset", "import", str(tmp_path / "bag"), "--out", str(tmp_path / "x"),
+                 "--params", str(tmp_path / "typo.yaml")]) == 2
+    assert "unknown RecorderNodeConfig keys ['camras']" in capsys.readouterr().err
