@@ -8,8 +8,11 @@ from bc_ros.nodes import runtime
 
 
 def make_executor(context, *nodes):
-    """The executor the nodes spin with in production (``runtime.make_executor``)."""
-    executor = runtime.make_executor(context)
+    """A SingleThreadedExecutor. (In-process tests on the EventsExecutor passed twice, then one
+    full run hung in test_teleop_node with the process at 156 threads; until that is understood
+    the in-process tests keep the executor they always had. Subprocess and system tests run the
+    nodes as spin_node does, on the EventsExecutor.)"""
+    executor = runtime.make_executor(context, kind="single")
     for node in nodes:
         executor.add_node(node)
     return executor
