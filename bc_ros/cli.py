@@ -293,6 +293,7 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     import torch
 
+    from bc_ros.core.policy.backend import make_backend
     from bc_ros.core.policy.checkpoint import CheckpointError, load_checkpoint
     from bc_ros.core.sim import check_robot_task
     from bc_ros.core.sim.base import eval_seeds
@@ -301,6 +302,7 @@ def cmd_eval(args) -> int:
     torch.set_num_threads(args.threads)
     try:
         policy, payload = load_checkpoint(args.checkpoint)
+        policy.set_backend(make_backend(args.backend, policy, args.threads))
         robot = args.sim or payload["spec"].get("robot")
         task = args.task or payload["spec"].get("task")
         if not robot or not task or "," in task:
@@ -311,10 +313,10 @@ def cmd_eval(args) -> int:
                           seeds=eval_seeds(args.episodes, args.seed_offset),
                           video_dir=args.video, video_episodes=args.video_episodes,
                           progress=not args.quiet)
-    except (CheckpointError, ValueError) as e:
+    except (CheckpointError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    result.update(checkpoint=args.checkpoint, head=policy.config.head,
+    result.update(checkpoint=args.checkpoint, head=policy.config.head, backend=args.backend,
                   label=args.label or policy.config.head)
     _write_json(args.json, result)
     if args.plot:
@@ -362,7 +364,7 @@ def cmd_policy(args) -> int:
 
     overrides = {"checkpoint": args.checkpoint, "mode": "lockstep" if args.lockstep else
                  "realtime", "resize_images": args.resize, "cmd_topic": args.cmd_topic,
-                 "torch_threads": args.threads}
+                 "torch_threads": args.threads, "backend": args.backend}
     if args.rate is not None:
         overrides["rate_hz"] = args.rate
     try:
@@ -508,6 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video-episodes", type=int, default=2)
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for "
                                                           "batch-1 inference of small models)")
+    p.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
+                   help="run the model as policy_node's backend parameter does")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
 
@@ -535,6 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--low", type=float, nargs="+", help="command limits (default: the sim's)")
     p.add_argument("--high", type=float, nargs="+")
     p.add_argument("--threads", type=int, default=1, help="torch threads of the inference thread")
+    p.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
+                   help="run the model in eager PyTorch or in onnxruntime (exported at load, "
+                        "checked against PyTorch; faster at batch 1)")
     p.add_argument("--ros-args", nargs=argparse.REMAINDER, default=None)
     p.set_defaults(func=cmd_policy)
 

@@ -145,6 +145,9 @@ def policy_launch() -> LaunchDescription:
                               description="command message type of policy_node (and of the "
                                           "sim with sim:=true): twist, twist_stamped, "
                                           "float64_multi_array, joint_state"),
+        DeclareLaunchArgument("backend", default_value="torch",
+                              description="torch (eager) or onnxruntime (exported at load; "
+                                          "faster at batch 1)"),
         DeclareLaunchArgument("sim", default_value="false",
                               description="also start sim_node in lockstep on sim time, driven "
                                           "by this policy (sets mode lockstep, cmd_topic cmd "
@@ -164,6 +167,7 @@ def policy_launch() -> LaunchDescription:
             "resize_images": ParameterValue(lc("resize_images"), value_type=bool),
             "cmd_topic": lc("cmd_topic"),
             "command_type": lc("command_type"),
+            "backend": lc("backend"),
         }],
         remappings=[("odom", lc("state_topic")), ("joint_states", lc("state_topic"))],
     )

@@ -1,6 +1,7 @@
 """policy_node latency and control rate, across processes, with 3 x 96x96 cameras.
 
-    python benchmarks/bench_policy_node.py [--heads gaussian,diffusion] [--json F]
+    python benchmarks/bench_policy_node.py [--heads gaussian,diffusion] [--backend onnxruntime]
+                                           [--json F]
 
 Untrained policies (random weights, fitted normalizer) of every head: left/center/right cameras at
 96x96, an 8-value odometry state, the default encoder, chunks of 8 actions of which 1 is executed
@@ -8,11 +9,15 @@ Untrained policies (random weights, fitted normalizer) of every head: left/cente
 
 latency   policy_node (lockstep) in a child process pinned to core 0; this process, pinned to
           core 1, publishes the three images and odometry of one stamp and times until the
-          TwistStamped answering that stamp arrives. Observations go out at most at 30 Hz, the
-          next only after the answer. Median and p99 per head, beside the bare forward pass
-          (``Policy.predict_chunk``, one thread, timed in the node's process before and after it
-          serves, back to back and paced at 30 Hz like the observations) and the node's own
-          inference time (its diagnostics: ``PolicyRunner.act`` in the inference thread).
+          TwistStamped answering that stamp arrives, and where that time goes (stages marked on
+          the monotonic clock both processes share: the client's publish, the node's sample
+          callbacks, the hand-off to the inference thread, inference, the reply). Observations
+          go out at most at 30 Hz, the next only after the answer. Median and p99 per head,
+          beside the bare forward pass (``Policy.select_action`` after a reset: one encode and
+          one chunk on the node's backend, one thread, timed in the node's process before and
+          after it serves, back to back and paced at 30 Hz like the observations) and the
+          node's own inference time (its diagnostics: ``PolicyRunner.act`` in the inference
+          thread).
 rate      policy_node (realtime, rate_hz 30 and 100, every head) against cameras published at
           30 Hz and odometry at 100 Hz (wall-clock stamps): commands received per second, and the
           node's diagnostics (achieved tick rate, ticks skipped while inference was busy, ticks
@@ -68,51 +73,105 @@ def percentiles(values) -> dict:
             "p99_ms": round(float(np.percentile(v, 99)), 3), "n": int(v.size)}
 
 
-def forward_pass(path: str, n: int = 60, period: float = 0.0) -> list[float]:
-    """Bare model times (ms) in this process, one torch thread: predict_chunk of one
-    observation. ``period``: idle this long between calls, as the node is between observations
-    (on this VM a core that idled 30 ms runs the same forward pass about 1.6x slower than one
-    kept busy, so back-to-back timing flatters the bare model)."""
+def forward_pass(path: str, n: int = 60, period: float = 0.0,
+                 backend: str = "torch") -> list[float]:
+    """Bare model times (ms) in this process, one thread: ``Policy.select_action`` of one
+    observation right after ``reset`` (one encode, one chunk; on ``backend``). ``period``:
+    idle this long between calls, as the node is between observations (on this VM a core
+    that idled 30 ms runs the same forward pass about 1.6x slower than one kept busy, so
+    back-to-back timing flatters the bare model)."""
     import numpy as np
     import torch
 
+    from bc_ros.core.policy.backend import make_backend
     from bc_ros.core.policy.checkpoint import load_checkpoint
 
     torch.set_num_threads(1)
     policy, _ = load_checkpoint(path)
+    policy.eval().set_backend(make_backend(backend, policy, threads=1))
     frames = np.random.default_rng(0).integers(0, 256, (3, SIZE[1], SIZE[0], 3), dtype=np.uint8)
-    # Built as Policy.select_action builds it (the memory layout matters to the convolutions).
-    images = torch.as_tensor(frames).permute(0, 3, 1, 2).contiguous()[None, None]  # (1,1,V,3,H,W)
-    state = torch.zeros(1, 1, 8)
+    state = np.zeros(8, dtype=np.float32)
+    generator = torch.Generator().manual_seed(0)
     times = []
     for i in range(n + 5):
         if period:
             time.sleep(period)
+        policy.reset()
         t0 = time.perf_counter()
-        policy.predict_chunk(images, state, generator=torch.Generator().manual_seed(i))
+        policy.select_action(frames, state, generator=generator)
         if i >= 5:
             times.append((time.perf_counter() - t0) * 1e3)
     return times
 
 
 # ---- the policy node child -------------------------------------------------------------------
-def run_node(checkpoint: str, mode: str, rate: float, seconds: float, executor: str) -> None:
+def timed_node_class():
+    """PolicyNode that notes, per observation stamp, when (perf_counter: CLOCK_MONOTONIC, the
+    same clock in every process) its first and last sample arrived, when the observation was
+    queued for inference, when the inference thread picked it up, and when the command was
+    being published and was published. The costs of the marks are a few microseconds."""
+    import queue
+
+    from bc_ros.nodes.policy_node import PolicyNode
+
+    def ns(stamp):
+        return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+    class TimedQueue(queue.Queue):
+        marks: dict
+
+        def get(self, *args, **kwargs):
+            job = super().get(*args, **kwargs)
+            if job is not None:
+                self.marks.setdefault(ns(job.stamp), {})["picked"] = time.perf_counter()
+            return job
+
+    class TimedPolicyNode(PolicyNode):
+        def __init__(self, *args, **kwargs):
+            self.marks = {}
+            super().__init__(*args, **kwargs)
+            # the inference thread is already waiting on this queue: change its class in place
+            # (the first job, a warm-up one, goes unmarked)
+            self._jobs.marks = self.marks
+            self._jobs.__class__ = TimedQueue
+
+        def _add(self, stream, stamp, value):
+            mark = self.marks.setdefault(ns(stamp), {})
+            mark.setdefault("first_sample", time.perf_counter())
+            mark["last_sample"] = time.perf_counter()
+            super()._add(stream, stamp, value)
+
+        def _submit(self, t, stamp, obs):
+            self.marks.setdefault(ns(stamp), {})["submitted"] = time.perf_counter()
+            super()._submit(t, stamp, obs)
+
+        def _publish(self, command, t, stamp, policy=False, score=None):
+            mark = self.marks.setdefault(ns(stamp), {})
+            mark["publishing"] = time.perf_counter()
+            super()._publish(command, t, stamp, policy, score)
+            mark["published"] = time.perf_counter()
+
+    return TimedPolicyNode
+
+
+def run_node(checkpoint: str, mode: str, rate: float, seconds: float, executor: str,
+             backend: str, cpu_dma_latency: int) -> None:
     """As ``main()`` spins it (spin_node's loop) until SIGINT or ``seconds``; prints its
     diagnostics. ``executor`` ``global``: ``rclpy.spin_once(node)`` as bc_ros did before,
     adding and removing the node around every callback."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
-    from bc_ros.nodes.policy_node import PolicyNode
     from bc_ros.nodes.runtime import make_executor
 
     # The bare forward pass in the same process on the same core, before and after serving
     # (other load on the machine comes and goes).
-    bare = forward_pass(checkpoint) if mode == "lockstep" else []
-    paced = forward_pass(checkpoint, period=1 / 30) if mode == "lockstep" else []
+    bare = forward_pass(checkpoint, backend=backend) if mode == "lockstep" else []
+    paced = forward_pass(checkpoint, period=1 / 30, backend=backend) if mode == "lockstep" else []
     rclpy.init()
-    node = PolicyNode({"checkpoint": checkpoint, "mode": mode, "rate_hz": rate,
-                       "obs_timeout": 0.2, "low": LOW, "high": HIGH, "torch_threads": 1})
+    node = timed_node_class()({"checkpoint": checkpoint, "mode": mode, "rate_hz": rate,
+                       "obs_timeout": 0.2, "low": LOW, "high": HIGH, "torch_threads": 1,
+                       "backend": backend, "cpu_dma_latency_us": cpu_dma_latency})
     end = time.monotonic() + seconds
     ex = None
     if executor != "global":
@@ -132,19 +191,23 @@ def run_node(checkpoint: str, mode: str, rate: float, seconds: float, executor: 
         diag = node.diagnostics()
         node.close()
         if bare:
-            bare += forward_pass(checkpoint)
-            paced += forward_pass(checkpoint, period=1 / 30)
+            bare += forward_pass(checkpoint, backend=backend)
+            paced += forward_pass(checkpoint, period=1 / 30, backend=backend)
         print(json.dumps(dict(diag, forward_pass=percentiles(bare) if bare else None,
-                              forward_pass_paced=percentiles(paced) if paced else None)),
+                              forward_pass_paced=percentiles(paced) if paced else None,
+                              marks={str(k): v for k, v in node.marks.items()}
+                              if mode == "lockstep" else {})),
               flush=True)
         rclpy.try_shutdown()
 
 
-def spawn_node(checkpoint: str, mode: str, rate: float, seconds: float, executor: str):
+def spawn_node(checkpoint: str, mode: str, rate: float, seconds: float, executor: str,
+               backend: str, cpu_dma_latency: int):
     me = [sys.executable, os.path.abspath(__file__)]
     return subprocess.Popen(me + ["--role", "node", "--checkpoint", checkpoint, "--mode", mode,
                                   "--rate", str(rate), "--seconds", str(seconds),
-                                  "--executor", executor],
+                                  "--executor", executor, "--backend", backend,
+                                  "--cpu-dma-latency", str(cpu_dma_latency)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, OMP_NUM_THREADS="1"),
                             preexec_fn=lambda: os.sched_setaffinity(0, {0}))
@@ -161,7 +224,7 @@ def node_result(child) -> dict:
 
 # ---- this process: camera + odometry publisher, command listener -----------------------------
 class Rig:
-    def __init__(self, executor: str):
+    def __init__(self, executor: str, backend: str, cpu_dma_latency: int):
         import numpy as np
         import rclpy
         from rclpy.node import Node
@@ -179,7 +242,8 @@ class Rig:
         self.received = []     # (stamp ns, receive perf_counter)
         self.sub = self.node.create_subscription(conv.TwistStamped, "policy/cmd", self._on_cmd,
                                                  COMMAND_QOS)
-        self.executor_kind = executor
+        self.executor_kind, self.backend = executor, backend
+        self.cpu_dma_latency = cpu_dma_latency
         self.executor = make_executor(self.context, "single" if executor == "global" else executor)
         self.executor.add_node(self.node)
         rng = np.random.default_rng(1)
@@ -235,10 +299,11 @@ class Rig:
 
 
 def latency(rig: Rig, checkpoint: str, n: int, warmup: int = 10) -> dict:
-    child = spawn_node(checkpoint, "lockstep", 30.0, seconds=120.0, executor=rig.executor_kind)
+    child = spawn_node(checkpoint, "lockstep", 30.0, seconds=120.0, executor=rig.executor_kind,
+                       backend=rig.backend, cpu_dma_latency=rig.cpu_dma_latency)
     try:
         rig.wait_for_node()
-        lat, lost = [], 0
+        lat, lost, rig_marks = [], 0, {}
         for i in range(warmup + n):
             rig.received.clear()
             now = rig.node.get_clock().now()
@@ -246,6 +311,7 @@ def latency(rig: Rig, checkpoint: str, n: int, warmup: int = 10) -> dict:
             start = time.perf_counter()
             rig.publish_images(now.to_msg())
             rig.publish_odom(now.to_msg())
+            published = time.perf_counter()
             deadline = start + 1.0
             while time.perf_counter() < deadline and not any(
                     s == stamp_ns for s, _ in rig.received):
@@ -254,13 +320,17 @@ def latency(rig: Rig, checkpoint: str, n: int, warmup: int = 10) -> dict:
             if i >= warmup:
                 if got:
                     lat.append((got[0] - start) * 1e3)
+                    rig_marks[stamp_ns] = {"start": start, "sent": published,
+                                           "received": got[0]}
                 else:
                     lost += 1
             rig.spin_until(start + 1 / 30)   # at most 30 observations per second
         result = percentiles(lat)
         diag = node_result(child)
         result.update(lost=lost, node_inference_ms_mean=diag["inference_ms_mean"],
-                      node_inference_ms_p99=diag["inference_ms_p99"])
+                      node_inference_ms_p99=diag["inference_ms_p99"],
+                      breakdown=breakdown(rig_marks, diag["marks"]),
+                      cpu_dma_latency=diag["cpu_dma_latency"])
         return result, diag["forward_pass"], diag["forward_pass_paced"]
     finally:
         if child.poll() is None:
@@ -269,10 +339,35 @@ def latency(rig: Rig, checkpoint: str, n: int, warmup: int = 10) -> dict:
         rig.wait_node_gone()
 
 
+STAGES = (  # (name, from mark, to mark): the image->command path, in order
+    ("publish 3 images + odometry (client)", "start", "sent"),
+    ("to the node's first sample callback", "start", "first_sample"),
+    ("to its last sample callback", "start", "last_sample"),
+    ("alignment, queued for inference", "last_sample", "submitted"),
+    ("inference thread wakes", "submitted", "picked"),
+    ("PolicyRunner.act", "picked", "publishing"),
+    ("publish the command", "publishing", "published"),
+    ("command reaches the client", "published", "received"),
+)
+
+
+def breakdown(rig_marks: dict, node_marks: dict) -> dict:
+    """Median and p99 of each stage of the image->command path (ms), over the observations
+    both sides marked."""
+    stages = {name: [] for name, _, _ in STAGES}
+    for stamp, rig in rig_marks.items():
+        marks = dict(node_marks.get(str(stamp), {}), **rig)
+        for name, a, b in STAGES:
+            if a in marks and b in marks:
+                stages[name].append((marks[b] - marks[a]) * 1e3)
+    return {name: percentiles(v) for name, v in stages.items() if v}
+
+
 def control_rate(rig: Rig, checkpoint: str, rate: float, seconds: float,
                  warmup: float = 3.0) -> dict:
     child = spawn_node(checkpoint, "realtime", rate, seconds=warmup + seconds + 25.0,
-                       executor=rig.executor_kind)
+                       executor=rig.executor_kind, backend=rig.backend,
+                       cpu_dma_latency=rig.cpu_dma_latency)
     rig.wait_for_node()
     rig.received.clear()
     t0 = time.perf_counter()
@@ -310,6 +405,12 @@ def main(argv=None) -> int:
                         help="how the node (and this listener) spin: events = bc_ros's default "
                              "(rclpy's EventsExecutor), single = SingleThreadedExecutor, global "
                              "= rclpy.spin_once(node), as bc_ros spun before")
+    parser.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"],
+                        help="policy_node's backend parameter (the bare forward pass runs on "
+                             "the same one)")
+    parser.add_argument("--cpu-dma-latency", type=int, default=-1, metavar="US",
+                        help="policy_node's cpu_dma_latency_us (-1: untouched; 0: the CPUs stay "
+                             "out of idle states while the node runs; needs root)")
     parser.add_argument("--activation", choices=["mish", "silu", "relu"],
                         help="the encoder's activation (default: the encoder's default)")
     parser.add_argument("--role", choices=["node"], help=argparse.SUPPRESS)
@@ -320,7 +421,8 @@ def main(argv=None) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.setdefault("ROS_DOMAIN_ID", str(20 + os.getpid() % 30))
     if args.role == "node":
-        run_node(args.checkpoint, args.mode, args.rate, args.seconds, args.executor)
+        run_node(args.checkpoint, args.mode, args.rate, args.seconds, args.executor,
+                 args.backend, args.cpu_dma_latency)
         return 0
 
     from bc_ros.core.policy.heads import HEADS
@@ -335,10 +437,12 @@ def main(argv=None) -> int:
     results = {"cameras": f"{len(CAMERAS)} x {SIZE[0]}x{SIZE[1]}", "state_dim": 8,
                "horizon": HORIZON, "n_action_steps": N_ACTION_STEPS, "torch_threads": 1,
                "cores": "node pinned to core 0, publisher/listener to core 1",
-               "executor": args.executor, "activation": args.activation or "default",
+               "executor": args.executor, "backend": args.backend,
+               "cpu_dma_latency_us": args.cpu_dma_latency,
+               "activation": args.activation or "default",
                "load_average_at_start": round(os.getloadavg()[0], 2),
                "latency": [], "rate": []}
-    rig = Rig(args.executor)
+    rig = Rig(args.executor, args.backend, args.cpu_dma_latency)
     try:
         for head in heads:
             lat, bare, paced = latency(rig, ckpts[head], args.n)
@@ -350,6 +454,9 @@ def main(argv=None) -> int:
                   f"at 30 Hz {paced['median_ms']:5.2f} / {paced['p99_ms']:5.2f}; node's "
                   f"inference {lat['node_inference_ms_mean']:5.2f} mean / "
                   f"{lat['node_inference_ms_p99']:5.2f} p99", flush=True)
+            for name, v in lat["breakdown"].items():
+                print(f"{'':12s}{name:40s} {v['median_ms']:6.2f} / {v['p99_ms']:6.2f}",
+                      flush=True)
         for head, rate in ((h, r) for h in heads for r in RATES):
             r = control_rate(rig, ckpts[head], rate, args.seconds)
             r.update(head=head, target_hz=rate)

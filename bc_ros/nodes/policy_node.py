@@ -67,9 +67,10 @@ from std_srvs.srv import SetBool, Trigger
 
 from bc_ros.core.config import field
 from bc_ros.core.data.align import STAMP_EPS, StreamAligner
+from bc_ros.core.policy.backend import BACKENDS
 from bc_ros.nodes import conversions as conv
 from bc_ros.nodes.params import declare_config
-from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS, spin_node
+from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS, CpuLatencyRequest, spin_node
 
 MODES = ("realtime", "lockstep")
 STATE_TYPES = ("auto", "odometry", "joint_state", "none")
@@ -120,9 +121,20 @@ class PolicyNodeConfig:
                                          "the end of an episode.")
     seed: int = field(0, "Seed of the sampling generator (stochastic heads), set at every "
                          "checkpoint load.")
-    torch_threads: int = field(0, "torch intra-op threads of the inference thread (0 = torch's "
-                                  "default). 1 keeps a small policy from fighting the executor "
-                                  "on a 2-core machine.")
+    backend: str = field("torch", "Where the model runs: torch (eager PyTorch) or onnxruntime "
+                                  "(each checkpoint is exported to ONNX when it loads, about "
+                                  "1 s, and checked against PyTorch; 2-3x faster at batch 1: "
+                                  "benchmarks/bench_policy_node.py --backend).")
+    torch_threads: int = field(0, "Intra-op threads of the inference thread (0 = torch's "
+                                  "default; onnxruntime: 0 means 1). 1 keeps a small policy "
+                                  "from fighting the executor on a 2-core machine.")
+    cpu_dma_latency_us: int = field(-1, "-1: leave the CPUs' power management alone. >= 0: "
+                                        "while the node runs, ask Linux (/dev/cpu_dma_latency) "
+                                        "to keep the CPUs out of idle states slower to leave "
+                                        "than this, as real-time tuning does (0: never idle "
+                                        "deeply). Cuts the latency of a model that waits between "
+                                        "observations; costs power; needs write access to the "
+                                        "device, else a warning and no change.")
     diagnostics_period: float = field(1.0, "Seconds (wall clock) between /diagnostics messages.")
 
     def __post_init__(self):
@@ -135,6 +147,11 @@ class PolicyNodeConfig:
                              f"{self.rate_hz=} {self.obs_timeout=} {self.diagnostics_period=}")
         if self.command_type:
             conv.command_class(self.command_type)
+        if self.cpu_dma_latency_us < -1:
+            raise ValueError(f"cpu_dma_latency_us must be -1 (untouched) or >= 0, got "
+                             f"{self.cpu_dma_latency_us=}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend=}")
         if self.torch_threads < 0:
             raise ValueError(f"torch_threads must be >= 0, got {self.torch_threads=}")
 
@@ -247,6 +264,11 @@ class PolicyNode(Node):
         self._preloaded: _Preload | None = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
+        self.cpu_latency = None
+        if cfg.cpu_dma_latency_us >= 0:
+            self.cpu_latency = CpuLatencyRequest(cfg.cpu_dma_latency_us)
+            log = self.get_logger().info if self.cpu_latency.held else self.get_logger().warning
+            log(f"CPU wake-up latency request {self.cpu_latency.status}")
         self._jobs: queue.Queue = queue.Queue()
         self._worker = threading.Thread(target=self._work, name="policy_inference", daemon=True)
         self._worker.start()
@@ -258,6 +280,7 @@ class PolicyNode(Node):
             f"{self.head} policy from {cfg.checkpoint}: cameras {cameras} "
             f"{self.spec['image_size'][0]}x{self.spec['image_size'][1]}, state "
             f"{self.state_type}, {self.command_type} on {self.cmd_pub.topic_name}, {cfg.mode}"
+            + f", {cfg.backend}"
             + (f" at {cfg.rate_hz:g} Hz" if cfg.mode == "realtime" else "")
             + ("" if self._enabled else " (disabled: call ~/enable)"))
 
@@ -266,6 +289,7 @@ class PolicyNode(Node):
         """(PolicyRunner, payload) for ``path``; CheckpointError / ValueError say what is wrong."""
         import torch
 
+        from bc_ros.core.policy.backend import make_backend
         from bc_ros.core.policy.checkpoint import load_checkpoint
         from bc_ros.core.policy.runner import PolicyRunner, RunnerConfig
 
@@ -277,6 +301,10 @@ class PolicyNode(Node):
         if cfg.stop_command and len(cfg.stop_command) != len(names):
             raise ValueError(f"stop_command needs one value per action ({', '.join(names)}), "
                              f"got {cfg.stop_command}")
+        try:
+            policy.set_backend(make_backend(cfg.backend, policy, cfg.torch_threads))
+        except RuntimeError as e:   # export failed, or the graph disagrees with PyTorch
+            raise ValueError(f"{path}: {e}") from None
         runner = PolicyRunner(policy, RunnerConfig(low=list(cfg.low), high=list(cfg.high),
                                                    stop_command=cfg.stop_command or None,
                                                    resize=cfg.resize_images),
@@ -656,6 +684,8 @@ class PolicyNode(Node):
         realtime = self.config.mode == "realtime"
         d = {
             "mode": self.config.mode, "checkpoint": self.checkpoint_loaded, "head": self.head,
+            "backend": self.config.backend,
+            "cpu_dma_latency": self.cpu_latency.status if self.cpu_latency else "untouched",
             "enabled": enabled,
             "watchdog": self.watchdog if realtime else "off (lockstep)",
             "stale_streams": ",".join(self.stale_streams),
@@ -700,6 +730,8 @@ class PolicyNode(Node):
         if worker is not None and worker.is_alive():
             self._jobs.put(None)
             worker.join(timeout=5.0)
+        if getattr(self, "cpu_latency", None) is not None:
+            self.cpu_latency.close()
 
     def destroy_node(self):
         self.close()

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from bc_ros.nodes import runtime
 
 
 def make_executor(context, *nodes):
-    """A SingleThreadedExecutor. (In-process tests on the EventsExecutor passed twice, then one
-    full run hung in test_teleop_node with the process at 156 threads; until that is understood
-    the in-process tests keep the executor they always had. Subprocess and system tests run the
-    nodes as spin_node does, on the EventsExecutor.)"""
-    executor = runtime.make_executor(context, kind="single")
+    """A SingleThreadedExecutor, or ``BC_ROS_TEST_EXECUTOR`` (events: the production default).
+    (In-process tests on the EventsExecutor passed twice, then one full run hung in
+    test_teleop_node with the process at 156 threads; until that is understood the in-process
+    tests keep the executor they always had. Subprocess and system tests run the nodes as
+    spin_node does, on the EventsExecutor.)"""
+    executor = runtime.make_executor(context,
+                                     kind=os.environ.get("BC_ROS_TEST_EXECUTOR", "single"))
     for node in nodes:
         executor.add_node(node)
     return executor

@@ -155,6 +155,18 @@ def test_lockstep_one_clamped_command_per_new_observation(rig):
     assert len(robot.cmds) == 6
 
 
+def test_onnxruntime_backend_drives_and_hot_swaps_like_torch(rig, tmp_path):
+    pytest.importorskip("onnxruntime")
+    node, robot, executor = rig(backend="onnxruntime")
+    assert values(step(node, robot, executor, 1.0)) == pytest.approx([3.0, -1.5, 0.5, 0.0])
+    node.set_parameters([Parameter("checkpoint", value=make_checkpoint(tmp_path / "b.pt",
+                                                                       [0.5, 0.25, 0.0, 1.0]))])
+    assert call(executor, robot.load, Trigger.Request()).success
+    assert values(step(node, robot, executor, 1.1)) == pytest.approx([0.5, 0.25, 0.0, 1.0])
+    assert node.diagnostics()["backend"] == "onnxruntime"
+    assert node.runner.policy.backend is not None
+
+
 def test_lockstep_starts_afresh_when_the_stamps_jump_back(rig, tmp_path):
     node, robot, executor = rig(checkpoint=make_checkpoint(tmp_path / "c.pt", [1.0] * 4,
                                                            horizon=4, n_action_steps=4))
@@ -373,6 +385,9 @@ def test_missing_or_incompatible_checkpoint_fails_clearly(ros_context, tmp_path,
     with pytest.raises(ValueError, match="state_type none cannot feed it"):
         PolicyNode({"checkpoint": ckpt, "low": LOW, "high": HIGH, "state_type": "none"},
                    context=ros_context)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        PolicyNode({"checkpoint": ckpt, "low": LOW, "high": HIGH, "backend": "tensorrt"},
+                   context=ros_context)
 
     code = main(["policy_node", "--ros-args", "-p", f"checkpoint:={tmp_path / 'none.pt'}"])
     assert code == 2 and "does not exist" in capsys.readouterr().err
@@ -384,3 +399,6 @@ def test_config_file_and_parameters_agree():
     assert cfg.low == LOW and cfg.high == HIGH and cfg.mode == "realtime"
     with pytest.raises(ValueError, match="mode must be one of"):
         PolicyNodeConfig(mode="fast")
+    with pytest.raises(ValueError, match="cpu_dma_latency_us must be -1"):
+        PolicyNodeConfig(cpu_dma_latency_us=-5)
+    assert cfg.backend == "torch" and cfg.cpu_dma_latency_us == -1

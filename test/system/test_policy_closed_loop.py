@@ -14,6 +14,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
+from bc_ros.core.policy.backend import make_backend  # noqa: E402
 from bc_ros.core.policy.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from bc_ros.core.policy.runner import PolicyRunner, RunnerConfig  # noqa: E402
 from bc_ros.core.sim import make_env  # noqa: E402
@@ -29,8 +30,9 @@ pytestmark = pytest.mark.slow
 SEEDS = [1000000, 1000001]
 
 
-def ros_free(path):
+def ros_free(path, backend):
     policy, _ = load_checkpoint(path)
+    policy.set_backend(make_backend(backend, policy))   # as bc-ros eval --backend does
     env = make_env("drone", "trail", image_size=(32, 32))
     runner = PolicyRunner(policy, RunnerConfig(low=list(env.action_low),
                                                high=list(env.action_high)))
@@ -46,11 +48,14 @@ def ros_free(path):
     return results
 
 
-def test_ros_closed_loop_equals_the_ros_free_eval(tmp_path, ros_context):
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_ros_closed_loop_equals_the_ros_free_eval(tmp_path, ros_context, backend):
+    if backend == "onnxruntime":
+        pytest.importorskip("onnxruntime")
     torch.manual_seed(3)
     path = str(tmp_path / "policy.pt")
     save_checkpoint(drone_policy(), path)          # untrained, with state: both paths matter
-    expected = ros_free(path)
+    expected = ros_free(path, backend)
 
     env = make_env("drone", "trail", image_size=(32, 32))
     low, high = list(env.action_low), list(env.action_high)
@@ -61,7 +66,7 @@ def test_ros_closed_loop_equals_the_ros_free_eval(tmp_path, ros_context):
                    "command_timeout": 0.5}, context=ros_context)
     policy = PolicyNode({"checkpoint": path, "mode": "lockstep", "cmd_topic": "cmd",
                          "command_type": "twist_stamped", "low": low, "high": high,
-                         "torch_threads": 1}, context=ros_context,
+                         "torch_threads": 1, "backend": backend}, context=ros_context,
                         parameter_overrides=[Parameter("use_sim_time", value=True)])
     probe = Node("probe", context=ros_context)
     cmds = Inbox(probe, conv.TwistStamped, "cmd", COMMAND_QOS)

@@ -93,6 +93,7 @@ class Policy(nn.Module):
                                           c.goal_dim)
         self.head = make_head(c.head, HeadSpec(c.encoder.embed_dim, A, c.horizon),
                               **c.head_options)
+        self.backend = None     # select_action's model calls: eager, or see set_backend
         self.reset()
 
     # ---- training ----------------------------------------------------------------------------
@@ -117,6 +118,13 @@ class Policy(nn.Module):
         return self.normalizer.unnormalize("action", self.head.sample(cond, generator,
                                                                       noise=noise))
 
+    def set_backend(self, backend) -> None:
+        """Run ``select_action``'s model calls through ``backend`` (``backend.py``:
+        ``OnnxRuntimeBackend``), or eagerly with None. Training and ``predict_chunk`` stay
+        eager. The inference state is cleared (step features may differ in the last bits)."""
+        self.backend = backend
+        self.reset()
+
     def reset(self) -> None:
         """Clear the inference state (call at every episode start)."""
         # per-step encoder features of the last n_obs_steps observations: a tick encodes only
@@ -136,17 +144,23 @@ class Policy(nn.Module):
         # (V, 3, H, W), copied into NCHW order: the convolutions took 0.4 ms more per tick on
         # the permuted (channels-last) view (benchmarks/bench_policy_latency.py)
         img = torch.as_tensor(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
-        st = None
-        if c.state_dim:
-            st = self.normalizer.normalize(
-                "state", torch.as_tensor(state, dtype=torch.float32))[None, None]  # (1, 1, S)
-        step = self.encoder.encode_steps(img[None, None], st)[0, 0]         # (step_dim,)
+        backend = self.backend
+        if backend is not None:
+            step = backend.encode_step(img[None, None], state)
+        else:
+            st = None
+            if c.state_dim:
+                st = self.normalizer.normalize(
+                    "state", torch.as_tensor(state, dtype=torch.float32))[None, None]  # (1,1,S)
+            step = self.encoder.encode_steps(img[None, None], st)[0, 0]     # (step_dim,)
         while len(self._steps) < c.n_obs_steps:    # first tick: pad the history with o_0
             self._steps.append(step)
         self._steps.append(step)
 
         def chunk():
             steps = torch.stack(list(self._steps))[None]                    # (1, T, step_dim)
+            if backend is not None:
+                return backend.chunk(steps, goal, generator)
             g = torch.as_tensor(goal, dtype=torch.float32)[None] if goal is not None else None
             cond = self.encoder.fuse(steps, g)
             sample = self.head.sample(cond, generator)

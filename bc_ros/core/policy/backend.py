@@ -1,0 +1,177 @@
+"""Where ``Policy.select_action`` runs its two model calls: eager PyTorch (the default) or
+onnxruntime.
+
+A control tick makes at most two calls: encode the newest observation into step features (the
+policy keeps the last ``n_obs_steps`` of them), and, when the action queue is empty, turn the
+steps into an action chunk (fuse, sample the head, unnormalize). ``OnnxRuntimeBackend`` exports
+each call to its own ONNX graph and runs it in onnxruntime, whose per-operator cost is a
+fraction of eager PyTorch's: on small policies at batch 1 that is most of the time
+(``benchmarks/bench_policy_latency.py``). Everything around the calls (history, chunk queue,
+temporal ensembling, the runner's checks, clamping and NaN handling) is the same code for both.
+
+The head's randomness stays with the caller's generator: the noise a chunk needs
+(``head.noise_spec``) is drawn from it in the same order as the eager path draws it, and fed to
+the graph. So a seeded run is the same run on either backend, up to float rounding (and, for the
+AR head, a token drawn at a bin boundary).
+
+    policy.set_backend(OnnxRuntimeBackend(policy, threads=1))   # exports and checks, ~1-8 s
+    policy.select_action(images, state, generator=g)            # as before
+    policy.set_backend(None)                                    # eager again
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+from bc_ros.core.policy.export import NOISE_PREFIX
+
+BACKENDS = ("torch", "onnxruntime")
+PARITY_TOLERANCE = 1e-3     # max |onnxruntime - eager| per action, relative to 1 + |eager|
+
+
+class _StepModule(nn.Module):
+    """images (1, 1, V, 3, H, W) uint8, state (1, 1, S) raw -> step features (1, 1, step_dim)."""
+
+    def __init__(self, policy):
+        super().__init__()
+        self.policy = policy
+        self.input_names = ["images"] + (["state"] if policy.config.state_dim else [])
+
+    def forward(self, images, state=None):
+        norm = self.policy.normalizer
+        if state is not None:   # the normalizer's arithmetic, without its fitted check
+            state = (state - norm.state_offset) / norm.state_scale
+        return self.policy.encoder.encode_steps(images, state)
+
+
+class _ChunkModule(nn.Module):
+    """steps (1, n_obs_steps, step_dim), goal (1, G), noise_* -> actions (1, horizon, A)."""
+
+    def __init__(self, policy):
+        super().__init__()
+        self.policy = policy
+        self.noise_names = list(policy.head.noise_spec(1))
+        self.input_names = (["steps"] + (["goal"] if policy.config.goal_dim else [])
+                            + [NOISE_PREFIX + n for n in self.noise_names])
+
+    def forward(self, *inputs):
+        named = dict(zip(self.input_names, inputs))
+        p, norm = self.policy, self.policy.normalizer
+        cond = p.encoder.fuse(named["steps"], named.get("goal"))
+        noise = {n: named[NOISE_PREFIX + n] for n in self.noise_names}
+        return p.head.sample_from_noise(cond, noise) * norm.action_scale + norm.action_offset
+
+
+def _export(module: nn.Module, args: tuple, path: str) -> str:
+    """Write ``module`` to ONNX; the TorchScript exporter first (about 1 s against 5-8 s for
+    the dynamo one on these policies), the dynamo one if it fails. Returns the exporter used."""
+    errors = []
+    for dynamo in (False, True):
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")      # tracer and exporter chatter
+                torch.onnx.export(module, args, path, input_names=module.input_names,
+                                  output_names=["out"], dynamo=dynamo, verbose=False)
+            return "dynamo" if dynamo else "torchscript"
+        except Exception as e:  # noqa: BLE001  (report both exporters' failures together)
+            errors.append(f"{'dynamo' if dynamo else 'torchscript'} exporter: "
+                          f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    raise RuntimeError("ONNX export for onnxruntime failed; " + "; ".join(errors))
+
+
+class OnnxRuntimeBackend:
+    """``select_action``'s two calls exported to ONNX and run by onnxruntime (CPU).
+
+    Built from a fitted policy in eval mode; raises ``RuntimeError`` when export fails or the
+    graphs disagree with eager PyTorch on a random observation (more than ``PARITY_TOLERANCE``).
+    Head options are fixed at export (the CVAE's latent source, AR's temperature and top-k).
+    """
+
+    name = "onnxruntime"
+
+    def __init__(self, policy, threads: int = 1, seed: int = 0):
+        import onnxruntime as ort
+
+        if not bool(policy.normalizer.fitted):
+            raise RuntimeError("the policy's normalizer has no statistics: load a checkpoint "
+                               "before choosing the onnxruntime backend")
+        policy.eval()
+        self.config = c = policy.config
+        self.head = policy.head
+        self.step_module, self.chunk_module = _StepModule(policy), _ChunkModule(policy)
+        g = torch.Generator().manual_seed(seed)
+        w, h = c.image_size
+        step_args = (torch.randint(0, 256, (1, 1, len(c.cameras), 3, h, w), generator=g,
+                                   dtype=torch.uint8),)
+        if c.state_dim:
+            step_args += (torch.randn((1, 1, c.state_dim), generator=g),)
+        with torch.no_grad():
+            steps = self.step_module(*step_args).repeat(1, c.n_obs_steps, 1)
+        chunk_args = (steps,)
+        if c.goal_dim:
+            chunk_args += (torch.randn((1, c.goal_dim), generator=g),)
+        chunk_args += tuple(self.head.draw_noise(1, g).values())
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self.exporters = {}
+        with tempfile.TemporaryDirectory(prefix="bc_ros_onnx_") as tmp:
+            self._sessions = {}
+            for name, module, args in (("step", self.step_module, step_args),
+                                       ("chunk", self.chunk_module, chunk_args)):
+                path = os.path.join(tmp, f"{name}.onnx")
+                self.exporters[name] = _export(module, args, path)
+                # the session reads the file now: the folder can go
+                self._sessions[name] = ort.InferenceSession(path, opts,
+                                                            providers=["CPUExecutionProvider"])
+        self.parity = {"step": self._parity("step", step_args),
+                       "chunk": self._parity("chunk", chunk_args)}
+
+    def _run(self, name: str, names: list[str], args) -> np.ndarray:
+        feed = {n: np.ascontiguousarray(a.numpy() if isinstance(a, torch.Tensor) else a)
+                for n, a in zip(names, args)}
+        return self._sessions[name].run(None, feed)[0]
+
+    def _parity(self, name: str, args: tuple) -> float:
+        module = self.step_module if name == "step" else self.chunk_module
+        with torch.no_grad():
+            eager = module(*args).numpy()
+        got = self._run(name, module.input_names, args)
+        diff = np.abs(got - eager)
+        worst = float((diff / (1.0 + np.abs(eager))).max())
+        if not worst <= PARITY_TOLERANCE:
+            raise RuntimeError(f"the onnxruntime {name} graph differs from eager PyTorch by "
+                               f"{float(diff.max()):.3g} (relative {worst:.3g}, tolerance "
+                               f"{PARITY_TOLERANCE:g}); use the torch backend")
+        return float(diff.max())
+
+    def encode_step(self, images: torch.Tensor, state: np.ndarray | None) -> torch.Tensor:
+        """images (1, 1, V, 3, H, W) uint8, state (S,) raw or None -> step features (step_dim,)."""
+        args = [images]
+        if self.config.state_dim:
+            args.append(np.asarray(state, dtype=np.float32).reshape(1, 1, -1))
+        return torch.from_numpy(self._run("step", self.step_module.input_names, args))[0, 0]
+
+    def chunk(self, steps: torch.Tensor, goal: np.ndarray | None,
+              generator: torch.Generator | None) -> np.ndarray:
+        """steps (1, n_obs_steps, step_dim) -> unnormalized chunk (horizon, A), noise drawn
+        from ``generator`` as the eager head draws it."""
+        args = [steps]
+        if self.config.goal_dim:
+            args.append(np.asarray(goal, dtype=np.float32).reshape(1, -1))
+        args += list(self.head.draw_noise(1, generator).values())
+        return self._run("chunk", self.chunk_module.input_names, args)[0]
+
+
+def make_backend(name: str, policy, threads: int = 1):
+    """None for ``torch`` (eager), else the backend object (see ``Policy.set_backend``)."""
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {name!r}")
+    return None if name == "torch" else OnnxRuntimeBackend(policy, threads=max(1, threads))
