@@ -44,7 +44,8 @@ HORIZON, N_ACTION_STEPS = 8, 1
 RATES = (30.0, 100.0)
 
 
-def make_checkpoint(head: str, path: str, activation: str | None = None) -> None:
+def make_checkpoint(head: str, path: str, activation: str | None = None,
+                    horizon: int = HORIZON) -> None:
     import numpy as np
 
     from bc_ros.core.data.stats import feature_stats
@@ -55,7 +56,7 @@ def make_checkpoint(head: str, path: str, activation: str | None = None) -> None
     torch.manual_seed(0)
     cfg = PolicyConfig(head=head, cameras=CAMERAS, image_size=SIZE, state_dim=8,
                        state_names=[f"odometry_{i}" for i in range(8)], action_names=DRONE,
-                       command_type="twist_stamped", horizon=HORIZON,
+                       command_type="twist_stamped", horizon=horizon,
                        n_action_steps=N_ACTION_STEPS, robot="drone",
                        encoder={"activation": activation} if activation else {})
     policy = Policy(cfg)
@@ -411,6 +412,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cpu-dma-latency", type=int, default=-1, metavar="US",
                         help="policy_node's cpu_dma_latency_us (-1: untouched; 0: the CPUs stay "
                              "out of idle states while the node runs; needs root)")
+    parser.add_argument("--horizon", type=int, default=HORIZON,
+                        help="actions per chunk (1 executed per observation): the AR head "
+                             "draws horizon x 4 tokens one after another")
     parser.add_argument("--activation", choices=["mish", "silu", "relu"],
                         help="the encoder's activation (default: the encoder's default)")
     parser.add_argument("--role", choices=["node"], help=argparse.SUPPRESS)
@@ -433,9 +437,9 @@ def main(argv=None) -> int:
     ckpts = {}
     for head in heads:
         ckpts[head] = os.path.join(tmp, f"{head}.pt")
-        make_checkpoint(head, ckpts[head], args.activation)
+        make_checkpoint(head, ckpts[head], args.activation, args.horizon)
     results = {"cameras": f"{len(CAMERAS)} x {SIZE[0]}x{SIZE[1]}", "state_dim": 8,
-               "horizon": HORIZON, "n_action_steps": N_ACTION_STEPS, "torch_threads": 1,
+               "horizon": args.horizon, "n_action_steps": N_ACTION_STEPS, "torch_threads": 1,
                "cores": "node pinned to core 0, publisher/listener to core 1",
                "executor": args.executor, "backend": args.backend,
                "cpu_dma_latency_us": args.cpu_dma_latency,

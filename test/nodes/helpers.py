@@ -9,16 +9,24 @@ from bc_ros.nodes import runtime
 
 
 def make_executor(context, *nodes):
-    """A SingleThreadedExecutor, or ``BC_ROS_TEST_EXECUTOR`` (events: the production default).
-    (In-process tests on the EventsExecutor passed twice, then one full run hung in
-    test_teleop_node with the process at 156 threads; until that is understood the in-process
-    tests keep the executor they always had. Subprocess and system tests run the nodes as
-    spin_node does, on the EventsExecutor.)"""
-    executor = runtime.make_executor(context,
-                                     kind=os.environ.get("BC_ROS_TEST_EXECUTOR", "single"))
+    """The executor the nodes run on in production (``runtime.make_executor``: the
+    EventsExecutor where rclpy has it), or ``BC_ROS_TEST_EXECUTOR`` (events | single). End
+    with ``close(executor)``."""
+    executor = runtime.make_executor(context, kind=os.environ.get("BC_ROS_TEST_EXECUTOR"))
     for node in nodes:
         executor.add_node(node)
     return executor
+
+
+def close(executor) -> None:
+    """Shut the executor down and destroy every node it spun. A node left to the garbage
+    collector after a service call on the EventsExecutor is never collected: its DDS
+    participant (11 threads) lives on and keeps talking discovery with every later test's on
+    the same domain. A full run once hung that way at 156 threads."""
+    nodes = list(executor.get_nodes())
+    executor.shutdown()
+    for node in nodes:
+        node.destroy_node()
 
 
 def spin_until(executor, predicate, timeout: float = 10.0, what: str = "condition") -> None:

@@ -27,7 +27,7 @@ from bc_ros.nodes import conversions as conv  # noqa: E402
 from bc_ros.nodes.dagger_node import (CONTROL_CODES, DaggerNode, DaggerNodeConfig,  # noqa: E402
                                       main)
 from bc_ros.nodes.runtime import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS  # noqa: E402
-from test.nodes.helpers import Inbox, make_executor, spin_until  # noqa: E402
+from test.nodes.helpers import Inbox, close, make_executor, spin_until  # noqa: E402
 
 EXPERT, POLICY, HOLD, BLEND, STOP = (CONTROL_CODES[s] for s in
                                      ("expert", "policy", "hold", "blend", "stop"))
@@ -138,7 +138,7 @@ def rig(ros_context):
 
     yield make
     for r in rigs:
-        r.executor.shutdown()
+        close(r.executor)
 
 
 def test_override_governs_the_next_tick_no_policy_leaks_and_handback_waits(rig):

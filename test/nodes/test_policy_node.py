@@ -26,7 +26,7 @@ from bc_ros.core.policy.policy import Policy, PolicyConfig  # noqa: E402
 from bc_ros.nodes import conversions as conv  # noqa: E402
 from bc_ros.nodes.policy_node import PolicyNode, PolicyNodeConfig, main  # noqa: E402
 from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS  # noqa: E402
-from test.nodes.helpers import Inbox, make_executor, spin_for, spin_until  # noqa: E402
+from test.nodes.helpers import Inbox, close, make_executor, spin_for, spin_until  # noqa: E402
 
 DRONE = ["vx", "vy", "vz", "yaw_rate"]
 LOW, HIGH = [-1.0, -1.5, -1.0, -1.5], [3.0, 1.5, 1.0, 1.5]
@@ -126,7 +126,7 @@ def rig(ros_context, tmp_path):
 
     yield make
     for node, robot, executor in made:
-        executor.shutdown()
+        close(executor)
         node.destroy_node()
         robot.destroy_node()
 

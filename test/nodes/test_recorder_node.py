@@ -17,7 +17,7 @@ from bc_ros.core.data.store import EpisodeStore  # noqa: E402
 from bc_ros.nodes import conversions as conv  # noqa: E402
 from bc_ros.nodes.recorder_node import RecorderNode  # noqa: E402
 from bc_ros.nodes.runtime import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS  # noqa: E402
-from test.nodes.helpers import Inbox, make_executor, spin_until  # noqa: E402
+from test.nodes.helpers import Inbox, close, make_executor, spin_until  # noqa: E402
 
 DRONE = ["vx", "vy", "vz", "yaw_rate"]
 
@@ -70,7 +70,7 @@ def rig(ros_context, tmp_path):
                and robot.odom.get_subscription_count() and robot.cmd.get_subscription_count()
                and robot.clock.get_subscription_count(), what="discovery")
     yield recorder, robot, executor, tmp_path / "ds"
-    executor.shutdown()
+    close(executor)
 
 
 def publish_ticks(recorder, robot, executor, ticks):
@@ -165,4 +165,4 @@ def test_joy_buttons_start_and_stop_episodes(ros_context, tmp_path):
         (episode,) = EpisodeStore(str(tmp_path / "ds")).episodes
         assert episode["success"] and episode["length"] == 3
     finally:
-        executor.shutdown()
+        close(executor)

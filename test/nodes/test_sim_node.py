@@ -18,7 +18,7 @@ from bc_ros.core.sim.session import SIM_EPOCH, SimConfig  # noqa: E402
 from bc_ros.nodes import conversions as conv  # noqa: E402
 from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS  # noqa: E402
 from bc_ros.nodes.sim_node import SimNode  # noqa: E402
-from test.nodes.helpers import Inbox, make_executor, spin_for, spin_until  # noqa: E402
+from test.nodes.helpers import Inbox, close, make_executor, spin_for, spin_until  # noqa: E402
 
 SEED = eval_seeds(1)[0]
 CAMERAS = ("left", "center", "right")
@@ -71,7 +71,7 @@ def send(sim, probe, executor, action, command_type="twist"):
 def drone(ros_context):
     sim, probe, executor = start(ros_context)
     yield sim, probe, executor
-    executor.shutdown()
+    close(executor)
     sim.close()
 
 
@@ -142,7 +142,7 @@ def test_wrong_sized_array_command_is_rejected(ros_context):
         send(sim, probe, executor, [1.0, 0.0, 0.0, 0.0], "float64_multi_array")
         assert sim.session.steps == 1
     finally:
-        executor.shutdown()
+        close(executor)
         sim.close()
 
 
@@ -178,7 +178,7 @@ def test_arm_publishes_joint_states(ros_context):
         assert len(msg.name) == len(msg.position) == 9
         assert conv.time_from_msg(msg.header.stamp) == pytest.approx(SIM_EPOCH + 0.1)
     finally:
-        executor.shutdown()
+        close(executor)
         sim.close()
 
 

@@ -11,7 +11,7 @@ from std_msgs.msg import Bool  # noqa: E402
 from bc_ros.nodes import conversions as conv  # noqa: E402
 from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS  # noqa: E402
 from bc_ros.nodes.teleop_node import TeleopNode  # noqa: E402
-from test.nodes.helpers import Inbox, make_executor, spin_until  # noqa: E402
+from test.nodes.helpers import Inbox, close, make_executor, spin_until  # noqa: E402
 
 
 class FakeClock:
@@ -34,7 +34,7 @@ def teleop(ros_context):
     spin_until(executor, lambda: joy.get_subscription_count() > 0 and len(engaged) > 0,
                what="teleop discovery")
     yield node, clock, joy, cmds, engaged, executor
-    executor.shutdown()
+    close(executor)
 
 
 def test_joystick_with_deadman_drives_and_release_stops(teleop):

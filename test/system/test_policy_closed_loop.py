@@ -24,7 +24,7 @@ from bc_ros.nodes.policy_node import PolicyNode  # noqa: E402
 from bc_ros.nodes.runtime import COMMAND_QOS  # noqa: E402
 from bc_ros.nodes.sim_node import SimNode  # noqa: E402
 from test.core.train.test_evaluate import drone_policy  # noqa: E402
-from test.nodes.helpers import Inbox, make_executor, spin_until  # noqa: E402
+from test.nodes.helpers import Inbox, close, make_executor, spin_until  # noqa: E402
 
 pytestmark = pytest.mark.slow
 SEEDS = [1000000, 1000001]
@@ -91,7 +91,7 @@ def test_ros_closed_loop_equals_the_ros_free_eval(tmp_path, ros_context, backend
                 (record["success"], record["failure"], record["steps"])
             np.testing.assert_allclose(got, want, atol=1e-5)
     finally:
-        executor.shutdown()
+        close(executor)
         sim.close()
         for node in (sim, policy, probe):
             node.destroy_node()

@@ -14,7 +14,7 @@ from std_msgs.msg import String  # noqa: E402
 
 from bc_ros.nodes import conversions as conv  # noqa: E402
 from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS  # noqa: E402
-from test.nodes.helpers import Inbox, make_executor, spin_until  # noqa: E402
+from test.nodes.helpers import Inbox, close, make_executor, spin_until  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +65,7 @@ def test_expert_relayed_over_ros_completes_a_lockstep_episode(ros_context, robot
     finally:
         sim.terminate()
         out, _ = sim.communicate(timeout=20)
-        executor.shutdown()
+        close(executor)
     assert sim.returncode in (0, -15), out
 
 
