@@ -186,6 +186,9 @@ def run_node(checkpoint: str, mode: str, rate: float, seconds: float, executor: 
                 ex.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:  # noqa: BLE001 - SIGINT shut the context down under a callback (spin_node)
+        if rclpy.ok():
+            raise
     finally:
         if ex is not None:
             ex.shutdown()
@@ -450,14 +453,18 @@ def main(argv=None) -> int:
     try:
         for head in heads:
             lat, bare, paced = latency(rig, ckpts[head], args.n)
+            # what the node and the transport add: end to end over the paced bare model
+            ratio = round(lat["median_ms"] / paced["median_ms"], 2)
             results["latency"].append({"head": head, "end_to_end": lat, "forward_pass": bare,
-                                       "forward_pass_paced_30hz": paced})
+                                       "forward_pass_paced_30hz": paced,
+                                       "overhead_ratio_median": ratio})
             print(f"{head:10s} image->command median {lat['median_ms']:6.2f} p99 "
                   f"{lat['p99_ms']:6.2f} ms (lost {lat['lost']}/{lat['n'] + lat['lost']}); "
                   f"bare forward back to back {bare['median_ms']:5.2f} / {bare['p99_ms']:5.2f}, "
                   f"at 30 Hz {paced['median_ms']:5.2f} / {paced['p99_ms']:5.2f}; node's "
                   f"inference {lat['node_inference_ms_mean']:5.2f} mean / "
-                  f"{lat['node_inference_ms_p99']:5.2f} p99", flush=True)
+                  f"{lat['node_inference_ms_p99']:5.2f} p99; end to end / paced forward "
+                  f"{ratio:.2f}x", flush=True)
             for name, v in lat["breakdown"].items():
                 print(f"{'':12s}{name:40s} {v['median_ms']:6.2f} / {v['p99_ms']:6.2f}",
                       flush=True)

@@ -622,16 +622,22 @@ class PolicyNode(Node):
                 if job.generation != self._generation or not self._enabled:
                     self.counts["dropped"] += 1   # reset, watchdog, swap or disable meanwhile
                     continue
-                if error is not None:
-                    self.counts["observation_errors"] += 1
-                    self.counts["stop_commands"] += 1
-                    self._publish(self.stop_command, job.time, job.stamp)
-                else:
-                    if out.status != "ok":
-                        self.counts[out.status] += 1
-                    if out.status == "nonfinite":
+                try:
+                    if error is not None:
+                        self.counts["observation_errors"] += 1
                         self.counts["stop_commands"] += 1
-                    self._publish(out.command, job.time, job.stamp, policy=True, score=score)
+                        self._publish(self.stop_command, job.time, job.stamp)
+                    else:
+                        if out.status != "ok":
+                            self.counts[out.status] += 1
+                        if out.status == "nonfinite":
+                            self.counts["stop_commands"] += 1
+                        self._publish(out.command, job.time, job.stamp, policy=True,
+                                      score=score)
+                except Exception:  # noqa: BLE001
+                    if not self.context.ok():
+                        return   # SIGINT or a launch shutdown took the context under us
+                    raise
             if error is not None:
                 self.get_logger().error(f"observation at {job.time:.3f} refused, stop command "
                                         f"sent: {error}", throttle_duration_sec=2.0)
