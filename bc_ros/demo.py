@@ -10,7 +10,7 @@ Stages (each writes ``<out>/<stage>.json``; a re-run reuses finished stages unle
 4. heads      every head (gaussian, mog, diffusion, ar, cvae) on bypass
               (3 and 4 train ``jobs`` experiments at once, one process and torch thread each)
 5. dagger     DAgger rounds on trail over ROS 2 (sim, policy, mux and recorder nodes), beta mixing
-6. latency    batch-1 inference time of every trained bypass policy
+6. latency    batch-1 inference time of every trained bypass policy, eager and onnxruntime
 7. report     ``report.md`` with the tables, ``results.json``, plots
 
 ``--quick`` uses tiny counts (a few demonstrations, tens of training steps, a few evaluation
@@ -124,6 +124,11 @@ def _experiment(spec: dict, runs: str, episodes: int, force: bool) -> dict:
     torch.set_num_threads(1)
     r = run_experiment(spec, runs, episodes=episodes, force=force, progress=False)
     return {k: v for k, v in r.items() if k != "records"}
+
+
+def _ms(value) -> str:
+    """A time for the report; '-' where a stage reused from an older run lacks it."""
+    return "-" if value is None else f"{value:.2f}"
 
 
 class Demo:
@@ -257,25 +262,37 @@ class Demo:
         import numpy as np
         import torch
 
+        from bc_ros.core.policy.backend import make_backend
         from bc_ros.core.policy.checkpoint import load_checkpoint
         torch.set_num_threads(1)
-        rows = []
-        for head in HEAD_OPTIONS:
-            policy, _ = load_checkpoint(os.path.join(self.runs, f"bypass_{head}", "last.pt"))
-            w, h = policy.config.image_size
-            rng = np.random.default_rng(0)
-            images = rng.integers(0, 255, (len(policy.config.cameras), h, w, 3), np.uint8)
+
+        def timed(policy, images) -> list[float]:
             times = []
             for i in range(self.size["latency_calls"] + 10):
                 t = time.perf_counter()
                 policy.select_action(images)
                 if i >= 10:
                     times.append(1000 * (time.perf_counter() - t))
-            rows.append({"head": head, "median_ms": float(np.median(times)),
-                         "p99_ms": float(np.percentile(times, 99)),
+            return times
+
+        rows = []
+        for head in HEAD_OPTIONS:
+            policy, _ = load_checkpoint(os.path.join(self.runs, f"bypass_{head}", "last.pt"))
+            w, h = policy.config.image_size
+            rng = np.random.default_rng(0)
+            images = rng.integers(0, 255, (len(policy.config.cameras), h, w, 3), np.uint8)
+            eager = timed(policy, images)
+            policy.set_backend(make_backend("onnxruntime", policy))   # policy_node's option
+            fast = timed(policy, images)
+            rows.append({"head": head, "median_ms": float(np.median(eager)),
+                         "p99_ms": float(np.percentile(eager, 99)),
+                         "onnxruntime_median_ms": float(np.median(fast)),
+                         "onnxruntime_p99_ms": float(np.percentile(fast, 99)),
                          "horizon": policy.config.horizon})
-            print(f"    {head}: select_action median {rows[-1]['median_ms']:.2f} ms, p99 "
-                  f"{rows[-1]['p99_ms']:.2f} ms", flush=True)
+            r = rows[-1]
+            print(f"    {head}: select_action median {r['median_ms']:.2f} ms, p99 "
+                  f"{r['p99_ms']:.2f} ms; onnxruntime {r['onnxruntime_median_ms']:.2f} / "
+                  f"{r['onnxruntime_p99_ms']:.2f} ms", flush=True)
         return {"rows": rows}
 
     def report(self, results: dict) -> dict:
@@ -304,8 +321,10 @@ class Demo:
                          f"{m['wall_time_s']:.0f} |")
         lines += ["", "![dagger](runs/dagger/dagger.png)", "",
                   "## Batch-1 inference (select_action, 3 cameras, 1 thread)", "",
-                  "| head | median ms | p99 ms |", "|---|---|---|"]
-        lines += [f"| {r['head']} | {r['median_ms']:.2f} | {r['p99_ms']:.2f} |"
+                  "| head | median ms | p99 ms | onnxruntime median ms | onnxruntime p99 ms |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {r['head']} | {r['median_ms']:.2f} | {r['p99_ms']:.2f} | "
+                  f"{_ms(r.get('onnxruntime_median_ms'))} | {_ms(r.get('onnxruntime_p99_ms'))} |"
                   for r in results["latency"]["rows"]]
         experts = results["experts"]["tasks"]
         lines += ["", "## Scripted experts over ROS 2", "",

@@ -27,6 +27,7 @@ def test_quick_demo_runs_every_stage_and_reports_the_json_figures(tmp_path, caps
         assert f"| {r['label']} | {r['successes']}/{r['episodes']} |" in report
     for row in results["latency"]["rows"]:
         assert f"| {row['head']} | {row['median_ms']:.2f} |" in report
+        assert f"| {row['onnxruntime_median_ms']:.2f} |" in report   # the node's fast backend
     assert [m["round"] for m in results["dagger"]["rounds"]] == [0, 1]
     # a second run reuses every stage
     capsys.readouterr()

@@ -96,7 +96,11 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(self, policy, threads: int = 1, seed: int = 0):
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise RuntimeError("the onnxruntime backend needs the onnxruntime package (pip "
+                               "install onnxruntime); or use the torch backend") from None
 
         if not bool(policy.normalizer.fitted):
             raise RuntimeError("the policy's normalizer has no statistics: load a checkpoint "
