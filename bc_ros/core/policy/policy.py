@@ -121,7 +121,8 @@ class Policy(nn.Module):
     def set_backend(self, backend) -> None:
         """Run ``select_action``'s model calls through ``backend`` (``backend.py``:
         ``OnnxRuntimeBackend``), or eagerly with None. Training and ``predict_chunk`` stay
-        eager. The inference state is cleared (step features may differ in the last bits)."""
+        eager. A backend runs the weights it was built from: build a new one after changing
+        them. The inference state is cleared (step features may differ in the last bits)."""
         self.backend = backend
         self.reset()
 
