@@ -108,6 +108,9 @@ class DaggerRunConfig:
                                     "finetune (each member continues from the policy running now, "
                                     "its weights and normalizer, on all the data).")
     finetune_steps: int = field(0, "Finetune: training steps per round (0: half of train.steps).")
+    policy_backend: str = field("torch", "policy_node's backend in the rollouts: torch or "
+                                         "onnxruntime (the same actions to float rounding, 2-3x "
+                                         "faster per observation; the ensemble's members too).")
 
     def __post_init__(self):
         self.train = dict(self.train or {})
@@ -126,6 +129,10 @@ class DaggerRunConfig:
             raise ValueError(f"gating must be one of {GATINGS}, got {self.gating=}")
         if self.train_parallel < 0:
             raise ValueError(f"train_parallel must be >= 0, got {self.train_parallel=}")
+        from bc_ros.core.policy.backend import BACKENDS
+        if self.policy_backend not in BACKENDS:
+            raise ValueError(f"policy_backend must be one of {BACKENDS}, got "
+                             f"{self.policy_backend=}")
         if self.retrain not in ("scratch", "finetune") or self.finetune_steps < 0:
             raise ValueError(f"retrain must be scratch or finetune and finetune_steps >= 0, got "
                              f"{self.retrain=} {self.finetune_steps=}")
@@ -329,7 +336,8 @@ class Graph:
         self.recorder = RecorderNode(rec, parameter_overrides=sim_time, **kw)
         self.policy = PolicyNode({"checkpoint": checkpoints[0], "ensemble": checkpoints[1:],
                                   "mode": "lockstep", "command_type": "twist_stamped",
-                                  "low": low, "high": high, "torch_threads": 1},
+                                  "low": low, "high": high, "torch_threads": 1,
+                                  "backend": cfg.policy_backend},
                                  parameter_overrides=sim_time, **kw)
         beta = {k: getattr(cfg, k) for k in ("beta_schedule", "beta", "beta_start", "beta_end",
                                              "beta_rounds", "beta_decay")}

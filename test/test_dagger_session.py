@@ -27,6 +27,7 @@ def config(**kw):
     (dict(gating="beta", human={"engage_lateral": 1.0}), "applies to human gating"),
     (dict(gating="human", human={"engage_lateral": 0.2}), "release band must lie inside"),
     (dict(gating="human", human={"engage_distance": 1.0}), "unknown HumanRule keys"),
+    (dict(policy_backend="tensorrt"), "policy_backend must be one of"),
 ])
 def test_each_gatings_options_are_validated(kw, match):
     with pytest.raises(ValueError, match=match):

@@ -54,7 +54,7 @@ def test_an_uncertainty_round_requests_help_labels_only_the_expert_and_swaps_the
         tmp_path):
     """Two members trained in parallel on demo 0; the threshold calibrated on demo 1 (held
     out); the robot asks for help; only the expert's ticks become labels; the retrained pair is
-    hot-swapped and the threshold recalibrated."""
+    hot-swapped and the threshold recalibrated. The policy node runs on onnxruntime."""
     demos = str(tmp_path / "demos")
     record_with_expert("drone", "trail", 2, demos, image_size=(32, 32), rate_hz=1000.0,
                        quiet=True)
@@ -62,7 +62,8 @@ def test_an_uncertainty_round_requests_help_labels_only_the_expert_and_swaps_the
                           rounds=1, episodes_per_round=1, eval_episodes=0,
                           train={**TINY, "episodes": [0]}, image_size=[32, 32],
                           gating="uncertainty", ensemble_size=2, target_request_rate=0.2,
-                          calibration_ticks=100, agree_ticks=2, agree_tol=0.3)
+                          calibration_ticks=100, agree_ticks=2, agree_tol=0.3,
+                          policy_backend="onnxruntime")   # the members' scores too, and swaps
     messages = []
     summary = run_dagger(cfg, progress=messages.append)
     assert not any("keeping the previous policy" in m for m in messages)
