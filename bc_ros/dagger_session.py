@@ -182,6 +182,11 @@ class DaggerRunConfig:
         """Policies trained per round."""
         return self.ensemble_size if self.gating == "uncertainty" else 1
 
+    @property
+    def parallel_trainings(self) -> int:
+        """Training processes run at once."""
+        return min(self.train_parallel or self.members, self.members)
+
 
 def member_config(cfg: DaggerRunConfig, r: int, m: int, extra: list[str],
                   start: list[str] | None = None) -> dict:
@@ -198,9 +203,8 @@ def member_config(cfg: DaggerRunConfig, r: int, m: int, extra: list[str],
     if cfg.gating != "beta":        # only the expert's ticks (and the context) are labels
         values.setdefault("label_control", [CONTROL_EXPERT])
         values.setdefault("label_context_ticks", cfg.context_ticks)
-    parallel = min(cfg.train_parallel or cfg.members, cfg.members)
-    if not cfg.train.get("threads") and parallel > 1:
-        values["threads"] = max(1, (os.cpu_count() or 1) // parallel)
+    if not cfg.train.get("threads") and cfg.parallel_trainings > 1:
+        values["threads"] = max(1, (os.cpu_count() or 1) // cfg.parallel_trainings)
     return values
 
 
@@ -219,11 +223,11 @@ def train_round(cfg: DaggerRunConfig, r: int, extra: list[str],
             json.dump(values, f)
         jobs.append((config_path, os.path.join(values["out"], "train.log"),
                      os.path.join(values["out"], "last.pt")))
-    parallel = min(cfg.train_parallel or cfg.members, cfg.members)
+    parallel = cfg.parallel_trainings
     codes = []
-    for start in range(0, len(jobs), parallel):
+    for first in range(0, len(jobs), parallel):
         running = []
-        for config_path, log, _ in jobs[start:start + parallel]:
+        for config_path, log, _ in jobs[first:first + parallel]:
             f = open(log, "w")
             running.append((subprocess.Popen([sys.executable, "-m", "bc_ros.cli", "train",
                                                "--config", config_path],
@@ -571,7 +575,7 @@ def _labelled_ticks(cfg: DaggerRunConfig, store, episodes: list[dict]) -> int:
     from bc_ros.core.data.dataset import context_from_control
     total = 0
     for e in episodes:
-        control = store.read(e["index"])["control"]
+        control = store.read(e["index"], ["control"])["control"]
         keep = control == CONTROL_EXPERT
         if cfg.context_ticks:
             keep |= context_from_control(control, cfg.context_ticks)

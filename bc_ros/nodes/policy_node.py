@@ -66,6 +66,7 @@ from std_msgs.msg import Float32, String
 from std_srvs.srv import SetBool, Trigger
 
 from bc_ros.core.config import field
+from bc_ros.core.dagger.uncertainty import half_range_scale, observation_score
 from bc_ros.core.data.align import STAMP_EPS, StreamAligner
 from bc_ros.core.policy.backend import BACKENDS
 from bc_ros.nodes import conversions as conv
@@ -217,6 +218,7 @@ class PolicyNode(Node):
         conv.check_command_type(self.command_type, self.action_names)
         self.state_type = state_type_for(self.spec, cfg.state_type)
         self.stop_command = self.runner.stop_command.copy()
+        self._score_scale = half_range_scale(cfg.low, cfg.high)   # the ensemble's score scale
 
         # Shared between the executor thread(s) and the inference thread, under _lock.
         self._lock = threading.Lock()
@@ -649,12 +651,7 @@ class PolicyNode(Node):
     def _disagreement(self, raw: np.ndarray, obs: dict, members: list) -> float | None:
         """Ensemble disagreement at this observation (None if a member gave a non-finite
         action: no score rather than a wrong one)."""
-        from bc_ros.core.dagger.uncertainty import ensemble_disagreement, half_range_scale
-        actions = np.stack([raw] + [m.act(obs).raw for m in members])
-        if not np.isfinite(actions).all():
-            return None
-        return ensemble_disagreement(actions, scale=half_range_scale(self.config.low,
-                                                                     self.config.high))
+        return observation_score([raw] + [m.act(obs).raw for m in members], self._score_scale)
 
     def _publish(self, command, t: float, stamp, policy: bool = False,
                  score: float | None = None) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bc_ros.core.dagger.uncertainty import ensemble_disagreement, half_range_scale
+from bc_ros.core.dagger.uncertainty import half_range_scale, observation_score
 
 
 def ensemble_scores(checkpoints: list[str], dataset: str, episodes: list[int], low, high, *,
@@ -53,9 +53,9 @@ def ensemble_scores(checkpoints: list[str], dataset: str, episodes: list[int], l
         for t in range(len(data["action"])):
             obs = {"images": {cam: data[f"image_{cam}"][t] for cam in c.cameras},
                    "state": data["state"][t] if c.state_dim else None}
-            actions = np.stack([r.act(obs).raw for r in runners])       # (M, A)
-            if np.isfinite(actions).all():
-                scores.append(ensemble_disagreement(actions, scale=scale))
+            score = observation_score([r.act(obs).raw for r in runners], scale)
+            if score is not None:
+                scores.append(score)
         if max_ticks and len(scores) >= max_ticks:
             break
     return np.asarray(scores, dtype=np.float64)

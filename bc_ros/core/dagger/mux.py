@@ -219,15 +219,19 @@ class CommandMux:
         self.config = config
         self.rng = rng
         self.stop = np.asarray(config.stop_command, dtype=np.float64)
-        self.gate = None
-        if config.mode == "uncertainty":
-            self.gate = UncertaintyGate(config.uncertainty_threshold, agree_tol=config.agree_tol,
-                                        agree_ticks=config.agree_ticks,
-                                        action_scale=config.action_scale or None)
+        self.gate = self._new_gate()
         self.beta: float | None = None
         self.start_episode()
 
     # -- episode -------------------------------------------------------------------------------
+
+    def _new_gate(self) -> UncertaintyGate | None:
+        """Uncertainty mode's gate from the config's threshold and hand-back fields."""
+        cfg = self.config
+        if cfg.mode != "uncertainty":
+            return None
+        return UncertaintyGate(cfg.uncertainty_threshold, agree_tol=cfg.agree_tol,
+                               agree_ticks=cfg.agree_ticks, action_scale=cfg.action_scale or None)
 
     def start_episode(self, *, beta: float | None = None) -> None:
         """Reset control to the policy and the per-episode stats; beta mode needs this round's
@@ -251,11 +255,7 @@ class CommandMux:
         self._last_command = self.stop
         self._actor = "policy"               # who acted last tick (context switches)
         self._episode_expert = False
-        if self.gate is not None:
-            cfg = self.config
-            self.gate = UncertaintyGate(cfg.uncertainty_threshold, agree_tol=cfg.agree_tol,
-                                        agree_ticks=cfg.agree_ticks,
-                                        action_scale=cfg.action_scale or None)
+        self.gate = self._new_gate()
         if self.config.mode == "beta" and self.beta is not None \
                 and self.config.beta_draw == "episode":
             self._episode_expert = bool(self.rng.random() < self.beta)

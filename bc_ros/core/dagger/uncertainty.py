@@ -84,6 +84,14 @@ def ensemble_disagreement(actions, scale=None):
     return float(score) if score.ndim == 0 else score
 
 
+def observation_score(actions, scale) -> float | None:
+    """The score of one observation, as policy_node publishes it and calibration replays it:
+    the disagreement of the members' raw actions (M, D) over ``scale``; None (no score rather
+    than a wrong one) when a member's action is not finite."""
+    a = np.asarray(actions, dtype=np.float64)
+    return ensemble_disagreement(a, scale=scale) if np.isfinite(a).all() else None
+
+
 def action_distance(expert, policy, scale=None) -> float:
     """RMS over dims of the scaled difference: sqrt(mean_j(((e_j - p_j) / s_j)^2))."""
     e = np.asarray(expert, dtype=np.float64).reshape(-1)

@@ -283,11 +283,17 @@ class EpisodeStore:
         write_json_atomic(os.path.join(self.root, META), self.meta)
 
     # ---- reading -----------------------------------------------------------------------------
-    def read(self, index: int) -> dict[str, np.ndarray]:
+    def read(self, index: int, names=None) -> dict[str, np.ndarray]:
+        """Episode ``index``'s features, or only ``names`` of them (the cameras are most of
+        the bytes: a control or action column alone is read without them)."""
         import h5py
 
+        names = list(self.features) if names is None else list(names)
+        unknown = sorted(set(names) - set(self.features))
+        if unknown:
+            raise KeyError(f"no features {unknown} in {self.root}; it has {list(self.features)}")
         with h5py.File(self.episode_path(index), "r") as f:
-            return {name: f[name][()] for name in self.features}
+            return {name: f[name][()] for name in names}
 
     # ---- crash recovery ----------------------------------------------------------------------
     def _recover_leftovers(self) -> None:

@@ -22,7 +22,8 @@ def dataset_info(root: str) -> dict:
     control = collections.Counter()
     if "control" in store.features:
         for e in episodes:
-            values, counts = np.unique(store.read(e["index"])["control"], return_counts=True)
+            who = store.read(e["index"], ["control"])["control"]   # without the cameras
+            values, counts = np.unique(who, return_counts=True)
             for v, c in zip(values, counts):
                 control[{0: "expert", 1: "policy"}.get(int(v), "unknown")] += int(c)
     return {"root": root, "episodes": len(episodes), "frames": frames, "rate_hz": rate,

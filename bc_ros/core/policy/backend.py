@@ -23,66 +23,18 @@ from __future__ import annotations
 
 import os
 import tempfile
-import warnings
 
 import numpy as np
 import torch
-from torch import nn
 
-from bc_ros.core.policy.export import NOISE_PREFIX
+from bc_ros.core.policy.export import (StepModule, StepsChunkModule, example_inputs,
+                                       export_module_onnx)
 
 BACKENDS = ("torch", "onnxruntime")
 PARITY_TOLERANCE = 1e-3     # max |onnxruntime - eager| per action, relative to 1 + |eager|
-
-
-class _StepModule(nn.Module):
-    """images (1, 1, V, 3, H, W) uint8, state (1, 1, S) raw -> step features (1, 1, step_dim)."""
-
-    def __init__(self, policy):
-        super().__init__()
-        self.policy = policy
-        self.input_names = ["images"] + (["state"] if policy.config.state_dim else [])
-
-    def forward(self, images, state=None):
-        norm = self.policy.normalizer
-        if state is not None:   # the normalizer's arithmetic, without its fitted check
-            state = (state - norm.state_offset) / norm.state_scale
-        return self.policy.encoder.encode_steps(images, state)
-
-
-class _ChunkModule(nn.Module):
-    """steps (1, n_obs_steps, step_dim), goal (1, G), noise_* -> actions (1, horizon, A)."""
-
-    def __init__(self, policy):
-        super().__init__()
-        self.policy = policy
-        self.noise_names = list(policy.head.noise_spec(1))
-        self.input_names = (["steps"] + (["goal"] if policy.config.goal_dim else [])
-                            + [NOISE_PREFIX + n for n in self.noise_names])
-
-    def forward(self, *inputs):
-        named = dict(zip(self.input_names, inputs))
-        p, norm = self.policy, self.policy.normalizer
-        cond = p.encoder.fuse(named["steps"], named.get("goal"))
-        noise = {n: named[NOISE_PREFIX + n] for n in self.noise_names}
-        return p.head.sample_from_noise(cond, noise) * norm.action_scale + norm.action_offset
-
-
-def _export(module: nn.Module, args: tuple, path: str) -> str:
-    """Write ``module`` to ONNX; the TorchScript exporter first (about 1 s against 5-8 s for
-    the dynamo one on these policies), the dynamo one if it fails. Returns the exporter used."""
-    errors = []
-    for dynamo in (False, True):
-        try:
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")      # tracer and exporter chatter
-                torch.onnx.export(module, args, path, input_names=module.input_names,
-                                  output_names=["out"], dynamo=dynamo, verbose=False)
-            return "dynamo" if dynamo else "torchscript"
-        except Exception as e:  # noqa: BLE001  (report both exporters' failures together)
-            errors.append(f"{'dynamo' if dynamo else 'torchscript'} exporter: "
-                          f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-    raise RuntimeError("ONNX export for onnxruntime failed; " + "; ".join(errors))
+# The TorchScript exporter first: about 1 s against 5-8 s for the dynamo one on these policies,
+# and a checkpoint is exported at every load.
+EXPORTERS = ("torchscript", "dynamo")
 
 
 class OnnxRuntimeBackend:
@@ -95,7 +47,7 @@ class OnnxRuntimeBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, policy, threads: int = 1, seed: int = 0):
+    def __init__(self, policy, threads: int = 1, seed: int = 0):   # seed: the check's inputs
         try:
             import onnxruntime as ort
         except ImportError:
@@ -108,19 +60,13 @@ class OnnxRuntimeBackend:
         policy.eval()
         self.config = c = policy.config
         self.head = policy.head
-        self.step_module, self.chunk_module = _StepModule(policy), _ChunkModule(policy)
-        g = torch.Generator().manual_seed(seed)
-        w, h = c.image_size
-        step_args = (torch.randint(0, 256, (1, 1, len(c.cameras), 3, h, w), generator=g,
-                                   dtype=torch.uint8),)
-        if c.state_dim:
-            step_args += (torch.randn((1, 1, c.state_dim), generator=g),)
+        self.step_module, self.chunk_module = StepModule(policy), StepsChunkModule(policy)
+        example = example_inputs(policy, 1, seed)
+        # the step graph takes one observation (its shapes are fixed at export)
+        step_args = tuple(example[n][:, :1] for n in self.step_module.input_names)
         with torch.no_grad():
             steps = self.step_module(*step_args).repeat(1, c.n_obs_steps, 1)
-        chunk_args = (steps,)
-        if c.goal_dim:
-            chunk_args += (torch.randn((1, c.goal_dim), generator=g),)
-        chunk_args += tuple(self.head.draw_noise(1, g).values())
+        chunk_args = (steps,) + tuple(example[n] for n in self.chunk_module.input_names[1:])
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
@@ -131,7 +77,8 @@ class OnnxRuntimeBackend:
             for name, module, args in (("step", self.step_module, step_args),
                                        ("chunk", self.chunk_module, chunk_args)):
                 path = os.path.join(tmp, f"{name}.onnx")
-                self.exporters[name] = _export(module, args, path)
+                self.exporters[name] = export_module_onnx(module, args, path, output="out",
+                                                          exporters=EXPORTERS)
                 # the session reads the file now: the folder can go
                 self._sessions[name] = ort.InferenceSession(path, opts,
                                                             providers=["CPUExecutionProvider"])

@@ -29,30 +29,60 @@ from torch import nn
 NOISE_PREFIX = "noise_"
 
 
+class StepModule(nn.Module):
+    """``ObservationEncoder.encode_steps`` with the state normalization in front: images
+    (B, T, V, 3, H, W) uint8, state (B, T, S) raw -> step features (B, T, step_dim)."""
+
+    def __init__(self, policy):
+        super().__init__()
+        self.policy = policy
+        self.input_names = ["images"] + (["state"] if policy.config.state_dim else [])
+
+    def forward(self, images, state=None):
+        norm = self.policy.normalizer
+        if state is not None:   # the normalizer's arithmetic, without its fitted check
+            state = (state - norm.state_offset) / norm.state_scale
+        return self.policy.encoder.encode_steps(images, state)
+
+
+class StepsChunkModule(nn.Module):
+    """Step features -> an unnormalized chunk: fuse (+ goal), sample the head from the given
+    noise, unnormalize. steps (B, n_obs_steps, step_dim), goal (B, G), noise_* -> (B, horizon,
+    A)."""
+
+    def __init__(self, policy, batch: int = 1):
+        super().__init__()
+        self.policy = policy
+        self.noise_names = list(policy.head.noise_spec(batch))
+        self.input_names = (["steps"] + (["goal"] if policy.config.goal_dim else [])
+                            + [NOISE_PREFIX + n for n in self.noise_names])
+
+    def forward(self, *inputs):
+        named = dict(zip(self.input_names, inputs))
+        p, norm = self.policy, self.policy.normalizer
+        cond = p.encoder.fuse(named["steps"], named.get("goal"))
+        noise = {n: named[NOISE_PREFIX + n] for n in self.noise_names}
+        return p.head.sample_from_noise(cond, noise) * norm.action_scale + norm.action_offset
+
+
 class ChunkModule(nn.Module):
-    """``Policy.predict_chunk`` as a module of positional tensors (the export signature)."""
+    """``Policy.predict_chunk`` as a module of positional tensors (the export signature): the
+    two halves ``StepModule`` and ``StepsChunkModule``, which the onnxruntime backend exports
+    separately."""
 
     def __init__(self, policy, batch: int = 1):
         super().__init__()
         if not bool(policy.normalizer.fitted):
             raise RuntimeError("the policy's normalizer has no statistics: fit it (or load a "
                                "checkpoint) before exporting")
-        self.policy, self.batch = policy, batch
-        c = policy.config
-        self.noise_names = list(policy.head.noise_spec(batch))
-        self.input_names = (["images"] + (["state"] if c.state_dim else [])
-                            + (["goal"] if c.goal_dim else [])
-                            + [NOISE_PREFIX + n for n in self.noise_names])
+        self.batch = batch
+        self.step, self.chunk = StepModule(policy), StepsChunkModule(policy, batch)
+        self.noise_names = self.chunk.noise_names
+        self.input_names = self.step.input_names + self.chunk.input_names[1:]
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        named = dict(zip(self.input_names, inputs))
-        p, norm = self.policy, self.policy.normalizer
-        state = named.get("state")
-        if state is not None:   # the normalizer's arithmetic, without its fitted check
-            state = (state - norm.state_offset) / norm.state_scale
-        cond = p.encoder(named["images"], state, named.get("goal"))
-        noise = {n: named[NOISE_PREFIX + n] for n in self.noise_names}
-        return p.head.sample_from_noise(cond, noise) * norm.action_scale + norm.action_offset
+        n = len(self.step.input_names)
+        return self.chunk(self.step(*inputs[:n]), *inputs[n:])
 
 
 def example_inputs(policy, batch: int = 1, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -70,13 +100,27 @@ def example_inputs(policy, batch: int = 1, seed: int = 0) -> dict[str, torch.Ten
     return out
 
 
-def _onnx_export(module, args, path, names, dynamo: bool, opset: int | None):
-    kw = dict(input_names=names, output_names=["actions"], dynamo=dynamo, verbose=False)
-    if opset is not None:
-        kw["opset_version"] = opset
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")      # tracer and exporter chatter
-        torch.onnx.export(module, args, path, **kw)
+def export_module_onnx(module: nn.Module, args: tuple, path: str, *,
+                       exporters=("dynamo", "torchscript"), opset: int | None = None,
+                       output: str = "actions") -> str:
+    """Write ``module`` (with an ``input_names`` attribute) to ONNX with the first of
+    ``exporters`` that succeeds; returns its name. Raises RuntimeError with every exporter's
+    failure when none does."""
+    errors = []
+    for name in exporters:
+        kw = dict(input_names=module.input_names, output_names=[output],
+                  dynamo=name == "dynamo", verbose=False)
+        if opset is not None:
+            kw["opset_version"] = opset
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")      # tracer and exporter chatter
+                torch.onnx.export(module, args, path, **kw)
+            return name
+        except Exception as e:   # noqa: BLE001  (report every exporter's failure together)
+            errors.append(f"{name} exporter: {type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''}")
+    raise RuntimeError("ONNX export failed; " + "; ".join(errors))
 
 
 def export_onnx(policy, path: str, *, batch: int = 1, dynamo: bool | None = None,
@@ -86,17 +130,9 @@ def export_onnx(policy, path: str, *, batch: int = 1, dynamo: bool | None = None
     False uses only that one. Returns the exporter used: "dynamo" or "torchscript"."""
     module = ChunkModule(policy, batch).eval()
     args = tuple(example_inputs(policy, batch).values())
-    tries = [True, False] if dynamo is None else [dynamo]
-    errors = []
-    for use_dynamo in tries:
-        try:
-            with torch.no_grad():
-                _onnx_export(module, args, path, module.input_names, use_dynamo, opset)
-            return "dynamo" if use_dynamo else "torchscript"
-        except Exception as e:   # noqa: BLE001  (report every exporter's failure together)
-            errors.append(f"{'dynamo' if use_dynamo else 'torchscript'} exporter: "
-                          f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-    raise RuntimeError("ONNX export failed; " + "; ".join(errors))
+    exporters = ("dynamo", "torchscript") if dynamo is None else \
+        ("dynamo" if dynamo else "torchscript",)
+    return export_module_onnx(module, args, path, exporters=exporters, opset=opset)
 
 
 def export_torchscript(policy, path: str, *, batch: int = 1) -> None:

@@ -37,6 +37,9 @@ def test_episodes_are_published_with_summaries(tmp_path):
     assert [e["length"] for e in reopened.episodes] == [5, 3]
     data = reopened.read(0)
     assert data["action"].shape == (5, 2) and data["action"][4].tolist() == [4, -4]
+    assert list(reopened.read(0, ["action"])) == ["action"]    # one column, no cameras
+    with pytest.raises(KeyError, match="no features"):
+        reopened.read(0, ["control"])
     assert sorted(os.listdir(tmp_path / "episodes")) == ["episode_000000.h5",
                                                          "episode_000001.h5"]
 
