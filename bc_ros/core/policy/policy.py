@@ -106,7 +106,10 @@ class Policy(nn.Module):
         """Training loss of a batch from ``EpisodeDataset`` (tensors)."""
         cond = self.encode(batch["images"], batch.get("state"), batch.get("goal"))
         action = self.normalizer.normalize("action", batch["action"].float())
-        return self.head.loss(cond, action, batch.get("action_mask"))
+        # Under the trainer's bf16 autocast only the encoder runs in bf16: the heads' losses
+        # (mixture log-likelihoods, noise regression, KL) stay in float32
+        with torch.autocast(cond.device.type, enabled=False):
+            return self.head.loss(cond.float(), action, batch.get("action_mask"))
 
     # ---- inference ---------------------------------------------------------------------------
     @torch.no_grad()

@@ -7,10 +7,15 @@ What a run writes into ``out``:
 
     best.pt          the policy with the lowest validation loss (a bc_ros checkpoint)
     last.pt          the policy at the last periodic save
-    train_state.pt   optimizer, scheduler and step of last.pt, for ``--resume``
+    train_state.pt   optimizer, scheduler, step, the raw weights and the EMA of last.pt, for
+                     ``--resume``
     step_<N>.pt      with ``keep_every``: the policy at every N-th step (learning curves)
     tb/              TensorBoard scalars: train/loss, val/loss, train/lr
     train.json       the config, the episode split, and the losses at each validation
+
+With ``ema`` (the default) the checkpoints carry the exponential moving average of the weights
+(``ema.py``), which is what validation, ``bc-ros eval`` and the policy node run; the raw weights
+the optimizer works on are kept in train_state.pt.
 
 The split is by episode (``split_episodes``), fixed by the seed. Training draws minibatches of
 sample indices from a per-epoch permutation; under DDP each rank takes every N-th index of the same
@@ -39,6 +44,7 @@ from bc_ros.core.policy.checkpoint import CheckpointError, read_checkpoint, save
 from bc_ros.core.policy.encoders import EncoderConfig
 from bc_ros.core.policy.policy import Policy, PolicyConfig
 from bc_ros.core.train.config import TrainConfig
+from bc_ros.core.train.ema import EMA
 
 ROBOT_OF_STATE = {"odometry": "drone", "joint_state": "arm"}
 
@@ -72,19 +78,40 @@ def batches(n_samples: int, batch_size: int, seed: int, rank: int, world: int, s
 
 def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
     """DrQ-style augmentation: pad by replication, crop back at a random offset per sample.
-    images (B, T, V, 3, H, W) uint8; one offset per sample, the same for its whole window."""
+    images (B, T, V, 3, H, W) uint8; one offset per sample, the same for its whole window.
+
+    Replication padding then a crop at (dy, dx) reads row clamp(dy + i - pad) and column
+    clamp(dx + j - pad) of the original, so each sample is two index_selects on uint8 (about 40x
+    faster than gathering every pixel of a float copy with four index tensors, as this did)."""
     if pad == 0:
         return images
     B, T, V, C, H, W = images.shape
-    x = images.reshape(B, T * V * C, H, W).float()
-    x = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate")
+    x = images.reshape(B, T * V * C, H, W)
     dx = torch.randint(0, 2 * pad + 1, (B,), generator=generator)
     dy = torch.randint(0, 2 * pad + 1, (B,), generator=generator)
-    rows = (dy[:, None] + torch.arange(H)[None])[:, None, :, None]                 # (B,1,H,1)
-    cols = (dx[:, None] + torch.arange(W)[None])[:, None, None, :]                 # (B,1,1,W)
-    out = x[torch.arange(B)[:, None, None, None], torch.arange(T * V * C)[None, :, None, None],
-            rows, cols]
-    return out.to(torch.uint8).reshape(B, T, V, C, H, W)
+    rows = (dy[:, None] + torch.arange(H)[None] - pad).clamp_(0, H - 1)              # (B, H)
+    cols = (dx[:, None] + torch.arange(W)[None] - pad).clamp_(0, W - 1)              # (B, W)
+    out = torch.stack([x[b].index_select(1, rows[b]).index_select(2, cols[b])
+                       for b in range(B)])
+    return out.reshape(B, T, V, C, H, W)
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AMX or AVX512-BF16), where bf16 autocast
+    halves the encoder's time; elsewhere it is emulated and slower than float32."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The dtype of the training forward's autocast, None for plain float32."""
+    if precision == "bf16" or (precision == "auto" and cpu_has_bf16()):
+        return torch.bfloat16
+    return None
 
 
 def to_tensors(batch: dict) -> dict:
@@ -142,7 +169,9 @@ def policy_config_for(cfg: TrainConfig, ds: EpisodeDataset) -> PolicyConfig:
 
 @torch.no_grad()
 def validation_loss(policy: Policy, ds: EpisodeDataset, cfg: TrainConfig) -> float:
-    """Mean loss over a fixed subset of validation samples, with fixed noise."""
+    """Mean loss over a fixed subset of validation samples, with fixed noise, in the
+    training's precision."""
+    dtype = autocast_dtype(cfg.precision)
     policy.eval()
     idx = np.random.default_rng([cfg.seed, 1]).permutation(len(ds))[:cfg.max_val_samples]
     total, count = 0.0, 0
@@ -150,7 +179,8 @@ def validation_loss(policy: Policy, ds: EpisodeDataset, cfg: TrainConfig) -> flo
         torch.manual_seed(cfg.seed)
         for b in range(0, len(idx), 256):
             chunk = idx[b:b + 256]
-            total += float(policy(to_tensors(ds.get_batch(chunk)))) * len(chunk)
+            with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                total += float(policy(to_tensors(ds.get_batch(chunk)))) * len(chunk)
             count += len(chunk)
     policy.train()
     return total / count
@@ -194,8 +224,15 @@ def _train(cfg: TrainConfig, on_batch, rank: int, world: int) -> dict:
         step, best, history = _resume(policy, optim, sched, cfg, last_path, state_path)
     elif cfg.init_checkpoint:
         _init_from(policy, cfg.init_checkpoint)
+    ema = None
+    if cfg.ema:
+        ema = EMA(policy, power=cfg.ema_power, max_decay=cfg.ema_max_decay)
+        if cfg.resume:
+            _resume_ema(ema, state_path)
+    deployed = ema.model if ema is not None else policy    # what is validated and saved
     model = torch.nn.parallel.DistributedDataParallel(policy) if world > 1 else policy
     gen = torch.Generator()
+    amp = autocast_dtype(cfg.precision)
 
     writer = None
     if rank == 0:
@@ -209,7 +246,7 @@ def _train(cfg: TrainConfig, on_batch, rank: int, world: int) -> dict:
                    dynamic_ncols=True)
 
     def save(path, val_loss):
-        save_checkpoint(policy, path, extra={"step": step, "val_loss": val_loss,
+        save_checkpoint(deployed, path, extra={"step": step, "val_loss": val_loss,
                                              "seconds": time.perf_counter() - t0,
                                              "dataset": os.path.abspath(cfg.dataset),
                                              "split": split, "train_config":
@@ -228,13 +265,16 @@ def _train(cfg: TrainConfig, on_batch, rank: int, world: int) -> dict:
         batch["images"] = random_shift(batch["images"], cfg.random_shift, gen)
         with torch.random.fork_rng():
             torch.manual_seed((cfg.seed * 7919 + step) * world + rank)   # the heads' noise
-            loss = model(batch)
+            with torch.autocast("cpu", dtype=amp or torch.bfloat16, enabled=amp is not None):
+                loss = model(batch)
         optim.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
         optim.step()
         sched.step()
+        if ema is not None:
+            ema.update(policy)
         step += 1
         samples += len(idx)
         loss_sum, loss_n = loss_sum + float(loss.detach()), loss_n + 1
@@ -246,7 +286,7 @@ def _train(cfg: TrainConfig, on_batch, rank: int, world: int) -> dict:
         writer.add_scalar("train/loss", float(loss.detach()), step)
         writer.add_scalar("train/lr", sched.get_last_lr()[0], step)
         if step % cfg.val_every == 0 or step == cfg.steps:
-            val = validation_loss(policy, val_ds, cfg) if val_ds is not None else None
+            val = validation_loss(deployed, val_ds, cfg) if val_ds is not None else None
             entry = {"step": step, "train_loss": loss_sum / loss_n, "val_loss": val,
                      "seconds": time.perf_counter() - t0}
             history.append(entry)
@@ -263,7 +303,9 @@ def _train(cfg: TrainConfig, on_batch, rank: int, world: int) -> dict:
         if step % cfg.save_every == 0 or step == cfg.steps:
             save(last_path, history[-1]["val_loss"] if history else None)
             torch.save({"optimizer": optim.state_dict(), "scheduler": sched.state_dict(),
-                        "step": step, "best": best, "history": json.dumps(history)},
+                        "step": step, "best": best, "history": json.dumps(history),
+                        "model": policy.state_dict(),
+                        **({"ema": ema.state_dict()} if ema is not None else {})},
                        state_path + ".tmp")
             os.replace(state_path + ".tmp", state_path)
     seconds = time.perf_counter() - t0
@@ -272,7 +314,8 @@ def _train(cfg: TrainConfig, on_batch, rank: int, world: int) -> dict:
                "train_samples": len(train_ds), "val_samples": len(val_ds) if val_ds else 0,
                "split": split, "history": history, "best_score": best,
                "best": best_path, "last": last_path, "head": cfg.head,
-               "weights_sha256": weights_digest(policy)}
+               "ema": cfg.ema, "precision": str(amp or torch.float32).replace("torch.", ""),
+               "weights_sha256": weights_digest(deployed)}
     if rank == 0:
         bar is not None and bar.close()
         writer.close()
@@ -328,6 +371,16 @@ def _resume(policy, optim, sched, cfg, last_path, state_path):
         raise CheckpointError(f"cannot resume from {last_path}: it was trained with another "
                               f"model configuration ({e})") from None
     state = torch.load(state_path, map_location="cpu", weights_only=True)
+    if "model" in state:      # last.pt holds the EMA; the optimizer continues the raw weights
+        policy.load_state_dict(state["model"])
     optim.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
     return int(state["step"]), float(state["best"]), json.loads(state["history"])
+
+
+def _resume_ema(ema: EMA, state_path: str) -> None:
+    state = torch.load(state_path, map_location="cpu", weights_only=True)
+    if "ema" not in state:
+        raise CheckpointError(f"cannot resume with ema from {state_path}: that run was trained "
+                              f"without it (resume with ema: false)")
+    ema.load_state_dict(state["ema"])
