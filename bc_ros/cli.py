@@ -69,7 +69,7 @@ def cmd_teleop(args) -> int:
 
 
 def cmd_record(args) -> int:
-    from bc_ros.recording_session import record_with_expert
+    from bc_ros.sessions.recording import record_with_expert
 
     try:
         result = record_with_expert(robot=args.robot, task=args.task, episodes=args.episodes,
@@ -87,38 +87,6 @@ def _write_json(path, data) -> None:
 
         with open(path, "w") as f:
             json.dump(data, f, indent=2)
-
-
-def _import_recorder_config(args):
-    """The recorder parameters a bag is imported with: the defaults (the drone's topics), a
-    bc_ros sim's (``--sim``), then a recorder parameter file (``--params``), then --out."""
-    import dataclasses
-
-    from bc_ros.core.config import from_dict, load_ros_params_yaml
-    from bc_ros.core.data.recording import RecorderConfig
-
-    values = {}
-    if args.sim:
-        from bc_ros.core.sim import default_task, make_env
-        from bc_ros.recording_session import recorder_overrides_for
-
-        task = args.task or default_task(args.sim)
-        env = make_env(args.sim, task, image_size=(96, 96))
-        try:
-            values.update(recorder_overrides_for(args.sim, task, args.out, (96, 96), env))
-        finally:
-            env.close()
-    if args.params:
-        from bc_ros.nodes.recorder_node import RecorderNodeConfig
-
-        # a ROS 2 parameter file (as config/recorder.yaml) or a plain mapping of fields
-        params = load_ros_params_yaml(args.params, "recorder", plain_ok=True)
-        from_dict(RecorderNodeConfig, {**values, **params, "dataset": args.out})  # unknown keys
-        fields = {f.name for f in dataclasses.fields(RecorderConfig)}
-        # recorder_node's own parameters (auto_start, episodes, buttons...) do not apply here
-        values.update({k: v for k, v in params.items() if k in fields})
-    values["dataset"] = args.out
-    return from_dict(RecorderConfig, values)
 
 
 def _topic_remaps(pairs) -> dict:
@@ -141,11 +109,14 @@ def cmd_dataset(args) -> int:
                              f"reads rosbag2, export writes lerobot")
         if args.action == "import":
             from bc_ros.core.data.rosbag_import import import_rosbag
+            from bc_ros.sessions.recording import recorder_config_for_import
 
             if not args.out:
                 raise ValueError("import needs --out DATASET (bc-ros dataset import BAG --out D)")
-            result = import_rosbag(args.dataset, _import_recorder_config(args),
-                                   episode_split=args.split, gap_seconds=args.gap_seconds,
+            config = recorder_config_for_import(args.out, sim=args.sim or "",
+                                                task=args.task or "", params=args.params or "")
+            result = import_rosbag(args.dataset, config, episode_split=args.split,
+                                   gap_seconds=args.gap_seconds,
                                    topics=_topic_remaps(args.topic), clock=args.clock,
                                    success=args.success)
             _write_json(args.json, result)
@@ -241,11 +212,17 @@ def _json_object(text: str) -> dict:
 
 def _config_from(args, cls, skip=()) -> object:
     """File values (``--config``), then command-line values on top."""
+    from bc_ros.core.config import from_dict
+
+    return from_dict(cls, _config_values(args, cls, skip))
+
+
+def _config_values(args, cls, skip=()) -> dict:
     import dataclasses
 
     import yaml
 
-    from bc_ros.core.config import field_types, from_dict
+    from bc_ros.core.config import field_types
 
     values = {}
     if args.config:
@@ -259,7 +236,7 @@ def _config_from(args, cls, skip=()) -> object:
         if getattr(types[f.name], "__origin__", types[f.name]) is list:   # list[...] or list
             v = [_number(x) for x in v]
         values[f.name] = v
-    return from_dict(cls, values)
+    return values
 
 
 def _number(text):
@@ -272,12 +249,17 @@ def _number(text):
 
 
 def cmd_train(args) -> int:
+    from bc_ros.core.config import from_dict
     from bc_ros.core.policy.checkpoint import CheckpointError
     from bc_ros.core.train.config import TrainConfig
     from bc_ros.core.train.trainer import train
 
     try:
-        config = _config_from(args, TrainConfig)
+        values = _config_values(args, TrainConfig)
+        if args.preset:     # the recipe of the task for this head, under file and options
+            from bc_ros.core.train.presets import load_preset
+            values = {**load_preset(args.preset, values.get("head", "gaussian")), **values}
+        config = from_dict(TrainConfig, values)
         summary = train(config)
     except (FileNotFoundError, ValueError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -291,95 +273,60 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    import torch
+    from bc_ros.core.policy.checkpoint import CheckpointError
+    from bc_ros.core.train.evaluate import plot_results
+    from bc_ros.sessions.evaluation import evaluate_in_sim
 
-    from bc_ros.core.policy.backend import make_backend
-    from bc_ros.core.policy.checkpoint import CheckpointError, load_checkpoint
-    from bc_ros.core.sim import check_robot_task
-    from bc_ros.core.sim.base import eval_seeds
-    from bc_ros.core.train.evaluate import evaluate, plot_results
-
-    torch.set_num_threads(args.threads)
     try:
-        policy, payload = load_checkpoint(args.checkpoint)
-        policy.set_backend(make_backend(args.backend, policy, args.threads))
-        robot = args.sim or payload["spec"].get("robot")
-        task = args.task or payload["spec"].get("task")
-        if not robot or not task or "," in task:
-            raise ValueError(f"say which sim and task to evaluate in (--sim, --task); the "
-                             f"checkpoint names robot {robot!r}, task {task!r}")
-        check_robot_task(robot, task)
-        result = evaluate(policy, robot, task,
-                          seeds=eval_seeds(args.episodes, args.seed_offset),
-                          video_dir=args.video, video_episodes=args.video_episodes,
-                          progress=not args.quiet)
+        result = evaluate_in_sim(args.checkpoint, sim=args.sim or "", task=args.task or "",
+                                 episodes=args.episodes, seed_offset=args.seed_offset,
+                                 backend=args.backend, threads=args.threads,
+                                 video_dir=args.video, video_episodes=args.video_episodes,
+                                 progress=not args.quiet, label=args.label or "")
     except (CheckpointError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    result.update(checkpoint=args.checkpoint, head=policy.config.head, backend=args.backend,
-                  label=args.label or policy.config.head)
     _write_json(args.json, result)
     if args.plot:
         plot_results([result], args.plot)
     lo, hi = result["ci95"]
-    print(f"{robot}/{task} {result['head']}: {result['successes']}/{result['episodes']} "
-          f"succeeded ({100 * result['success_rate']:.0f} %, 95 % CI {100 * lo:.0f}-"
-          f"{100 * hi:.0f} %); failures {result['failures'] or 'none'}; mean length "
-          f"{result['mean_steps']:.0f} steps; modes {result['modes_of_successes']}")
+    print(f"{result['robot']}/{result['task']} {result['head']}: {result['successes']}/"
+          f"{result['episodes']} succeeded ({100 * result['success_rate']:.0f} %, 95 % CI "
+          f"{100 * lo:.0f}-{100 * hi:.0f} %); failures {result['failures'] or 'none'}; mean "
+          f"length {result['mean_steps']:.0f} steps; modes {result['modes_of_successes']}")
     return 0
 
 
 def cmd_export(args) -> int:
-    from bc_ros.core.policy.checkpoint import CheckpointError, load_checkpoint
-    from bc_ros.core.policy.export import check_parity, export_onnx, export_torchscript
+    from bc_ros.core.policy.checkpoint import CheckpointError
+    from bc_ros.sessions.evaluation import export_checkpoint
 
     try:
-        policy, _ = load_checkpoint(args.checkpoint)
+        result = export_checkpoint(args.checkpoint, fmt=args.format, out=args.out or "",
+                                   batch=args.batch, seed=args.seed, tolerance=args.tolerance)
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = args.out or args.checkpoint.rsplit(".", 1)[0] + (".onnx" if args.format == "onnx"
-                                                          else ".ts")
-    if args.format == "onnx":
-        how = export_onnx(policy, out, batch=args.batch)
-    else:
-        export_torchscript(policy, out, batch=args.batch)
-        how = "torch.jit.trace"
-    diff = check_parity(policy, out, seed=args.seed, batch=args.batch)
-    ok = diff <= args.tolerance
-    _write_json(args.json, {"checkpoint": args.checkpoint, "out": out, "format": args.format,
-                            "exporter": how, "max_abs_diff": diff, "ok": ok})
-    print(f"wrote {out} ({args.format}, {how}); parity with eager PyTorch on the same "
-          f"observation and noise: max |diff| {diff:.2e} ({'ok' if ok else 'TOO LARGE'}, "
-          f"tolerance {args.tolerance:g})")
-    return 0 if ok else 1
+    _write_json(args.json, result)
+    print(f"wrote {result['out']} ({args.format}, {result['exporter']}); parity with eager "
+          f"PyTorch on the same observation and noise: max |diff| {result['max_abs_diff']:.2e} "
+          f"({'ok' if result['ok'] else 'TOO LARGE'}, tolerance {args.tolerance:g})")
+    return 0 if result["ok"] else 1
 
 
 def cmd_policy(args) -> int:
     from rclpy.parameter import Parameter
 
-    from bc_ros.core.policy.checkpoint import CheckpointError, read_checkpoint
-    from bc_ros.nodes.policy_node import PolicyNode, PolicyNodeConfig
+    from bc_ros.core.policy.checkpoint import CheckpointError
+    from bc_ros.nodes.policy_node import PolicyNode
     from bc_ros.nodes.runtime import spin_node
+    from bc_ros.sessions.policy import policy_node_overrides
 
-    overrides = {"checkpoint": args.checkpoint, "mode": "lockstep" if args.lockstep else
-                 "realtime", "resize_images": args.resize, "cmd_topic": args.cmd_topic,
-                 "torch_threads": args.threads, "backend": args.backend}
-    if args.rate is not None:
-        overrides["rate_hz"] = args.rate
     try:
-        if args.low or args.high:
-            overrides.update(low=list(args.low or []), high=list(args.high or []))
-        else:  # the sim's limits, which bc-ros eval clamps to
-            spec = read_checkpoint(args.checkpoint)["spec"]
-            if spec.get("robot") not in ROBOTS:
-                raise ValueError(f"the checkpoint names no sim robot ({spec.get('robot')!r}): "
-                                 f"give the command limits with --low and --high")
-            from bc_ros.core.sim import env_class
-            cls = env_class(spec["robot"])
-            overrides.update(low=[float(v) for v in cls.action_low],
-                             high=[float(v) for v in cls.action_high])
-        PolicyNodeConfig(**overrides)
+        overrides = policy_node_overrides(
+            args.checkpoint, lockstep=args.lockstep, resize=args.resize,
+            cmd_topic=args.cmd_topic, threads=args.threads, backend=args.backend,
+            rate_hz=args.rate, low=args.low, high=args.high)
     except (CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -388,7 +335,7 @@ def cmd_policy(args) -> int:
 
 
 def cmd_dagger(args) -> int:
-    from bc_ros.dagger_session import DaggerRunConfig, run_dagger
+    from bc_ros.sessions.dagger import DaggerRunConfig, run_dagger
 
     try:
         config = _config_from(args, DaggerRunConfig)
@@ -405,7 +352,7 @@ def cmd_dagger(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from bc_ros.demo import run_demo
+    from bc_ros.sessions.demo import run_demo
 
     return run_demo(out=args.out, quick=args.quick, force=args.force, jobs=args.jobs)
 
@@ -492,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_teleop)
 
     p = sub.add_parser("train", help="train a policy on a dataset (also under torchrun: DDP)")
+    from bc_ros.core.train.presets import PRESETS
+    p.add_argument("--preset", choices=sorted(PRESETS),
+                   help="start from the training recipe of a task (core/train/presets.py: "
+                        "cameras, state, chunking, steps; --config and options override it)")
     p.add_argument("--config", help="YAML file of TrainConfig fields (options override it)")
     from bc_ros.core.train.config import TrainConfig
     _add_config_arguments(p, TrainConfig)
@@ -550,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "robot-gated requests or a simulated human), aggregate, "
                                       "retrain, hot-swap")
     p.add_argument("--config", help="YAML file of DaggerRunConfig fields")
-    from bc_ros.dagger_session import DaggerRunConfig
+    from bc_ros.sessions.dagger import DaggerRunConfig
     _add_config_arguments(p, DaggerRunConfig)
     p.set_defaults(func=cmd_dagger)
 

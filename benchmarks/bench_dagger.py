@@ -58,7 +58,7 @@ def main() -> int:
 
     from bc_ros.core.data.store import EpisodeStore
     from bc_ros.core.train.experiments import run_experiment
-    from bc_ros.dagger_session import DaggerRunConfig, run_dagger
+    from bc_ros.sessions.dagger import DaggerRunConfig, run_dagger
 
     torch.set_num_threads(1)
     train = {"head": "gaussian", "cameras": ["center"], "use_state": False,

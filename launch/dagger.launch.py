@@ -15,7 +15,7 @@ action_names [vx, vy, vz] and stop_command [0.0, 0.0, 0.0]. Services: /dagger/st
 (std_srvs/Trigger). `--show-args` lists every argument.
 """
 
-from bc_ros.launch_common import dagger_launch
+from bc_ros.sessions.launch_descriptions import dagger_launch
 
 
 def generate_launch_description():

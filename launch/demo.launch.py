@@ -8,7 +8,7 @@ tick per sim instant) -> cmd -> sim_node; recorder_node stores every tick with w
 `bc-ros dagger` run the rounds unattended). `--show-args` lists every argument.
 """
 
-from bc_ros.launch_common import demo_launch
+from bc_ros.sessions.launch_descriptions import demo_launch
 
 
 def generate_launch_description():

@@ -12,7 +12,7 @@ joint_states); publishes policy/cmd and /diagnostics. Services ~/reset, ~/enable
 (drone defaults). `--show-args` lists every argument.
 """
 
-from bc_ros.launch_common import policy_launch
+from bc_ros.sessions.launch_descriptions import policy_launch
 
 
 def generate_launch_description():

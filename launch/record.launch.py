@@ -7,7 +7,7 @@ Episodes start and stop by Joy buttons (config/recorder.yaml) or by the services
 ~/start_episode, ~/stop_episode (SetBool: success), ~/discard_episode.
 """
 
-from bc_ros.launch_common import record_launch
+from bc_ros.sessions.launch_descriptions import record_launch
 
 
 def generate_launch_description():

@@ -7,7 +7,7 @@ Publishes camera/{left,center,right}/image_raw, joint_states, expert/cmd, sim/ou
 clock); executes cmd (end-effector velocity as a Twist). `--show-args` lists every argument.
 """
 
-from bc_ros.launch_common import sim_launch
+from bc_ros.sessions.launch_descriptions import sim_launch
 
 
 def generate_launch_description():

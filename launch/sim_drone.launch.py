@@ -7,7 +7,7 @@ Publishes camera/{left,center,right}/image_raw, odom, expert/cmd, sim/outcome (a
 executes cmd. `ros2 launch bc_ros sim_drone.launch.py --show-args` lists every argument.
 """
 
-from bc_ros.launch_common import sim_launch
+from bc_ros.sessions.launch_descriptions import sim_launch
 
 
 def generate_launch_description():

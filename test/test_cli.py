@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from bc_ros.cli import main
 from test.core.data.test_dataset import make_dataset
 
@@ -38,3 +40,22 @@ def test_train_refuses_unknown_options_and_missing_data(tmp_path, capsys):
 def test_eval_of_a_missing_checkpoint_says_so(tmp_path, capsys):
     assert main(["eval", "--checkpoint", str(tmp_path / "x.pt")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_train_preset_gives_the_task_recipe_under_the_options(tmp_path, capsys):
+    data = make_dataset(tmp_path / "d", lengths=(20, 20, 20))
+    run = tmp_path / "run"
+    rc = main(["train", "--preset", "reach_around", "--head", "mog", "--dataset", data,
+               "--out", str(run), "--steps", "3", "--val-every", "3", "--batch-size", "4",
+               "--no-progress", "--head-options", '{"num_modes": 2, "hidden": 16}',
+               "--encoder", '{"channels": [8], "keypoints": 4, "embed_dim": 16}'])
+    assert rc == 0, capsys.readouterr().err
+    config = json.loads((run / "train.json").read_text())["config"]
+    # from the preset: chunks of 16 (8 executed) on 2 frames of history, EMA
+    assert (config["horizon"], config["n_action_steps"], config["n_obs_steps"]) == (16, 8, 2)
+    assert config["ema"] is True
+    # from the command line, over the preset
+    assert config["steps"] == 3 and config["head_options"] == {"num_modes": 2, "hidden": 16}
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--preset", "no_such_task", "--dataset", data, "--out", str(run)])
+    assert exit_.value.code == 2 and "invalid choice: 'no_such_task'" in capsys.readouterr().err

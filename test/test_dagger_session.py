@@ -5,7 +5,7 @@ test/system/test_dagger_round.py)."""
 import pytest
 
 from bc_ros.cli import main
-from bc_ros.dagger_session import DaggerRunConfig, member_config
+from bc_ros.sessions.dagger import DaggerRunConfig, member_config
 
 
 def config(**kw):

@@ -18,7 +18,8 @@ def entry_points() -> set[str]:
 
 
 def launch_sources() -> str:
-    return "\n".join(p.read_text() for p in [*LAUNCH_FILES, ROOT / "bc_ros/launch_common.py"])
+    sources = [*LAUNCH_FILES, ROOT / "bc_ros/sessions/launch_descriptions.py"]
+    return "\n".join(p.read_text() for p in sources)
 
 
 def test_there_are_launch_files_for_both_sims():

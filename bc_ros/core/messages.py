@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bc_ros.core.sim.base import yaw_from_quaternion
+from bc_ros.core.geometry import yaw_from_quaternion
 
 # encoding -> channels. Only encodings with a lossless conversion to rgb8 are listed.
 IMAGE_ENCODINGS = {"rgb8": 3, "bgr8": 3, "mono8": 1, "rgba8": 4, "bgra8": 4}

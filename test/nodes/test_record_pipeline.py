@@ -8,7 +8,7 @@ pytest.importorskip("rclpy")
 from bc_ros.core.data.store import EpisodeStore  # noqa: E402
 from bc_ros.core.sim import eval_seeds, make_env  # noqa: E402
 from bc_ros.core.sim.session import SIM_EPOCH  # noqa: E402
-from bc_ros.recording_session import record_with_expert  # noqa: E402
+from bc_ros.sessions.recording import record_with_expert  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

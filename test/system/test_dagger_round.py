@@ -10,8 +10,8 @@ import pytest
 pytest.importorskip("rclpy")
 
 from bc_ros.core.data.store import EpisodeStore  # noqa: E402
-from bc_ros.dagger_session import DaggerRunConfig, run_dagger  # noqa: E402
-from bc_ros.recording_session import record_with_expert  # noqa: E402
+from bc_ros.sessions.dagger import DaggerRunConfig, run_dagger  # noqa: E402
+from bc_ros.sessions.recording import record_with_expert  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -100,7 +100,7 @@ def test_a_human_round_labels_the_simulated_humans_interventions(tmp_path):
     data = EpisodeStore(str(tmp_path / "run" / "dagger_data"))
     control = control_of(data)
     assert {0, 1} <= set(control.tolist())          # the human and the policy both drove
-    from bc_ros.core.data.dataset import context_from_control
+    from bc_ros.core.data.control import context_from_control
     kept = (control == 0) | context_from_control(control, 2)
     assert one["expert_labels_added"] == int(kept.sum()) > int((control == 0).sum())
     trained = json.loads((tmp_path / "run" / "round_1" / "train_config.json").read_text())

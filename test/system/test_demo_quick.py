@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from bc_ros.demo import STAGES, run_demo  # noqa: E402
+from bc_ros.sessions.demo import STAGES, run_demo  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

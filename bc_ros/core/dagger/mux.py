@@ -67,12 +67,12 @@ import math
 import numpy as np
 
 from bc_ros.core.config import field
+from bc_ros.core.data.control import SOURCES  # noqa: F401 (decision sources; re-exported)
 from bc_ros.core.dagger.uncertainty import UncertaintyGate
 
 MODES = ("human", "beta", "uncertainty")
 ENGAGE_SOURCES = ("flag", "any_fresh_expert_command")
 BETA_DRAWS = ("tick", "episode")
-SOURCES = ("policy", "expert", "hold", "blend", "stop")
 STOP_REASONS = ("policy_stale", "policy_invalid", "expert_stale", "expert_invalid",
                 "engaged_stale")
 # Stamps and tick times are floats: an age equal to the timeout (up to rounding) is still fresh.

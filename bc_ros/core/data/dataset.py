@@ -31,6 +31,7 @@ import math
 import numpy as np
 
 from bc_ros.core.data.augment import SideCameraConfig, augmented_label, discrete_label
+from bc_ros.core.data.control import context_from_control
 from bc_ros.core.data.recording import OK
 from bc_ros.core.data.stats import feature_stats, merge_stats
 from bc_ros.core.data.store import EpisodeStore
@@ -51,15 +52,6 @@ def split_episodes(indices, val_fraction: float, seed: int = 0) -> tuple[list[in
     val = sorted(indices[i] for i in order[:n_val])
     train = sorted(indices[i] for i in order[n_val:])
     return train, val
-
-
-def context_from_control(control: np.ndarray, ticks: int) -> np.ndarray:
-    """Bool (T,): the ``ticks`` ticks before each takeover, from recorded control codes (a tick
-    with no code continues whatever was in progress, as a stop does)."""
-    from bc_ros.core.dagger.labels import context_mask
-    from bc_ros.core.data.recording import CONTROL_CODES
-    names = {code: name for name, code in CONTROL_CODES.items()}
-    return context_mask([names.get(int(c), "stop") for c in control], ticks)
 
 
 class EpisodeDataset:
@@ -83,7 +75,7 @@ class EpisodeDataset:
         # (e.g. [CONTROL_EXPERT] for HG-DAgger); None: every tick with a good label.
         self.label_control = None if label_control is None else list(label_control)
         # ... plus the up-to-N ticks before each takeover (HG-DAgger context windows,
-        # ``bc_ros.core.dagger.labels.context_mask``)
+        # ``bc_ros.core.data.control.context_mask``)
         if isinstance(label_context_ticks, bool) or not isinstance(label_context_ticks, int) \
                 or label_context_ticks < 0:
             raise ValueError(f"label_context_ticks must be an integer >= 0, got "

@@ -23,17 +23,13 @@ import numpy as np
 
 from bc_ros.core.config import field
 from bc_ros.core.data.align import STAMP_EPS, StreamAligner
+from bc_ros.core.data.control import (CONTROL_BLEND, CONTROL_CODES,  # noqa: F401 (re-exported)
+                                      CONTROL_EXPERT, CONTROL_HOLD, CONTROL_POLICY,
+                                      CONTROL_STOP, CONTROL_UNKNOWN)
 from bc_ros.core.data.store import EpisodeStore, EpisodeWriter
 
 OK, MISSING, STALE, BAD_VALUE = 0, 1, 2, 4
 MAX_CATCH_UP_S = 3600.0  # a tick further behind the clock than this means the clock jumped
-# Who was in control at a tick (dagger/control, one code per source of the DAgger mux):
-CONTROL_UNKNOWN, CONTROL_EXPERT, CONTROL_POLICY = -1, 0, 1
-CONTROL_HOLD = 2     # the human released; the expert's command still executes (hysteresis)
-CONTROL_BLEND = 3    # just handed back: a blend of the last command and the policy's
-CONTROL_STOP = 4     # the source in control is stale or invalid: the stop command executes
-CONTROL_CODES = {"expert": CONTROL_EXPERT, "policy": CONTROL_POLICY, "hold": CONTROL_HOLD,
-                 "blend": CONTROL_BLEND, "stop": CONTROL_STOP}
 
 
 @dataclasses.dataclass

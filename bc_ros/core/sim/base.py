@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import math
 
 import numpy as np
 
@@ -165,13 +164,3 @@ class SimEnv(abc.ABC):
 
     def __exit__(self, *exc):
         self.close()
-
-
-def yaw_from_quaternion(x: float, y: float, z: float, w: float) -> float:
-    """Heading (rotation about z, REP 103) of a unit quaternion, in (-pi, pi]."""
-    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
-
-
-def wrap_angle(a: float) -> float:
-    """Angle in (-pi, pi]."""
-    return (a + math.pi) % (2.0 * math.pi) - math.pi

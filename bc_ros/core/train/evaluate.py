@@ -22,10 +22,11 @@ import time
 import numpy as np
 import torch
 
+from bc_ros.core.geometry import yaw_from_quaternion
 from bc_ros.core.policy.policy import Policy
 from bc_ros.core.policy.runner import ObservationError, PolicyRunner, RunnerConfig
 from bc_ros.core.sim import make_env
-from bc_ros.core.sim.base import SimEnv, eval_seeds, yaw_from_quaternion
+from bc_ros.core.sim.base import SimEnv, eval_seeds
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -83,3 +83,35 @@ def record_with_expert(robot: str, task: str | None, episodes: int, dataset: str
         return result
     finally:
         rclpy.try_shutdown(context=context)
+
+
+def recorder_config_for_import(out: str, *, sim: str = "", task: str = "", params: str = ""):
+    """The recorder parameters a rosbag2 bag is imported with (``bc-ros dataset import``): the
+    defaults (the drone's topics), a bc_ros sim's (``sim``), then a recorder parameter file
+    (``params``: a ROS 2 parameter file as config/recorder.yaml, or a plain mapping), then
+    ``out`` as the dataset. A misspelt key in the file is an error naming it."""
+    import dataclasses
+
+    from bc_ros.core.config import from_dict, load_ros_params_yaml
+    from bc_ros.core.data.recording import RecorderConfig
+
+    values = {}
+    if sim:
+        from bc_ros.core.sim import default_task
+
+        task = task or default_task(sim)
+        env = make_env(sim, task, image_size=(96, 96))
+        try:
+            values.update(recorder_overrides_for(sim, task, out, (96, 96), env))
+        finally:
+            env.close()
+    if params:
+        from bc_ros.nodes.recorder_node import RecorderNodeConfig
+
+        loaded = load_ros_params_yaml(params, "recorder", plain_ok=True)
+        from_dict(RecorderNodeConfig, {**values, **loaded, "dataset": out})  # unknown keys
+        fields = {f.name for f in dataclasses.fields(RecorderConfig)}
+        # recorder_node's own parameters (auto_start, episodes, buttons...) do not apply here
+        values.update({k: v for k, v in loaded.items() if k in fields})
+    values["dataset"] = out
+    return from_dict(RecorderConfig, values)

@@ -176,7 +176,7 @@ class Demo:
         return {"tasks": results}
 
     def record(self) -> dict:
-        from bc_ros.recording_session import record_with_expert
+        from bc_ros.sessions.recording import record_with_expert
         out = {}
         for name, task, n, noise in (("trail", "trail", self.size["trail_demos"], 0.0),
                                      ("trail_noisy", "trail", self.size["trail_demos"], 0.3),
@@ -246,7 +246,7 @@ class Demo:
             for h, o in HEAD_OPTIONS.items()])}
 
     def dagger(self) -> dict:
-        from bc_ros.dagger_session import DaggerRunConfig, run_dagger
+        from bc_ros.sessions.dagger import DaggerRunConfig, run_dagger
         cfg = DaggerRunConfig(
             robot="drone", task="trail", demos=os.path.join(self.data, "trail"),
             out=os.path.join(self.runs, "dagger"), rounds=self.size["dagger_rounds"],

@@ -1,0 +1,39 @@
+"""Training recipes per task: what ``bc-ros train --preset <task>`` starts from.
+
+A preset is a set of ``TrainConfig`` fields shared by every head, plus per-head additions; fields
+given on the command line or in ``--config`` override it. The figures each recipe reached are in
+the README (``benchmarks/bench_learning.py`` measures them).
+"""
+
+from __future__ import annotations
+
+# Diffusion Policy's chunking: 2 observations of history, 16 actions predicted, 8 executed. The
+# chunk lets a multimodal head commit to one way round for 8 ticks at a time instead of choosing
+# afresh at every tick.
+CHUNKS = {"n_obs_steps": 2, "horizon": 16, "n_action_steps": 8}
+HEAD_OPTIONS = {"mog": {"num_modes": 5}}
+
+PRESETS: dict[str, dict] = {
+    # arm: the three fixed cameras see pillar and target, the joint state says where the hand
+    # is; 27 ticks an episode, so many steps per demonstration
+    "reach_around": {"common": {**CHUNKS, "cameras": [], "use_state": True, "steps": 4000,
+                                "batch_size": 64, "lr": 1e-3, "warmup_steps": 200,
+                                "random_shift": 4, "ema": True, "val_every": 500,
+                                "save_every": 500},
+                     "heads": {}},
+    # drone: the three body-fixed cameras (the centre one loses the trunk while passing it)
+    "bypass": {"common": {**CHUNKS, "cameras": [], "use_state": False, "steps": 4000,
+                          "batch_size": 64, "lr": 1e-3, "warmup_steps": 200, "random_shift": 4,
+                          "ema": True, "val_every": 500, "save_every": 500},
+               "heads": {}},
+}
+
+
+def load_preset(name: str, head: str) -> dict:
+    """TrainConfig fields of preset ``name`` for ``head`` (head and head_options included)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}: the presets are {sorted(PRESETS)}")
+    preset = PRESETS[name]
+    fields = {**preset["common"], **preset["heads"].get(head, {}), "head": head}
+    fields.setdefault("head_options", dict(HEAD_OPTIONS.get(head, {})))
+    return fields

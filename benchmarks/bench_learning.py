@@ -1,0 +1,193 @@
+"""Success against training time, per head, on the bimodal tasks (the learning issue's figures).
+
+    python benchmarks/bench_learning.py reach_around --heads mog diffusion   # 200 demos
+    python benchmarks/bench_learning.py bypass --heads cvae --curve-episodes 30
+    python benchmarks/bench_learning.py reach_around --quick                  # minutes, a smoke run
+
+Each head trains with the task's preset (``config/train/<task>.yaml``, what ``bc-ros train
+--preset <task>`` uses) on the demonstrations in ``--data/<task>`` (recorded over ROS 2 with
+``bc-ros record`` when missing), keeping a checkpoint every ``--every`` steps. Every kept
+checkpoint is evaluated on ``--curve-episodes`` held-out seeds (the curve), the last on
+``--episodes`` (the table), all through ``bc-ros eval``'s code path. Figures go to
+``docs/figures/learning_<task>.json`` (and ``.png``); the final results also to
+``docs/figures/sim_bypass.json`` / ``sim_reach.json`` in their schema with ``--write-sim``.
+Finished runs and evaluations are reused, so the script can be stopped and restarted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+ROBOT = {"bypass": "drone", "reach_around": "arm"}
+SIM_JSON = {"bypass": "sim_bypass.json", "reach_around": "sim_reach.json"}
+
+
+def record(data: str, robot: str, task: str, episodes: int) -> None:
+    meta = os.path.join(data, "meta.json")
+    have = 0
+    if os.path.exists(meta):
+        with open(meta) as f:
+            have = len(json.load(f).get("episodes", []))
+    if have >= episodes:
+        return
+    cmd = [os.path.join(os.path.dirname(sys.executable), "bc-ros"), "record", robot, "--task",
+           task, "--episodes", str(episodes - have), "--out", data, "--rate", "1000",
+           "--seed", str(have)]
+    print("$", " ".join(cmd), flush=True)
+    env = {**os.environ, "ROS_DOMAIN_ID": os.environ.get("BC_ROS_BENCH_DOMAIN", "73"),
+           "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=env)
+
+
+def cached_eval(path: str, ckpt: str, robot: str, task: str, episodes: int) -> dict:
+    """Evaluate ``ckpt`` on the first ``episodes`` held-out seeds, reusing ``path``."""
+    if os.path.exists(path):
+        with open(path) as f:
+            result = json.load(f)
+        if result.get("episodes") == episodes and result.get("checkpoint") == ckpt:
+            return result
+    from bc_ros.core.policy.checkpoint import load_checkpoint
+    from bc_ros.core.sim.base import eval_seeds
+    from bc_ros.core.train.evaluate import evaluate
+
+    policy, payload = load_checkpoint(ckpt)
+    result = evaluate(policy, robot, task, seeds=eval_seeds(episodes))
+    result.pop("records", None)
+    extra = payload.get("extra") or {}
+    result.update(checkpoint=ckpt, step=extra.get("step"), train_seconds=extra.get("seconds"))
+    with open(path + ".tmp", "w") as f:
+        json.dump(result, f, indent=1)
+    os.replace(path + ".tmp", path)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("task", choices=sorted(ROBOT))
+    parser.add_argument("--heads", nargs="*",
+                        default=["mog", "diffusion", "ar", "cvae", "gaussian"])
+    parser.add_argument("--demos", type=int, default=200)
+    parser.add_argument("--steps", type=int, help="override the preset's steps")
+    parser.add_argument("--every", type=int, default=1000, help="keep a checkpoint every N")
+    parser.add_argument("--episodes", type=int, default=100, help="held-out seeds, last step")
+    parser.add_argument("--curve-episodes", type=int, default=50,
+                        help="held-out seeds for each point of the curve")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
+                        help="override a TrainConfig field of every head (repeatable)")
+    parser.add_argument("--tag", default="", help="suffix of the run folders and the JSON")
+    parser.add_argument("--data", default=os.path.join(ROOT, "data"))
+    parser.add_argument("--runs", default=os.path.join(ROOT, "runs"))
+    parser.add_argument("--json-dir", default=os.path.join(ROOT, "docs", "figures"))
+    parser.add_argument("--write-sim", action="store_true",
+                        help="also write the final results as sim_<task>.json")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 6 demos, 30 steps, 2 evaluation seeds")
+    args = parser.parse_args()
+    if args.quick:
+        args.demos, args.steps, args.every, args.episodes, args.curve_episodes = 6, 30, 15, 2, 2
+
+    import torch
+
+    from bc_ros.core.train.config import TrainConfig
+    from bc_ros.core.train.presets import load_preset
+    from bc_ros.core.train.trainer import train
+
+    torch.set_num_threads(1)
+    robot, task = ROBOT[args.task], args.task
+    data = os.path.join(args.data, task)
+    record(data, robot, task, args.demos)
+    overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    results, curves = [], {}
+    for head in args.heads:
+        fields = {**load_preset(task, head), **overrides,
+                  "episodes": list(range(args.demos)), "keep_every": args.every,
+                  "threads": 1, "progress": False}
+        if args.steps:
+            fields["steps"] = args.steps
+        name = f"learn_{task}_{head}{args.tag}"
+        run = os.path.join(args.runs, name)
+        cfg = TrainConfig(dataset=data, out=run, **fields)
+        summary_path = os.path.join(run, "train.json")
+        summary = None
+        if os.path.exists(summary_path):
+            with open(summary_path) as f:
+                summary = json.load(f)
+            import dataclasses
+            if summary.get("config") != json.loads(json.dumps(dataclasses.asdict(cfg))):
+                summary = None
+        t0 = time.perf_counter()
+        if summary is None:
+            summary = train(cfg)
+        print(f"{name}: trained {summary['steps']} steps in {summary['seconds'] / 60:.1f} min "
+              f"({summary['samples_per_s']:.0f} samples/s)", flush=True)
+        curve = []
+        for ckpt in sorted(glob.glob(os.path.join(run, "step_*.pt"))):
+            r = cached_eval(ckpt[:-3] + f".eval{args.curve_episodes}.json", ckpt, robot, task,
+                            args.curve_episodes)
+            curve.append({"step": r["step"], "minutes": r["train_seconds"] / 60,
+                          "successes": r["successes"], "episodes": r["episodes"],
+                          "success_rate": r["success_rate"]})
+            print(f"  step {r['step']}: {r['successes']}/{r['episodes']}", flush=True)
+        final = cached_eval(os.path.join(run, f"eval{args.episodes}.json"),
+                            os.path.join(run, "last.pt"), robot, task, args.episodes)
+        final.update(label=head, name=name, head=head, train_seconds=summary["seconds"],
+                     train_samples_per_s=summary["samples_per_s"], train_steps=summary["steps"],
+                     train_episodes=len(summary["split"]["train"]),
+                     train_samples=summary["train_samples"], demos=args.demos,
+                     preset=task, wall_seconds=time.perf_counter() - t0)
+        results.append(final)
+        curves[head] = curve
+        print(f"{name}: {final['successes']}/{final['episodes']} "
+              f"{final['modes_of_successes']}", flush=True)
+    os.makedirs(args.json_dir, exist_ok=True)
+    out = os.path.join(args.json_dir, f"learning_{task}{args.tag}.json")
+    with open(out, "w") as f:
+        json.dump({"task": task, "demos": args.demos, "curves": curves, "results": results,
+                   "command": " ".join(sys.argv)}, f, indent=1)
+    print(f"wrote {out}")
+    if args.write_sim:
+        from bc_ros.core.train.experiments import results_table
+        path = os.path.join(args.json_dir, SIM_JSON[task])
+        with open(path, "w") as f:
+            json.dump({"suite": task, "results": results, "table": results_table(results)}, f,
+                      indent=1)
+        print(f"wrote {path}")
+    plot(curves, task, out[:-5] + ".png")
+    return 0
+
+
+def plot(curves: dict, task: str, path: str) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for head, curve in curves.items():
+        if curve:
+            ax.plot([c["minutes"] for c in curve], [100 * c["success_rate"] for c in curve],
+                    marker="o", label=head)
+    ax.set_xlabel("training minutes (2-core CPU, one thread)")
+    ax.set_ylabel("success on held-out seeds (%)")
+    ax.set_title(f"{task}: success against training time")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
