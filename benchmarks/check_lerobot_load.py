@@ -74,10 +74,15 @@ LeRobot cannot be installed in this project's venv (it needs torch, and from 0.5
 # ---- (a) this side: build, export, expectations --------------------------------------------
 def subset_store(data: str, episodes: int, dst: str, second_task: bool = True) -> str:
     """A store at ``dst`` holding the first ``episodes`` episodes of ``data`` (files linked, not
-    copied); with ``second_task`` the last one's task is changed so that two tasks are exported."""
-    with open(os.path.join(data, "meta.json")) as f:
+    copied); with ``second_task`` the last one's task is changed so that two tasks are exported.
+    ``data``'s meta.json is read, not opened as an ``EpisodeStore``, which would run its crash
+    recovery on the user's dataset."""
+    from bc_ros.core.data.lerobot import exported_episodes
+    from bc_ros.core.data.store import META
+
+    with open(os.path.join(data, META)) as f:
         meta = json.load(f)
-    chosen = [e for e in meta["episodes"] if e.get("length", 0) > 0][:episodes]
+    chosen = exported_episodes(meta["episodes"])[:episodes]
     if not chosen:
         raise SystemExit(f"{data} has no episode to export")
     if second_task and len(chosen) > 1:
@@ -87,7 +92,7 @@ def subset_store(data: str, episodes: int, dst: str, second_task: bool = True) -
         name = e.get("file") or f"episode_{e['index']:06d}.h5"
         os.symlink(os.path.abspath(os.path.join(data, "episodes", name)),
                    os.path.join(dst, "episodes", name))
-    with open(os.path.join(dst, "meta.json"), "w") as f:
+    with open(os.path.join(dst, META), "w") as f:
         json.dump(dict(meta, episodes=chosen), f, indent=2)
     return dst
 
@@ -140,6 +145,7 @@ def export(src: str, out: str, robot_type: str, summary_path: str, codec: str = 
     export do (LeRobot then has to follow each episode's chunk/file indices)."""
     if split_files or codec != "h264":
         from bc_ros.core.data import lerobot
+        from bc_ros.core.data.lerobot_meta import write_json
 
         limits = lerobot.DATA_FILES_SIZE_IN_MB, lerobot.VIDEO_FILES_SIZE_IN_MB
         if split_files:
@@ -156,8 +162,7 @@ def export(src: str, out: str, robot_type: str, summary_path: str, codec: str = 
             with open(summary["info"]) as f:
                 info = json.load(f)
             info["data_files_size_in_mb"], info["video_files_size_in_mb"] = limits
-            with open(summary["info"], "w") as f:
-                json.dump(info, f, indent=4)
+            write_json(summary["info"], info)
         print(f"exported {summary['episodes']} episodes, {summary['frames']} frames "
               f"({summary['codec']}) into "
               f"{len(summary['data_files'])} data files and "
@@ -179,14 +184,18 @@ def export(src: str, out: str, robot_type: str, summary_path: str, codec: str = 
 def expectations(src: str, summary: dict, path: str) -> None:
     """What LeRobot should read, from the store itself (not from the export): per exported
     episode its length, task, all actions/states (NaN where the store has one), and the recorded
-    frames 0, 1, n-2, n-1 of every camera. ``path`` gets an .npz and a .json beside it."""
+    frames 0, 1, n-2, n-1 of every camera; the features' dtypes and shapes and the cameras'
+    feature names as bc_ros maps the store to LeRobot. ``path`` gets an .npz and a .json beside
+    it: the LeRobot side has no bc_ros to ask."""
     import numpy as np
 
+    from bc_ros.core.data.lerobot import (episode_task, exported_episodes, lerobot_features,
+                                          video_key)
     from bc_ros.core.data.store import EpisodeStore
 
     store = EpisodeStore(src)
     info = store.meta.get("info", {})
-    episodes = [e for e in store.episodes if e.get("length", 0) > 0]
+    episodes = exported_episodes(store.episodes)
     cameras = summary["cameras"]
     arrays, eps = {}, []
     for i, e in enumerate(episodes):
@@ -199,23 +208,14 @@ def expectations(src: str, summary: dict, path: str) -> None:
             arrays[f"frames_{c}_{i}"] = data[f"image_{c}"][picks]
             arrays[f"thumbs_{c}_{i}"] = thumbnails(data[f"image_{c}"])
         arrays[f"picks_{i}"] = np.array(picks)
-        eps.append({"length": n, "task": e.get("task") or "default task",
-                    "source_episode": e["index"]})
+        eps.append({"length": n, "task": episode_task(e), "source_episode": e["index"]})
     h, w, ch = store.features[f"image_{cameras[0]}"].shape
-    n_state, n_action = store.features["state"].shape[0], store.features["action"].shape[0]
-    features = {"action": {"dtype": "float32", "shape": [n_action]},
-                "observation.state": {"dtype": "float32", "shape": [n_state]},
-                "timestamp": {"dtype": "float32", "shape": [1]},
-                "frame_index": {"dtype": "int64", "shape": [1]},
-                "episode_index": {"dtype": "int64", "shape": [1]},
-                "index": {"dtype": "int64", "shape": [1]},
-                "task_index": {"dtype": "int64", "shape": [1]}}
-    for c in cameras:
-        hc, wc, cc = store.features[f"image_{c}"].shape
-        features[f"observation.images.{c}"] = {"dtype": "video", "shape": [hc, wc, cc]}
+    features = {k: {"dtype": ft["dtype"], "shape": ft["shape"]}
+                for k, ft in lerobot_features(store).items()}
     np.savez_compressed(path + ".npz", **arrays)
     with open(path + ".json", "w") as f:
         json.dump({"fps": summary["fps"], "episodes": eps, "cameras": cameras,
+                   "video_keys": [video_key(c) for c in cameras],
                    "features": features, "action_names": info.get("action_names"),
                    "tasks": summary["tasks"], "image_shape": [h, w, ch],
                    "filled_nonfinite": summary["filled_nonfinite"]}, f, indent=2)
@@ -323,7 +323,7 @@ def child(args) -> int:
     fps = ex["fps"]
     eps = ex["episodes"]
     cams = ex["cameras"]
-    vkeys = [f"observation.images.{c}" for c in cams]
+    vkeys = ex["video_keys"]
     n_frames = sum(e["length"] for e in eps)
     starts = np.cumsum([0] + [e["length"] for e in eps])
     state = {}
@@ -364,16 +364,18 @@ def child(args) -> int:
                          for k in ["action", "observation.state", *vkeys])
 
     def item_types():
+        """ds[0] has every feature in its dtype, a shape-[1] one as a scalar, a camera as a
+        float32 (C, H, W) image."""
         item = ds[0]
-        want = {"action": (torch.float32, (ex["features"]["action"]["shape"][0],)),
-                "observation.state": (torch.float32,
-                                      (ex["features"]["observation.state"]["shape"][0],)),
-                "timestamp": (torch.float32, ()), "frame_index": (torch.int64, ()),
-                "episode_index": (torch.int64, ()), "index": (torch.int64, ()),
-                "task_index": (torch.int64, ())}
+        want = {}
+        for k, ft in ex["features"].items():
+            if ft["dtype"] == "video":
+                fh, fw, fc = ft["shape"]
+                want[k] = (torch.float32, (fc, fh, fw))
+            else:
+                want[k] = (getattr(torch, ft["dtype"]),
+                           tuple(ft["shape"]) if ft_is_vector(ft) else ())
         h, w, c = ex["image_shape"]
-        for k in vkeys:
-            want[k] = (torch.float32, (c, h, w))
         for k, (dtype, shape) in want.items():
             assert k in item, f"{k} missing from ds[0] (keys {sorted(item)})"
             assert item[k].dtype == dtype, f"{k} dtype {item[k].dtype} != {dtype}"

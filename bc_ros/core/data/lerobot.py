@@ -30,21 +30,20 @@ Decisions (LeRobot has no notion of them, so they are made here):
   refused with a ValueError (nothing is written) rather than padded or cropped, so that the
   exported frames are exactly the recorded ones.
 * ``fps`` must be an integer in LeRobot; a non-integer ``rate_hz`` is refused with a ValueError.
-* Encoding follows LeRobot's defaults (GOP 2, CRF 30, yuv420p); the codec is h264 (libx264) by
-  default for compatibility, ``hevc`` and ``libsvtav1`` (LeRobot's own default) on request.
-  Every keyframe is a clean random-access point and frames are stored in display order (x265 is
-  told to close its GOPs and use no B-frames, as x264 and SVT-AV1 do at GOP 2 anyway): LeRobot
-  seeks to the keyframe before a frame and decodes from there.
-* Statistics follow LeRobot's ``compute_episode_stats``/``aggregate_stats``: per episode, images
-  on a subsample of frames, per channel in [0, 1] with shape (3, 1, 1), quantiles from a
-  5000-bin histogram; the dataset's are the count-weighted combination of the episodes'.
+* Encoding follows LeRobot's defaults (GOP 2, CRF 30, yuv420p), h264 by default, hevc and
+  libsvtav1 on request, every keyframe a clean seek point (``lerobot_video.py``).
+* Statistics follow LeRobot's ``compute_episode_stats``/``aggregate_stats``
+  (``lerobot_meta.py``, which also writes the files of ``meta/``).
 * The output is built in a temporary folder next to ``out`` and renamed into place at the end,
   so a failed export leaves no half dataset (and, with ``overwrite``, the old one intact).
+
+This module is the exporter: ``export_lerobot``, what is exported under which names, and the
+data files. ``lerobot_video.py`` encodes the cameras; ``lerobot_meta.py`` holds the layout (paths,
+chunk numbering), the statistics and the writers of ``meta/``.
 """
 
 from __future__ import annotations
 
-import fractions
 import json
 import logging
 import os
@@ -53,47 +52,21 @@ import time
 
 import numpy as np
 
+from bc_ros.core.data.lerobot_meta import (CHUNKS_SIZE, CODEBASE_VERSION, DATA_PATH,
+                                           DEFAULT_TASK, EPISODES_PATH, INDEX_FEATURES,
+                                           INFO_PATH, STATS_PATH, TASKS_PATH, VIDEO_PATH,
+                                           aggregate_stats, image_stats, next_file,
+                                           numeric_stats, stats_columns, write_episodes,
+                                           write_json, write_stats, write_tasks)
+from bc_ros.core.data.lerobot_video import (ENCODERS, PIX_FMT, VideoWriter, check_encoder,
+                                            video_info)
 from bc_ros.core.data.store import EpisodeStore
 
 log = logging.getLogger(__name__)
 
-CODEBASE_VERSION = "v3.0"
-CHUNKS_SIZE = 1000              # files per chunk folder
 DATA_FILES_SIZE_IN_MB = 100     # a data parquet file is closed past this size
 VIDEO_FILES_SIZE_IN_MB = 500    # a video file is closed past this size
-DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
-VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
-EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
-TASKS_PATH = "meta/tasks.parquet"
-INFO_PATH = "meta/info.json"
-STATS_PATH = "meta/stats.json"
-DEFAULT_TASK = "default task"
-
-QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
-QUANTILE_BINS = 5000
-VIDEO_GOP = 2
-VIDEO_CRF = 30
-PIX_FMT = "yuv420p"
-# codec name accepted here -> the FFmpeg encoder used (LeRobot accepts h264, hevc, libsvtav1)
-ENCODERS = {"h264": "libx264", "libx264": "libx264", "hevc": "libx265", "libx265": "libx265",
-            "libsvtav1": "libsvtav1", "av1": "libsvtav1"}
-# Every keyframe must be a clean random-access point: LeRobot seeks to the keyframe before the
-# frame it wants and decodes from there. libx264 and SVT-AV1 close their GOPs by default;
-# libx265 opens them (a keyframe is a CRA whose leading B-frame, shown before it, references
-# the previous GOP), and LeRobot's torchcodec decoder then cannot return some frames after a
-# seek (FrameTimestampError: the nearest decodable frame is one frame away). So x265 encodes
-# closed GOPs without B-frames: frames come out in display order, as with the other two.
-ENCODER_OPTIONS = {"libx265": {"x265-params": "open-gop=0:bframes=0:log-level=error"}}
 ODOMETRY_STATE_NAMES = ["x", "y", "z", "yaw", "vx", "vy", "vz", "yaw_rate"]
-
-# LeRobot's DEFAULT_FEATURES, in its order and form
-INDEX_FEATURES = {
-    "timestamp": {"dtype": "float32", "shape": [1], "names": None},
-    "frame_index": {"dtype": "int64", "shape": [1], "names": None},
-    "episode_index": {"dtype": "int64", "shape": [1], "names": None},
-    "index": {"dtype": "int64", "shape": [1], "names": None},
-    "task_index": {"dtype": "int64", "shape": [1], "names": None},
-}
 
 
 def export_lerobot(root: str, out: str, *, robot_type: str = "", codec: str = "h264",
@@ -104,18 +77,16 @@ def export_lerobot(root: str, out: str, *, robot_type: str = "", codec: str = "h
     libsvtav1. ``out`` must not exist unless ``overwrite``. Returns a summary: where things
     went, episode/frame counts, the tasks, flagged and filled values, and the seconds taken.
     """
-    import pyarrow as pa
-
     started = time.monotonic()
     root, out = os.path.abspath(root), os.path.abspath(out)
     if os.path.exists(out) and not overwrite:
         raise FileExistsError(f"{out} already exists; pass overwrite=True to replace it")
     if os.path.commonpath([root, out]) == out:
         raise ValueError(f"out ({out}) must not be the dataset ({root}) or a folder holding it")
-    encoder = _check_encoder(codec)
+    encoder = check_encoder(codec)
     store = EpisodeStore(root)
     info = store.meta.get("info", {})
-    episodes = [e for e in store.episodes if e.get("length", 0) > 0]
+    episodes = exported_episodes(store.episodes)
     skipped = [e["index"] for e in store.episodes if e.get("length", 0) <= 0]
     if not episodes:
         raise ValueError(f"dataset {root} has no episodes to export")
@@ -127,24 +98,12 @@ def export_lerobot(root: str, out: str, *, robot_type: str = "", codec: str = "h
             raise ValueError(f"camera {cam!r} images are {cw}x{ch}: LeRobot videos are "
                              f"{PIX_FMT}, which needs an even width and height; record with an "
                              f"even image_width/image_height (or resize the dataset) to export")
-    n_state = store.features["state"].shape[0]
-    n_action = store.features["action"].shape[0]
-    video_keys = [f"observation.images.{c}" for c in cameras]
-
-    features = {"action": {"dtype": "float32", "shape": [n_action],
-                           "names": list(info["action_names"]) if info.get("action_names")
-                           and len(info["action_names"]) == n_action else None},
-                "observation.state": {"dtype": "float32", "shape": [n_state],
-                                      "names": _state_names(info, n_state)}}
-    for cam, key in zip(cameras, video_keys):
-        ch, cw, cc = store.features[f"image_{cam}"].shape
-        features[key] = {"dtype": "video", "shape": [ch, cw, cc],
-                         "names": ["height", "width", "channels"], "info": None}
-    features.update({k: dict(v) for k, v in INDEX_FEATURES.items()})
+    video_keys = [video_key(c) for c in cameras]
+    features = lerobot_features(store)
 
     tasks: dict[str, int] = {}
     for e in episodes:
-        tasks.setdefault(e.get("task") or DEFAULT_TASK, len(tasks))
+        tasks.setdefault(episode_task(e), len(tasks))
 
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
@@ -152,8 +111,9 @@ def export_lerobot(root: str, out: str, *, robot_type: str = "", codec: str = "h
     if os.path.exists(tmp):
         shutil.rmtree(tmp)
     os.makedirs(tmp)
-    data_writer = _DataWriter(tmp, _data_schema(features))
-    videos = {key: _VideoWriter(tmp, key, encoder, fps) for key in video_keys}
+    data_writer = _DataWriter(tmp, _data_schema(features), DATA_FILES_SIZE_IN_MB)
+    videos = {key: VideoWriter(tmp, key, encoder, fps, VIDEO_FILES_SIZE_IN_MB)
+              for key in video_keys}
     rows: list[dict] = []
     ep_stats_all: list[dict] = []
     filled = {"observation.state": 0, "action": 0}
@@ -163,7 +123,7 @@ def export_lerobot(root: str, out: str, *, robot_type: str = "", codec: str = "h
         for ep_index, e in enumerate(episodes):
             data = store.read(e["index"])
             n = len(data["action"])
-            task = e.get("task") or DEFAULT_TASK
+            task = episode_task(e)
             state, n_fill_s = _fill_nonfinite(data["state"].astype(np.float32))
             action, n_fill_a = _fill_nonfinite(data["action"].astype(np.float32))
             filled["observation.state"] += n_fill_s
@@ -183,18 +143,17 @@ def export_lerobot(root: str, out: str, *, robot_type: str = "", codec: str = "h
             row = {"episode_index": ep_index, "tasks": [task], "length": n,
                    "data/chunk_index": chunk, "data/file_index": file,
                    "dataset_from_index": total, "dataset_to_index": total + n}
-            ep_stats = {"action": _stats(action), "observation.state": _stats(state)}
+            ep_stats = {"action": numeric_stats(action),
+                        "observation.state": numeric_stats(state)}
             for cam, key in zip(cameras, video_keys):
                 frames = data[f"image_{cam}"]
                 row.update({f"videos/{key}/{k}": v
                             for k, v in videos[key].add_episode(frames).items()})
-                ep_stats[key] = _image_stats(frames)
+                ep_stats[key] = image_stats(frames)
             for name in INDEX_FEATURES:  # LeRobot's timestamps are float64 when it computes
-                ep_stats[name] = _stats(np.arange(n) / fps if name == "timestamp"
-                                        else columns[name])
-            for feat, st in ep_stats.items():
-                for stat, value in st.items():
-                    row[f"stats/{feat}/{stat}"] = np.asarray(value).tolist()
+                ep_stats[name] = numeric_stats(np.arange(n) / fps if name == "timestamp"
+                                               else columns[name])
+            row.update(stats_columns(ep_stats))
             row.update({"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0,
                         "success": bool(e.get("success", False)),
                         "source_episode": int(e["index"]), "flagged_frames": flagged})
@@ -204,27 +163,19 @@ def export_lerobot(root: str, out: str, *, robot_type: str = "", codec: str = "h
         data_files = data_writer.close()
         video_files = {key: v.close() for key, v in videos.items()}
         for key in video_keys:
-            features[key]["info"] = _video_info(os.path.join(tmp, video_files[key][0]))
+            features[key]["info"] = video_info(os.path.join(tmp, video_files[key][0]))
 
-        info_json = {
+        write_json(os.path.join(tmp, INFO_PATH), {
             "codebase_version": CODEBASE_VERSION, "robot_type": robot_type or None,
             "total_episodes": len(episodes), "total_frames": total, "total_tasks": len(tasks),
             "chunks_size": CHUNKS_SIZE, "data_files_size_in_mb": DATA_FILES_SIZE_IN_MB,
             "video_files_size_in_mb": VIDEO_FILES_SIZE_IN_MB, "fps": fps,
             "splits": {"train": f"0:{len(episodes)}"}, "data_path": DATA_PATH,
-            "video_path": VIDEO_PATH if video_keys else None, "features": features}
-        _write_json(os.path.join(tmp, INFO_PATH), info_json)
-        stats = _aggregate_stats(ep_stats_all)
-        _write_json(os.path.join(tmp, STATS_PATH),
-                    {feat: {k: np.asarray(v).tolist() for k, v in st.items()}
-                     for feat, st in stats.items()})
-        _write_tasks(os.path.join(tmp, TASKS_PATH), tasks)
-        episodes_path = os.path.join(tmp, EPISODES_PATH.format(chunk_index=0, file_index=0))
-        os.makedirs(os.path.dirname(episodes_path), exist_ok=True)
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pydict({k: [r[k] for r in rows] for k in rows[0]})
-        pq.write_table(table, episodes_path, compression="snappy", use_dictionary=True)
+            "video_path": VIDEO_PATH if video_keys else None, "features": features})
+        write_stats(os.path.join(tmp, STATS_PATH), aggregate_stats(ep_stats_all))
+        write_tasks(os.path.join(tmp, TASKS_PATH), tasks)
+        write_episodes(os.path.join(tmp, EPISODES_PATH.format(chunk_index=0, file_index=0)),
+                       rows)
     except BaseException:
         data_writer.abort()
         for v in videos.values():
@@ -250,20 +201,40 @@ def export_lerobot(root: str, out: str, *, robot_type: str = "", codec: str = "h
             "seconds": time.monotonic() - started}
 
 
-# ---- checks and names ------------------------------------------------------------------------
-def _check_encoder(codec: str) -> str:
-    import av
+# ---- what is exported, under which names -----------------------------------------------------
+def exported_episodes(episodes: list[dict]) -> list[dict]:
+    """The store's episodes (``EpisodeStore.episodes``) that an export holds, in its order: every
+    one with rows (LeRobot cannot hold an empty one). Position i is LeRobot's episode_index i."""
+    return [e for e in episodes if e.get("length", 0) > 0]
 
-    encoder = ENCODERS.get(codec)
-    if encoder is None:
-        raise ValueError(f"codec must be one of {sorted(ENCODERS)}, got {codec!r}")
-    try:
-        av.Codec(encoder, "w")
-    except Exception as e:  # noqa: BLE001 - PyAV raises different errors across versions
-        have = [c for c in sorted(set(ENCODERS.values())) if c in av.codecs_available]
-        raise ValueError(f"this PyAV/FFmpeg build has no {encoder} encoder for codec "
-                         f"{codec!r}; available: {have}") from e
-    return encoder
+
+def episode_task(episode: dict) -> str:
+    """An episode's task string in LeRobot (DEFAULT_TASK where the store has none)."""
+    return episode.get("task") or DEFAULT_TASK
+
+
+def video_key(camera: str) -> str:
+    """The LeRobot feature of camera ``camera`` (the store's ``image_<camera>``)."""
+    return f"observation.images.{camera}"
+
+
+def lerobot_features(store: EpisodeStore) -> dict:
+    """info.json's ``features`` for ``store``: action, observation.state, a video per camera (its
+    ``info`` None until the video is written), then LeRobot's index features."""
+    info = store.meta.get("info", {})
+    n_state = store.features["state"].shape[0]
+    n_action = store.features["action"].shape[0]
+    features = {"action": {"dtype": "float32", "shape": [n_action],
+                           "names": list(info["action_names"]) if info.get("action_names")
+                           and len(info["action_names"]) == n_action else None},
+                "observation.state": {"dtype": "float32", "shape": [n_state],
+                                      "names": _state_names(info, n_state)}}
+    for cam in _cameras(store, info):
+        ch, cw, cc = store.features[f"image_{cam}"].shape
+        features[video_key(cam)] = {"dtype": "video", "shape": [ch, cw, cc],
+                                    "names": ["height", "width", "channels"], "info": None}
+    features.update({k: dict(v) for k, v in INDEX_FEATURES.items()})
+    return features
 
 
 def _integer_fps(rate_hz) -> int:
@@ -311,99 +282,7 @@ def _fill_nonfinite(a: np.ndarray) -> tuple[np.ndarray, int]:
     return a, count
 
 
-# ---- statistics (LeRobot's compute_stats.py) -------------------------------------------------
-def _sample_indices(n: int) -> np.ndarray:
-    """LeRobot's frame subsample for image statistics (estimate_num_samples, sample_indices)."""
-    k = max(min(100, n), min(int(n ** 0.75), 10_000))
-    return np.round(np.linspace(0, n - 1, k)).astype(int)
-
-
-def _quantile_stats(x: np.ndarray) -> dict[str, np.ndarray]:
-    """min/max/mean/std/quantiles over the rows of ``x`` (N, D), quantiles interpolated in a
-    5000-bin histogram between the column's min and max as LeRobot's RunningQuantileStats."""
-    keys = [f"q{int(round(q * 100)):02d}" for q in QUANTILES]
-    cols = np.ascontiguousarray(x.T)          # (D, N): one contiguous row per dimension
-    colsf = cols.astype(np.float64)
-    stats = {"min": cols.min(axis=1), "max": cols.max(axis=1), "mean": colsf.mean(axis=1),
-             "std": colsf.std(axis=1)}
-    n = len(x)
-    if n < 2:
-        for k in keys:
-            stats[k] = stats["mean"].copy()
-        return stats
-    qs = np.empty((len(QUANTILES), x.shape[1]))
-    for d in range(x.shape[1]):
-        lo, hi = float(stats["min"][d]) - 1e-10, float(stats["max"][d]) + 1e-10
-        hist, edges = np.histogram(colsf[d], bins=QUANTILE_BINS, range=(lo, hi))
-        cumsum = np.cumsum(hist)
-        for i, q in enumerate(QUANTILES):
-            target = q * n
-            idx = int(np.searchsorted(cumsum, target))
-            if idx == 0:
-                qs[i, d] = edges[0]
-            elif idx >= len(cumsum):
-                qs[i, d] = edges[-1]
-            else:
-                before = cumsum[idx - 1]
-                in_bin = cumsum[idx] - before
-                qs[i, d] = edges[idx] if in_bin == 0 else (
-                    edges[idx] + (target - before) / in_bin * (edges[idx + 1] - edges[idx]))
-    for i, k in enumerate(keys):
-        stats[k] = qs[i]
-    return stats
-
-
-def _stats(values: np.ndarray) -> dict[str, np.ndarray]:
-    """Statistics of a (N,) or (N, D) feature: shape (1,) or (D,) each, count (1,)."""
-    x = values.reshape(len(values), -1)
-    stats = _quantile_stats(x)
-    stats["count"] = np.array([len(values)])
-    return stats
-
-
-def _image_stats(frames: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-channel statistics in [0, 1], shape (3, 1, 1), over a subsample of (N, H, W, 3)
-    frames (downsampled past 300 px like LeRobot); count is the number of frames sampled."""
-    sample = frames[_sample_indices(len(frames))]
-    h, w = sample.shape[1:3]
-    if max(h, w) >= 300:
-        f = int(max(h, w) / 150)
-        sample = sample[:, ::f, ::f]
-    stats = _quantile_stats(sample.reshape(-1, sample.shape[-1]))
-    out = {k: (np.asarray(v, dtype=np.float64) / 255.0).reshape(-1, 1, 1)
-           for k, v in stats.items()}
-    out["count"] = np.array([len(sample)])
-    return out
-
-
-def _aggregate_stats(parts: list[dict]) -> dict[str, dict[str, np.ndarray]]:
-    """LeRobot's aggregate_stats: exact count-weighted mean and variance, min of mins, max of
-    maxes, count-weighted mean of the quantiles."""
-    out = {}
-    for feat in parts[0]:
-        sts = [p[feat] for p in parts]
-        counts = np.stack([s["count"] for s in sts]).astype(np.float64)   # (E, 1)
-        means = np.stack([s["mean"] for s in sts]).astype(np.float64)
-        c = counts.reshape(len(sts), *([1] * (means.ndim - 1)))
-        total = counts.sum(axis=0)
-        mean = (means * c).sum(axis=0) / total
-        var = ((np.stack([s["std"] for s in sts]) ** 2 + (means - mean) ** 2) * c).sum(
-            axis=0) / total
-        agg = {"min": np.min(np.stack([s["min"] for s in sts]), axis=0),
-               "max": np.max(np.stack([s["max"] for s in sts]), axis=0),
-               "mean": mean, "std": np.sqrt(var), "count": total.astype(np.int64)}
-        for k in sts[0]:
-            if k.startswith("q") and k[1:].isdigit():
-                agg[k] = (np.stack([s[k] for s in sts]) * c).sum(axis=0) / total
-        out[feat] = agg
-    return out
-
-
-# ---- writers ---------------------------------------------------------------------------------
-def _next_file(chunk: int, file: int) -> tuple[int, int]:
-    return (chunk + 1, 0) if file == CHUNKS_SIZE - 1 else (chunk, file + 1)
-
-
+# ---- the data files --------------------------------------------------------------------------
 def _data_schema(features: dict):
     """The data files' Arrow schema, with the Hugging Face ``datasets`` features LeRobot's
     writer stores in it: a vector is Sequence(float32, length) = fixed_size_list<float>[n]."""
@@ -427,10 +306,11 @@ def _data_schema(features: dict):
 
 class _DataWriter:
     """Appends episodes to data/chunk-CCC/file-FFF.parquet, starting a new file at an episode
-    boundary once the current one would pass DATA_FILES_SIZE_IN_MB."""
+    boundary once the current one would pass ``max_file_mb``."""
 
-    def __init__(self, root: str, schema):
+    def __init__(self, root: str, schema, max_file_mb: float):
         self.root, self.schema = root, schema
+        self.max_file_bytes = max_file_mb * 1024 ** 2
         self.chunk, self.file = 0, 0
         self.writer = None
         self.bytes = 0
@@ -449,11 +329,10 @@ class _DataWriter:
             else:  # a shape-[1] feature is a plain column in LeRobot, not a list
                 arrays.append(pa.array(np.asarray(v).reshape(-1), type=field.type))
         table = pa.Table.from_arrays(arrays, schema=self.schema)
-        if self.writer is not None and (
-                self.bytes + table.nbytes >= DATA_FILES_SIZE_IN_MB * 1024 ** 2):
+        if self.writer is not None and self.bytes + table.nbytes >= self.max_file_bytes:
             self.writer.close()
             self.writer = None
-            self.chunk, self.file = _next_file(self.chunk, self.file)
+            self.chunk, self.file = next_file(self.chunk, self.file)
         if self.writer is None:
             rel = DATA_PATH.format(chunk_index=self.chunk, file_index=self.file)
             os.makedirs(os.path.dirname(os.path.join(self.root, rel)), exist_ok=True)
@@ -476,130 +355,6 @@ class _DataWriter:
             self.close()
         except Exception:  # noqa: BLE001 - cleaning up after another error
             pass
-
-
-class _VideoWriter:
-    """One camera's frames, all episodes concatenated into videos/<key>/chunk-CCC/file-FFF.mp4.
-    Frame k of a file has presentation time k / fps, so an episode starting at frame k has
-    from_timestamp k / fps. A new file starts at an episode boundary once the current one would
-    pass VIDEO_FILES_SIZE_IN_MB."""
-
-    def __init__(self, root: str, key: str, encoder: str, fps: int):
-        self.root, self.key, self.encoder, self.fps = root, key, encoder, fps
-        self.chunk, self.file = 0, 0
-        self.container = self.stream = self.path = None
-        self.frames_in_file = 0
-        self.episodes_in_file = 0
-        self.paths: list[str] = []
-
-    def _open(self, h: int, w: int) -> None:
-        import av
-
-        rel = VIDEO_PATH.format(video_key=self.key, chunk_index=self.chunk, file_index=self.file)
-        self.path = os.path.join(self.root, rel)
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        self.container = av.open(self.path, "w")
-        self.stream = self.container.add_stream(
-            self.encoder, rate=self.fps, options={"g": str(VIDEO_GOP), "crf": str(VIDEO_CRF),
-                                                  **ENCODER_OPTIONS.get(self.encoder, {})})
-        self.stream.width, self.stream.height, self.stream.pix_fmt = w, h, PIX_FMT
-        self.stream.codec_context.time_base = fractions.Fraction(1, self.fps)
-        self.frames_in_file = self.episodes_in_file = 0
-        self.paths.append(rel)
-
-    def _close_file(self) -> None:
-        if self.container is not None:
-            for packet in self.stream.encode():
-                self.container.mux(packet)
-            self.container.close()
-            self.container = self.stream = None
-
-    def add_episode(self, frames: np.ndarray) -> dict:
-        import av
-
-        n, h, w = frames.shape[:3]
-        if self.container is not None and self.episodes_in_file:
-            # the muxer creates the file at its first packet, after the encoder's lookahead
-            size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
-            if size + size / self.episodes_in_file >= VIDEO_FILES_SIZE_IN_MB * 1024 ** 2:
-                self._close_file()
-                self.chunk, self.file = _next_file(self.chunk, self.file)
-        if self.container is None:
-            self._open(h, w)
-        start = self.frames_in_file
-        time_base = fractions.Fraction(1, self.fps)
-        try:
-            for img in frames:
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
-                frame.pts, frame.time_base = self.frames_in_file, time_base
-                for packet in self.stream.encode(frame):
-                    self.container.mux(packet)
-                self.frames_in_file += 1
-        except av.FFmpegError as e:
-            raise ValueError(f"{self.encoder} could not encode {w}x{h} frames of {self.key}: "
-                             f"{e}") from e
-        self.episodes_in_file += 1
-        return {"chunk_index": self.chunk, "file_index": self.file,
-                "from_timestamp": start / self.fps, "to_timestamp": self.frames_in_file / self.fps}
-
-    def close(self) -> list[str]:
-        self._close_file()
-        return self.paths
-
-    def abort(self) -> None:
-        try:
-            if self.container is not None:
-                self.container.close()
-        except Exception:  # noqa: BLE001 - cleaning up after another error
-            pass
-        self.container = self.stream = None
-
-
-def _video_info(path: str) -> dict:
-    """The ``info`` LeRobot's get_video_info records for a video feature."""
-    import av
-
-    with av.open(path) as container:
-        stream = container.streams.video[0]
-        pix_fmt = stream.codec_context.pix_fmt or PIX_FMT
-        return {"video.height": stream.height, "video.width": stream.width,
-                "video.codec": stream.codec.canonical_name, "video.pix_fmt": pix_fmt,
-                "video.is_depth_map": False, "video.fps": int(stream.base_rate),
-                "video.channels": 3, "has_audio": len(container.streams.audio) > 0}
-
-
-def _write_json(path: str, data) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(data, f, indent=4, ensure_ascii=False)
-
-
-def _write_tasks(path: str, tasks: dict[str, int]) -> None:
-    """meta/tasks.parquet as pandas' ``DataFrame({"task_index": ...}, index=Index(tasks,
-    name="task")).to_parquet()`` writes it (LeRobot reads it with ``pd.read_parquet``): columns
-    task_index (int64) and task (string), with the pandas metadata that makes ``task`` the
-    index. Written by hand so that pandas is not needed here."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    pandas_meta = {
-        "index_columns": ["task"],
-        "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode",
-                            "numpy_type": "object", "metadata": {"encoding": "UTF-8"}}],
-        "columns": [{"name": "task_index", "field_name": "task_index", "pandas_type": "int64",
-                     "numpy_type": "int64", "metadata": None},
-                    {"name": "task", "field_name": "task", "pandas_type": "unicode",
-                     "numpy_type": "object", "metadata": None}],
-        "attributes": {},
-        "creator": {"library": "pyarrow", "version": pa.__version__},
-        "pandas_version": "2.2.3",
-    }
-    schema = pa.schema([pa.field("task_index", pa.int64()), pa.field("task", pa.string())],
-                       metadata={b"pandas": json.dumps(pandas_meta).encode()})
-    table = pa.Table.from_arrays([pa.array(list(tasks.values()), pa.int64()),
-                                  pa.array(list(tasks), pa.string())], schema=schema)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    pq.write_table(table, path)
 
 
 def main(argv=None) -> int:
