@@ -1,6 +1,8 @@
-"""Diffusion head (Diffusion Policy, Chi et al. 2023, with a compact MLP denoiser): DDPM training
-over ``train_steps`` noise levels, DDIM sampling in ``sample_steps`` steps, predicting a whole
-action chunk at once. The noise schedules are diffusers' DDPMScheduler / DDIMScheduler (squared-
+"""Diffusion head (Diffusion Policy, Chi et al. 2023): DDPM training over ``train_steps`` noise
+levels, DDIM sampling in ``sample_steps`` steps, predicting a whole action chunk at once. The
+denoiser is a residual MLP over the flattened chunk (``denoiser: mlp``, the compact default) or a
+temporal-convolution UNet over the chunk's time axis (``denoiser: unet``, ``unet1d.py``: Diffusion
+Policy's choice, smoother chunks); both are FiLM-conditioned on [observation, timestep]. The noise schedules are diffusers' DDPMScheduler / DDIMScheduler (squared-
 cosine betas, epsilon prediction, samples clipped to [-1, 1], where the normalizer maps each
 action dimension's q01..q99).
 
@@ -9,7 +11,8 @@ the initial noise, so the ``sample_steps`` updates are unrolled with their coeff
 from the scheduler at construction (``ddim_coefficients``); the result matches ``step`` to float
 precision, traces to ONNX, and skips diffusers' per-step Python work. The FiLM input of every
 block is linear in [cond, time embedding], so its cond part is computed once per chunk (not once
-per step) and its time part for all steps in one product."""
+per step) and its time part for all steps in one product; both denoisers share this through
+``film_layers`` and ``eps``."""
 
 from __future__ import annotations
 
@@ -26,15 +29,24 @@ from bc_ros.core.policy.heads.base import ActionHead, masked_mean, register
 class DiffusionOptions:
     train_steps: int = 100     # DDPM noise levels at training
     sample_steps: int = 10     # DDIM steps at inference
-    hidden: int = 256
-    blocks: int = 3            # residual MLP blocks of the denoiser
+    denoiser: str = "mlp"      # mlp | unet
+    hidden: int = 256          # mlp: width
+    blocks: int = 3            # mlp: residual blocks
+    unet_dims: tuple[int, ...] = (64, 128, 256)   # unet: channels per level (time halves)
+    kernel: int = 5            # unet: temporal convolution width
     time_embed: int = 64
 
     def __post_init__(self):
+        self.unet_dims = tuple(self.unet_dims)
         if not 1 <= self.sample_steps <= self.train_steps:
             raise ValueError(f"need 1 <= sample_steps <= train_steps, got {self}")
         if self.hidden < 1 or self.blocks < 1 or self.time_embed < 2:
             raise ValueError(f"hidden, blocks >= 1 and time_embed >= 2 needed, got {self}")
+        if self.denoiser not in ("mlp", "unet"):
+            raise ValueError(f"denoiser must be mlp or unet, got {self.denoiser=}")
+        if not self.unet_dims or min(self.unet_dims) < 1 or self.kernel % 2 == 0:
+            raise ValueError(f"unet_dims must be positive and kernel odd, got "
+                             f"{self.unet_dims=} {self.kernel=}")
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -78,17 +90,41 @@ class DiffusionHead(ActionHead):
         self.sample_scheduler.set_timesteps(o.sample_steps)
         self.ddim = self.ddim_coefficients()
         cond_width = spec.cond_dim + o.time_embed
-        self.inp = nn.Linear(n, o.hidden)
-        self.blocks = nn.ModuleList(ResidualBlock(o.hidden, cond_width) for _ in range(o.blocks))
-        self.outp = nn.Sequential(nn.LayerNorm(o.hidden), nn.Linear(o.hidden, n))
+        if o.denoiser == "unet":
+            from bc_ros.core.policy.heads.unet1d import TemporalUNet
+            self.unet = TemporalUNet(spec.action_dim, spec.horizon, cond_width, o.unet_dims,
+                                     o.kernel)
+        else:   # the attribute names of checkpoints from before the unet existed
+            self.inp = nn.Linear(n, o.hidden)
+            self.blocks = nn.ModuleList(ResidualBlock(o.hidden, cond_width)
+                                        for _ in range(o.blocks))
+            self.outp = nn.Sequential(nn.LayerNorm(o.hidden), nn.Linear(o.hidden, n))
+
+    def film_layers(self) -> list[nn.Linear]:
+        """The denoiser's FiLM maps of [cond, time embedding], in the order ``eps`` takes them."""
+        blocks = self.unet.blocks() if self.options.denoiser == "unet" else self.blocks
+        return [block.film for block in blocks]
+
+    def eps(self, x, films):
+        """The noise estimate for flattened noisy chunks x (B, n), given each FiLM layer's
+        (gain, shift), each (B, width)."""
+        if self.options.denoiser == "unet":
+            B = x.shape[0]
+            chunk = x.view(B, self.spec.horizon, self.spec.action_dim)
+            return self.unet(chunk, films).reshape(B, -1)
+        h = self.inp(x)
+        for block, (gain, shift) in zip(self.blocks, films):
+            h = block.modulated(h, gain, shift)
+        return self.outp(h)
 
     def denoise(self, noisy, t, cond):
         """Predicted noise for flattened noisy chunks (B, n) at timesteps t (B,)."""
         c = torch.cat([cond, timestep_embedding(t, self.options.time_embed)], -1)
-        h = self.inp(noisy)
-        for block in self.blocks:
-            h = block(h, c)
-        return self.outp(h)
+        films = []
+        for film in self.film_layers():
+            scale, shift = film(c).chunk(2, -1)
+            films.append((1 + scale, shift))
+        return self.eps(noisy, films)
 
     def loss(self, cond, action, mask=None):
         B, H, A = action.shape
@@ -124,18 +160,15 @@ class DiffusionHead(ActionHead):
         t = torch.tensor([step[0] for step in steps], device=cond.device)
         temb = timestep_embedding(t, self.options.time_embed)               # (S, E)
         films = []
-        for block in self.blocks:
-            w = block.film.weight                                           # (2W, D + E)
+        for layer in self.film_layers():
+            w = layer.weight                                                # (2W, D + E)
             film = (nn.functional.linear(cond, w[:, :D]).unsqueeze(0)       # (1, B, 2W)
-                    + nn.functional.linear(temb, w[:, D:], block.film.bias).unsqueeze(1))
+                    + nn.functional.linear(temb, w[:, D:], layer.bias).unsqueeze(1))
             scale, shift = film.chunk(2, -1)                                # (S, B, W) each
             films.append((scale + 1, shift))
         x = noise["x_T"]                                                    # (B, n)
         for i, (_, inv_sqrt_a, sqrt_1ma, sqrt_a_prev, sqrt_1ma_prev) in enumerate(steps):
-            h = self.inp(x)
-            for block, (gain, shift) in zip(self.blocks, films):
-                h = block.modulated(h, gain[i], shift[i])
-            eps = self.outp(h)                                              # (B, n)
+            eps = self.eps(x, [(gain[i], shift[i]) for gain, shift in films])   # (B, n)
             x0 = ((x - sqrt_1ma * eps) * inv_sqrt_a).clamp(-clip, clip)
             x = sqrt_a_prev * x0 + sqrt_1ma_prev * eps
         return x.view(B, H, A)
