@@ -10,11 +10,12 @@ samples near a mode, both modes used.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 from bc_ros.core.policy.heads import HEADS
 from bc_ros.core.policy.toy import mode_fraction, train_toy
+
+from figures import write_json
 
 
 def main(argv=None) -> int:
@@ -35,9 +36,7 @@ def main(argv=None) -> int:
                   f"(left {100 * r['left']:.0f} %, right {100 * r['right']:.0f} %), mean "
                   f"|lateral| {r['mean_abs_lateral']:.2f} (modes at 0.8), trained in "
                   f"{r['train_s']} s", flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    write_json(args.json, results)
     return 0
 
 

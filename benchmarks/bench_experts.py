@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import math
 import time
 
 from bc_ros.core.sim import ROBOTS, eval_seeds, make_env
 from bc_ros.core.sim.experts import run_expert_episode
+
+from figures import write_json
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -76,9 +77,7 @@ def main(argv=None) -> int:
                   f"failures {r['failures'] or '-'} modes {r['modes'] or '-'} "
                   f"mean steps {r['mean_steps']:.0f}  {r['seconds_per_episode']:.2f} s/episode",
                   flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    write_json(args.json, results)
     return 0
 
 

@@ -14,12 +14,13 @@ Goal: >= 20k samples/s.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
 
 import numpy as np
+
+from figures import write_json
 
 
 def build(root: str, episodes: int, length: int) -> None:
@@ -109,9 +110,7 @@ def main(argv=None) -> int:
           f"{bs}: per-sample {result['per_sample_samples_per_s']} samples/s, batched "
           f"{result['batched_samples_per_s']} samples/s, HDF5 random rows "
           f"{result['h5_random_samples_per_s']} samples/s (medians)")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+    write_json(args.json, result)
     return 0
 
 

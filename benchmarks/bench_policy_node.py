@@ -36,6 +36,8 @@ import sys
 import tempfile
 import time
 
+from figures import write_json
+
 CAMERAS = ["left", "center", "right"]
 SIZE = (96, 96)
 DRONE = ["vx", "vy", "vz", "yaw_rate"]
@@ -133,8 +135,8 @@ def timed_node_class():
             super().__init__(*args, **kwargs)
             # the inference thread is already waiting on this queue: change its class in place
             # (the first job, a warm-up one, goes unmarked)
-            self._jobs.marks = self.marks
-            self._jobs.__class__ = TimedQueue
+            self.inference.jobs.marks = self.marks
+            self.inference.jobs.__class__ = TimedQueue
 
         def _add(self, stream, stamp, value):
             mark = self.marks.setdefault(ns(stamp), {})
@@ -480,9 +482,7 @@ def main(argv=None) -> int:
         rig.close()
         shutil.rmtree(tmp, ignore_errors=True)
     results["load_average_at_end"] = round(os.getloadavg()[0], 2)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    write_json(args.json, results)
     return 0
 
 

@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 
+from figures import write_json
+
 CAMERAS = ("left", "center", "right")
 JOINTS = [f"panda_joint{i}" for i in range(1, 8)] + ["panda_finger_joint1", "panda_finger_joint2"]
 
@@ -233,9 +235,7 @@ def main(argv=None) -> int:
           f"(ratio {result['recorder_over_bare']}); recorder RSS {result['recorder_rss_mb'][0]} "
           f"-> {result['recorder_rss_mb'][1]} MB; publisher {result['publisher_cores']} cores; "
           f"problems {result['problems']}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+    write_json(args.json, result)
     return 0
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+
+from figures import write_json
 
 SIZES = ((96, 96), (640, 480))
 
@@ -120,9 +121,7 @@ def main(argv=None) -> int:
             print(f"{robot:5s} 3 x {size[0]}x{size[1]}: sim_node {r['ticks_per_s']:.1f} ticks/s "
                   f"(median per second {r['median_ticks_per_s_per_second']}), bare env.step "
                   f"{bare:.1f} steps/s, node/bare {r['ticks_per_s'] / bare:.2f}", flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    write_json(args.json, results)
     return 0
 
 
