@@ -1,0 +1,583 @@
+"""policy_node: a trained policy (checkpoint from ``bc-ros train``) driving a robot or a sim.
+
+Subscribes (sensor-data QoS; the topics the checkpoint's spec names, all remappable):
+    camera/<name>/image_raw   sensor_msgs/Image (rgb8, bgr8, mono8, rgba8, bgra8), one per camera
+    odom | joint_states       nav_msgs/Odometry | sensor_msgs/JointState (when the policy uses
+                              state; ``state_type``)
+    sim/outcome               std_msgs/String JSON from sim_node: an episode ended, so the policy's
+                              history and action queue are cleared (``reset_on_outcome``)
+Publishes:
+    policy/cmd                the command, in the checkpoint's command type (``cmd_topic``); a
+                              stamped type carries the exact stamp of the observation it answers
+                              (lockstep) or of its tick (realtime)
+    policy/uncertainty        std_msgs/Float32, with ``ensemble`` only: the members' disagreement
+                              at the observation, published just before its command; before
+                              any other command (stop, refused observation) or when a member
+                              gave a non-finite action, NaN: every command has its score
+    /diagnostics              diagnostic_msgs/DiagnosticArray every ``diagnostics_period`` s:
+                              achieved rate, inference time, overruns, watchdog state, counts
+Services:
+    ~/reset                   std_srvs/Trigger: clear the policy's history and action queue
+    ~/enable                  std_srvs/SetBool: start / stop publishing (disabling sends one stop
+                              command; enabling starts from a cleared history)
+    ~/load_checkpoint         std_srvs/Trigger: swap in the checkpoint named by the ``checkpoint``
+                              parameter and the members named by ``ensemble`` together (set them
+                              first, best in one call: setting either starts loading both in a
+                              thread of their own, so the call only waits for what is left of
+                              the load); if any of them fails to load, the old policy and the old
+                              members keep running and the answer says which file and why
+
+Each observation is assembled with ``StreamAligner`` (the recorder's rule: each stream's latest
+sample at or before the tick, no older than ``obs_timeout``) and turned into a command by
+``PolicyRunner`` (the code path of ``bc-ros eval``: spec checks, resizing, chunk queue, NaN and
+clamping). Two modes:
+
+- ``realtime``: a timer on the node's clock (sim time with ``use_sim_time``) ticks at ``rate_hz``.
+  A tick never runs the model: it hands the observation to the inference thread, which publishes
+  the command as soon as it is computed. While the thread is still busy with an earlier tick
+  (a chunk that takes longer than a period) the tick is skipped and counted; the last command
+  stands. Watchdog: at a tick where a stream is missing or older than ``obs_timeout`` the stop
+  command is published (so within one tick of the data going stale), every tick until fresh data
+  returns; then the policy restarts from a cleared history (its queued actions were planned from
+  data that is now old). A command still being computed when the watchdog trips is dropped.
+- ``lockstep`` (with ``sim_node`` in lockstep): every new complete observation (every stream has a
+  sample with the same stamp) triggers exactly one command, so the ROS closed loop computes what
+  ``bc-ros eval`` computes. A repeated observation (same stamp) is not computed again; its command
+  is sent again only if nobody was subscribed when it first went out.
+
+Its parts: ``bc_ros.nodes.policy.ticking`` decides what a tick or an observation leads to (the
+watchdog, lockstep); ``bc_ros.nodes.policy.inference`` runs the inference thread, loads
+checkpoints and swaps them; ``bc_ros.nodes.policy.diagnostics`` keeps the counts and figures
+of /diagnostics. This node converts messages, calls them and publishes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
+from rclpy.node import Node
+from std_msgs.msg import Float32, String
+from std_srvs.srv import SetBool, Trigger
+
+from bc_ros.core.config import field
+from bc_ros.core.dagger.uncertainty import half_range_scale
+from bc_ros.core.policy.backend import BACKENDS
+from bc_ros.nodes import conversions as conv
+from bc_ros.nodes.params import declare_config
+from bc_ros.nodes.policy.diagnostics import OK, WARN, PolicyStats, diagnostics_values, summary
+from bc_ros.nodes.policy.inference import InferenceWorker, Preload, Result, load_runner, swap_spec
+from bc_ros.nodes.policy.ticking import (INFER, REJECTED, REPEAT, RESTARTED, STOP, SentCommand,
+                                         Ticker, TickDecision)
+from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS, CpuLatencyRequest, spin_node
+
+MODES = ("realtime", "lockstep")
+STATE_TYPES = ("auto", "odometry", "joint_state", "none")
+ODOMETRY_DIM = 8            # conversions.odometry_from_msg: x, y, z, yaw, vx, vy, vz, yaw_rate
+
+
+@dataclasses.dataclass
+class PolicyNodeConfig:
+    """Parameters of ``policy_node`` (and ``bc-ros policy``)."""
+
+    checkpoint: str = field("", "Policy checkpoint file (bc-ros train --out). Required. Set it "
+                                "and call ~/load_checkpoint to swap policies while running.")
+    mode: str = field("realtime", "realtime: command at rate_hz on the node's clock; lockstep: "
+                                  "one command per new complete observation (sim_node lockstep).")
+    rate_hz: float = field(10.0, "Control rate (realtime). Use the rate the policy was trained "
+                                 "at (the recorder's rate_hz). Also the per-tick inference "
+                                 "budget counted in diagnostics (both modes).")
+    obs_timeout: float = field(0.25, "Seconds. A stream whose latest sample at a tick is older "
+                                     "than this (or absent) trips the watchdog (realtime: the "
+                                     "stop command goes out instead of the policy's).")
+    low: list[float] = field([], "Lower command limits, one per action of the checkpoint (its "
+                                 "action_names order). Required: config/policy.yaml has the "
+                                 "drone's.")
+    high: list[float] = field([], "Upper command limits, one per action.")
+    stop_command: list[float] = field([], "Command sent by the watchdog, on a non-finite "
+                                          "action or a rejected observation; empty = zeros "
+                                          "(clamped to the limits).")
+    resize_images: bool = field(False, "Resize camera images whose size differs from the "
+                                       "checkpoint's; off: such observations are refused and "
+                                       "the stop command is sent.")
+    state_type: str = field("auto", "Robot state stream: odometry (odom), joint_state "
+                                    "(joint_states), none, or auto (from the checkpoint).")
+    command_type: str = field("", "Command message type: twist, twist_stamped, "
+                                  "float64_multi_array, joint_state; empty = the checkpoint's.")
+    cmd_topic: str = field("policy/cmd", "Topic the commands are published on.")
+    ensemble: list[str] = field([], "More checkpoints of the same spec. Each observation also "
+                                    "runs through them and their disagreement with the main "
+                                    "policy (std across members / half the command range, mean "
+                                    "over dims) goes out on policy/uncertainty before the "
+                                    "command: dagger_node's robot-gated mode reads it. Set it "
+                                    "(with checkpoint) and call ~/load_checkpoint to swap the "
+                                    "members while running.")
+    enabled: bool = field(True, "Publish commands from the start (false: wait for ~/enable).")
+    reset_on_outcome: bool = field(True, "Clear the policy's history when sim/outcome reports "
+                                         "the end of an episode.")
+    seed: int = field(0, "Seed of the sampling generator (stochastic heads), set at every "
+                         "checkpoint load.")
+    backend: str = field("torch", "Where the model runs: torch (eager PyTorch) or onnxruntime "
+                                  "(each checkpoint is exported to ONNX when it loads, about "
+                                  "1 s, and checked against PyTorch; 2-3x faster at batch 1: "
+                                  "benchmarks/bench_policy_node.py --backend).")
+    torch_threads: int = field(0, "Intra-op threads of the inference thread (0 = torch's "
+                                  "default; onnxruntime: 0 means 1). 1 keeps a small policy "
+                                  "from fighting the executor on a 2-core machine.")
+    cpu_dma_latency_us: int = field(-1, "-1: leave the CPUs' power management alone. >= 0: "
+                                        "while the node runs, ask Linux (/dev/cpu_dma_latency) "
+                                        "to keep the CPUs out of idle states slower to leave "
+                                        "than this, as real-time tuning does (0: never idle "
+                                        "deeply). Cuts the latency of a model that waits between "
+                                        "observations; costs power; needs write access to the "
+                                        "device, else a warning and no change.")
+    diagnostics_period: float = field(1.0, "Seconds (wall clock) between /diagnostics messages.")
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode=}")
+        if self.state_type not in STATE_TYPES:
+            raise ValueError(f"state_type must be one of {STATE_TYPES}, got {self.state_type=}")
+        if not self.rate_hz > 0 or not self.obs_timeout > 0 or not self.diagnostics_period > 0:
+            raise ValueError(f"rate_hz, obs_timeout and diagnostics_period must be > 0, got "
+                             f"{self.rate_hz=} {self.obs_timeout=} {self.diagnostics_period=}")
+        if self.command_type:
+            conv.command_class(self.command_type)
+        if self.cpu_dma_latency_us < -1:
+            raise ValueError(f"cpu_dma_latency_us must be -1 (untouched) or >= 0, got "
+                             f"{self.cpu_dma_latency_us=}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend=}")
+        if self.torch_threads < 0:
+            raise ValueError(f"torch_threads must be >= 0, got {self.torch_threads=}")
+
+
+def state_type_for(spec: dict, requested: str) -> str:
+    """Which state stream a checkpoint needs: odometry, joint_state or none."""
+    dim = int(spec.get("state_dim") or 0)
+    if dim == 0:
+        return "none"
+    if requested == "none":
+        raise ValueError(f"the checkpoint's policy uses a {dim}-value state; state_type none "
+                         f"cannot feed it")
+    kind = requested
+    if kind == "auto":
+        names = spec.get("state_names") or []
+        prefixes = {str(n).rsplit("_", 1)[0] for n in names}
+        if prefixes == {"odometry"} or spec.get("robot") == "drone":
+            kind = "odometry"
+        elif prefixes == {"joint_state"} or spec.get("robot") == "arm":
+            kind = "joint_state"
+        else:
+            raise ValueError(f"cannot tell the state stream of the checkpoint (robot "
+                             f"{spec.get('robot')!r}, state_names {names}); set state_type to "
+                             f"odometry or joint_state")
+    if kind == "odometry" and dim != ODOMETRY_DIM:
+        raise ValueError(f"odometry gives {ODOMETRY_DIM} state values, the checkpoint's policy "
+                         f"wants {dim}")
+    return kind
+
+
+LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN}
+
+
+class PolicyNode(Node):
+    def __init__(self, overrides: dict | None = None, **node_kwargs):
+        super().__init__("policy", **node_kwargs)
+        self.config: PolicyNodeConfig = declare_config(self, PolicyNodeConfig, overrides)
+        cfg = self.config
+        if not cfg.checkpoint:
+            raise ValueError("no checkpoint: set the checkpoint parameter to a file written by "
+                             "bc-ros train")
+        if cfg.torch_threads:
+            import torch
+            torch.set_num_threads(cfg.torch_threads)
+        runner, payload = load_runner(cfg.checkpoint, cfg)   # errors here end the node (exit 2)
+        self.spec = payload["spec"]
+        members = [self._load_compatible(path)[0] for path in cfg.ensemble]
+        self.checkpoint_loaded = cfg.checkpoint
+        self.head = runner.policy.config.head
+        self.action_names = list(self.spec["action_names"])
+        self.command_type = cfg.command_type or self.spec["command_type"]
+        conv.check_command_type(self.command_type, self.action_names)
+        self.state_type = state_type_for(self.spec, cfg.state_type)
+        self.stop_command = runner.stop_command.copy()
+
+        # Shared between the executor thread(s) and the inference thread, under _lock.
+        self._lock = threading.Lock()
+        self._enabled = cfg.enabled
+        self._last_cmd: SentCommand | None = None   # lockstep: for repeated observations
+        self.stats = PolicyStats()
+        self.counts = self.stats.counts
+        self.inference = InferenceWorker(
+            runner, members, lock=self._lock, stats=self.stats,
+            score_scale=half_range_scale(cfg.low, cfg.high),   # the ensemble's score scale
+            budget_ms=1e3 / cfg.rate_hz, deliver=self._deliver, report=self._report,
+            alive=self.context.ok)
+
+        # Executor-thread state: the samples, the watchdog, the lockstep history.
+        cameras = list(self.spec["cameras"])
+        self.topics = {f"image_{c}": f"camera/{c}/image_raw" for c in cameras}
+        if self.state_type != "none":
+            self.topics["state"] = "odom" if self.state_type == "odometry" else "joint_states"
+        self.ticker = Ticker(self.topics, cfg.obs_timeout)
+        self.aligner = self.ticker.aligner
+        for c in cameras:
+            self.create_subscription(conv.Image, f"camera/{c}/image_raw",
+                                     self._on_image(f"image_{c}"), SENSOR_QOS)
+        if self.state_type == "odometry":
+            self.create_subscription(conv.Odometry, "odom", self._on_odom, SENSOR_QOS)
+        elif self.state_type == "joint_state":
+            self.create_subscription(conv.JointState, "joint_states", self._on_joints,
+                                     SENSOR_QOS)
+        if cfg.reset_on_outcome:
+            self.create_subscription(String, "sim/outcome", self._on_outcome, COMMAND_QOS)
+        self.cmd_pub = self.create_publisher(conv.command_class(self.command_type),
+                                             cfg.cmd_topic, COMMAND_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", COMMAND_QOS)
+        self.score_pub = None
+        self._ensure_score_publisher(members)
+        self.create_service(Trigger, "~/reset", self._srv_reset)
+        self.create_service(SetBool, "~/enable", self._srv_enable)
+        self.create_service(Trigger, "~/load_checkpoint", self._srv_load)
+        self._preloaded: Preload | None = None
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self.cpu_latency = None
+        if cfg.cpu_dma_latency_us >= 0:
+            self.cpu_latency = CpuLatencyRequest(cfg.cpu_dma_latency_us)
+            log = self.get_logger().info if self.cpu_latency.held else self.get_logger().warning
+            log(f"CPU wake-up latency request {self.cpu_latency.status}")
+        self.inference.start()
+        if cfg.mode == "realtime":
+            self.create_timer(1.0 / cfg.rate_hz, self._tick)   # node clock: sim time if set
+        self.create_timer(cfg.diagnostics_period, self.publish_diagnostics,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.get_logger().info(
+            f"{self.head} policy from {cfg.checkpoint}: cameras {cameras} "
+            f"{self.spec['image_size'][0]}x{self.spec['image_size'][1]}, state "
+            f"{self.state_type}, {self.command_type} on {self.cmd_pub.topic_name}, {cfg.mode}"
+            + f", {cfg.backend}"
+            + (f" at {cfg.rate_hz:g} Hz" if cfg.mode == "realtime" else "")
+            + ("" if self._enabled else " (disabled: call ~/enable)"))
+
+    @property
+    def runner(self):
+        """The PolicyRunner the inference thread runs (a swapped-in one from its next job)."""
+        return self.inference.runner
+
+    @property
+    def members(self) -> list:
+        """The ensemble members the inference thread runs."""
+        return self.inference.members
+
+    @property
+    def watchdog(self) -> str:
+        """missing | stale | ok (realtime)."""
+        return self.ticker.watchdog
+
+    @property
+    def stale_streams(self) -> list[str]:
+        return self.ticker.stale_streams
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def _load_compatible(self, path: str):
+        """(PolicyRunner, payload) for ``path``, which must fit the running node's topics."""
+        return load_runner(path, self.config, swap_spec(self.spec, self.config))
+
+    def _ensure_score_publisher(self, members: list) -> None:
+        """policy/uncertainty exists once the node has had an ensemble (it may get one by a
+        hot swap); it stays, silent, if a later swap leaves no members."""
+        if members and self.score_pub is None:
+            self.score_pub = self.create_publisher(Float32, "policy/uncertainty", COMMAND_QOS)
+
+    def _on_set_parameters(self, params):
+        """Setting ``checkpoint`` or ``ensemble`` starts loading the pair in the background, so
+        that the ~/load_checkpoint call that follows finds them loaded and only swaps."""
+        new = {p.name: p.value for p in params if p.name in ("checkpoint", "ensemble")}
+        if "ensemble" in new:
+            members = list(new["ensemble"] or [])
+            if not all(isinstance(m, str) and m for m in members):
+                return SetParametersResult(successful=False, reason=f"ensemble must be a list of "
+                                                                    f"checkpoint paths, got "
+                                                                    f"{members}")
+        if new:
+            path = new.get("checkpoint", self.get_parameter("checkpoint").value)
+            members = new.get("ensemble", self._ensemble_parameter())
+            if path:
+                self._preload(path, list(members or []))
+        return SetParametersResult(successful=True)
+
+    def _ensemble_parameter(self) -> list[str]:
+        """The ``ensemble`` parameter's value (an empty list is declared without a value)."""
+        from rclpy.exceptions import ParameterUninitializedException
+        try:
+            return list(self.get_parameter("ensemble").value or [])
+        except ParameterUninitializedException:
+            return []
+
+    def _preload(self, path: str, ensemble: list[str]) -> Preload:
+        preload = Preload(path, ensemble, self._load_compatible)
+        self._preloaded = preload
+        return preload.start()
+
+    def _srv_load(self, request, response):
+        path = self.get_parameter("checkpoint").value
+        ensemble = tuple(self._ensemble_parameter())
+        preload = self._preloaded
+        if preload is None or not preload.matches(path, ensemble):
+            preload = self._preload(path, list(ensemble))
+        preload.wait()                 # normally done already: it started when the path was set
+        self._preloaded = None         # a second call loads the file again (it may have changed)
+        if preload.error is not None:
+            self.counts["swap_failures"] += 1
+            response.success = False
+            kept = f"kept {self.checkpoint_loaded}"
+            if self.members:
+                kept += f" and its {len(self.members)} ensemble members"
+            response.message = f"{kept}: {preload.error}"
+            self.get_logger().error(f"load_checkpoint failed, {response.message}")
+            return response
+        runner, members = preload.runner, preload.members
+        with self._lock:
+            self.inference.swap(runner, members)   # taken before the thread's next job
+            self.stop_command = runner.stop_command.copy()
+        self.spec, self.checkpoint_loaded = preload.payload["spec"], path
+        self.head = runner.policy.config.head
+        self.counts["swaps"] += 1
+        self._ensure_score_publisher(members)
+        response.success = True
+        with_members = f" with {len(members)} ensemble members" if members else ""
+        response.message = (f"loaded {path}{with_members} ({self.head} head; loading took "
+                            f"{preload.seconds:.2f} s)")
+        self.get_logger().info(response.message)
+        return response
+
+    # ---- other services and events -----------------------------------------------------------
+    def reset_policy(self, why: str) -> None:
+        """Clear history and action queue before the next observation; drop results in flight."""
+        with self._lock:
+            self.inference.reset()
+        self.counts["resets"] += 1
+        self.get_logger().info(f"policy reset: {why}")
+
+    def _srv_reset(self, request, response):
+        self.reset_policy("~/reset called")
+        response.success, response.message = True, "policy history and action queue cleared"
+        return response
+
+    def _srv_enable(self, request, response):
+        enable = bool(request.data)
+        with self._lock:
+            was, self._enabled = self._enabled, enable
+            self.inference.drop_in_flight()
+            if was and not enable:
+                now = self.get_clock().now()
+                self._publish(self.stop_command, now.nanoseconds * 1e-9, now.to_msg())
+        if enable and not was:
+            self.reset_policy("enabled")
+        response.success = True
+        response.message = "enabled" if enable else "disabled: one stop command sent"
+        return response
+
+    def _on_outcome(self, msg: String) -> None:
+        try:
+            outcome = json.loads(msg.data)
+        except ValueError:
+            outcome = {}
+        self.reset_policy(f"episode {outcome.get('episode', '?')} ended")
+
+    # ---- samples -----------------------------------------------------------------------------
+    def _add(self, stream: str, stamp, value) -> None:
+        t = conv.time_from_msg(stamp)
+        added = self.ticker.add(stream, t, value)
+        if added.status == REJECTED:
+            self.counts["rejected_samples"] += 1
+            self.get_logger().warning(f"{self.topics[stream]}: sample stamped {t:.3f} "
+                                      f"rejected (zero or older than the newest)",
+                                      throttle_duration_sec=2.0)
+            return
+        if added.status == RESTARTED:
+            # The stamps jumped back (a restarted sim, a looped bag): start over from here.
+            self.get_logger().warning(f"{self.topics[stream]}: stamps jumped back from "
+                                      f"{added.newest:.3f} to {t:.3f} s; starting afresh")
+            self.reset_policy("the clock restarted")
+        if self.config.mode == "lockstep":
+            self._maybe_step(t, stamp)
+
+    def _on_image(self, stream: str):
+        def callback(msg):
+            try:
+                image = conv.image_from_msg(msg)
+            except ValueError as e:
+                self.counts["bad_messages"] += 1
+                self.get_logger().error(f"{self.topics[stream]}: {e}", throttle_duration_sec=2.0)
+                return
+            self._add(stream, msg.header.stamp, image)
+        return callback
+
+    def _on_odom(self, msg) -> None:
+        self._add("state", msg.header.stamp, conv.odometry_from_msg(msg))
+
+    def _on_joints(self, msg) -> None:
+        # As the recorder stores it: every position in message order.
+        self._add("state", msg.header.stamp, np.asarray(msg.position, dtype=np.float64))
+
+    # ---- lockstep ----------------------------------------------------------------------------
+    def _maybe_step(self, t: float, stamp) -> None:
+        """After a sample stamped ``t``: act if the observation at ``t`` is new and complete."""
+        decision = self.ticker.lockstep(t)
+        if decision.what == REPEAT:
+            self._resend_if_undelivered(t)
+        if decision.what != INFER:
+            return
+        with self._lock:
+            if not self._enabled:
+                return
+            self.stats.record_tick(t)
+            self._submit(t, stamp, decision.obs)
+
+    def _resend_if_undelivered(self, t: float) -> None:
+        """A repeated observation: the sim did not get our command. Resend it only if it went
+        out before anyone subscribed (else it is on its way, and a second one would step twice)."""
+        with self._lock:
+            last = self._last_cmd
+            if last and last.missed(t) and self.cmd_pub.get_subscription_count() > 0:
+                if last.score_msg is not None:
+                    self.score_pub.publish(last.score_msg)
+                self.cmd_pub.publish(last.msg)
+                last.delivered = True
+                self.counts["resent"] += 1
+
+    # ---- realtime ----------------------------------------------------------------------------
+    def _tick(self) -> None:
+        now = self.get_clock().now()
+        t, stamp = now.nanoseconds * 1e-9, now.to_msg()
+        if t <= 0.0:
+            return   # sim time before the first /clock
+        self.stats.record_tick(t)
+        self.counts["ticks"] += 1
+        tick = self.ticker.sample(t)
+        with self._lock:
+            if not self._enabled:
+                return
+            decision = self.ticker.realtime(tick)
+            if decision.what == STOP:
+                self._trip_watchdog(t, stamp, decision)
+                return
+            if decision.resumed_from:
+                if decision.resumed_from == "stale":
+                    self.get_logger().info("fresh observations again: resuming from a cleared "
+                                           "history")
+                self.inference.reset()
+            if self.inference.busy:
+                self.counts["ticks_skipped"] += 1   # inference of an earlier tick still running
+                return
+            self._submit(t, stamp, decision.obs)
+
+    def _trip_watchdog(self, t: float, stamp, decision: TickDecision) -> None:
+        """Called under _lock: publish the stop command and say why (throttled)."""
+        if decision.tripped:
+            self.counts["watchdog_trips"] += 1
+        self.inference.drop_in_flight()   # a command being computed from the old data is dropped
+        self._publish(self.stop_command, t, stamp)
+        self.counts["stop_commands"] += 1
+        self.get_logger().warning(f"watchdog: {decision.why} (obs_timeout "
+                                  f"{self.config.obs_timeout:g} s); sending the stop command",
+                                  throttle_duration_sec=2.0)
+
+    # ---- commands ----------------------------------------------------------------------------
+    def _submit(self, t: float, stamp, obs: dict) -> None:
+        """Called under _lock: hand the observation to the inference thread."""
+        self.inference.submit(t, stamp, obs)
+
+    def _deliver(self, result: Result) -> None:
+        """Called by the inference thread under _lock for a result still wanted: the policy's
+        command, or the stop command for a refused observation or a non-finite action."""
+        job, out = result.job, result.output
+        if result.error is not None:
+            self.counts["observation_errors"] += 1
+            self.counts["stop_commands"] += 1
+            self._publish(self.stop_command, job.time, job.stamp)
+            return
+        if out.status != "ok":
+            self.counts[out.status] += 1
+        if out.status == "nonfinite":
+            self.counts["stop_commands"] += 1
+        self._publish(out.command, job.time, job.stamp, policy=True, score=result.score)
+
+    def _report(self, result: Result) -> None:
+        """Called by the inference thread after ``_deliver``, without the lock."""
+        if result.error is not None:
+            self.get_logger().error(f"observation at {result.job.time:.3f} refused, stop "
+                                    f"command sent: {result.error}", throttle_duration_sec=2.0)
+        elif result.output.status == "nonfinite":
+            self.get_logger().error(f"the policy produced a non-finite action "
+                                    f"{result.output.raw.tolist()}; stop command sent",
+                                    throttle_duration_sec=2.0)
+
+    def _publish(self, command, t: float, stamp, policy: bool = False,
+                 score: float | None = None) -> None:
+        """Called under _lock. ``stamp``: the observation's (or the tick's) exact stamp. With an
+        ensemble, the command's score goes out first (NaN: none), so a consumer that waits for
+        both (dagger_node's inputs trigger) always gets both."""
+        score_msg = None
+        if self.score_pub is not None and self.members:
+            score_msg = Float32(data=float("nan") if score is None else float(score))
+            self.score_pub.publish(score_msg)
+        msg = conv.command_to_msg(command, self.action_names, self.command_type, stamp)
+        self.cmd_pub.publish(msg)
+        self._last_cmd = SentCommand(t, msg, score_msg,
+                                     delivered=self.cmd_pub.get_subscription_count() > 0)
+        if policy:
+            self.counts["commands"] += 1
+            self.stats.record_command(t)
+
+    # ---- diagnostics -------------------------------------------------------------------------
+    def diagnostics(self) -> dict:
+        """The figures /diagnostics carries, as a dict (strings, numbers)."""
+        with self._lock:
+            stats = self.stats.snapshot()
+            enabled = self._enabled
+        return diagnostics_values(
+            stats, mode=self.config.mode, checkpoint=self.checkpoint_loaded, head=self.head,
+            backend=self.config.backend,
+            cpu_dma_latency=self.cpu_latency.status if self.cpu_latency else "untouched",
+            enabled=enabled, watchdog=self.watchdog, stale_streams=self.stale_streams,
+            rate_target_hz=self.config.rate_hz)
+
+    def publish_diagnostics(self) -> None:
+        d = self.diagnostics()
+        level, message = summary(d)
+        status = DiagnosticStatus(level=LEVELS[level], name=f"{self.get_name()}: policy",
+                                  message=message, hardware_id=self.get_fully_qualified_name(),
+                                  values=[KeyValue(key=k, value=str(v)) for k, v in d.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array)
+
+    # ---- shutdown ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the inference thread (spin_node calls this; tests call it too)."""
+        inference = getattr(self, "inference", None)
+        if inference is not None:
+            inference.close()
+        if getattr(self, "cpu_latency", None) is not None:
+            self.cpu_latency.close()
+
+    def destroy_node(self):
+        self.close()
+        return super().destroy_node()
+
+
+def main(args=None) -> int:
+    return spin_node(PolicyNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
