@@ -54,6 +54,18 @@ def split_episodes(indices, val_fraction: float, seed: int = 0) -> tuple[list[in
     return train, val
 
 
+def _fill_from_neighbours(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Rows where ``ok`` is false replaced by the last good row before them (the first good
+    row for those at the start; zeros when no row is good)."""
+    if ok.all():
+        return values
+    if not ok.any():
+        return np.zeros_like(values)
+    good = np.flatnonzero(ok)
+    last_good = np.maximum.accumulate(np.where(ok, np.arange(len(ok)), -1))
+    return values[np.where(last_good >= 0, last_good, good[0])]
+
+
 class EpisodeDataset:
     """A map-style dataset (works with ``torch.utils.data.DataLoader``); arrays are numpy and
     the loader's default collate turns them into tensors. Everything is loaded into memory."""
@@ -111,16 +123,22 @@ class EpisodeDataset:
     def _load(self, listed) -> None:
         streams = self.info["streams"]
         must_be_ok = [streams.index(s) for s in ("state", "action")]
-        images, states, actions, starts, lengths, valid = [], [], [], [], [], []
+        images, states, actions, starts, lengths, valid, labels = [], [], [], [], [], [], []
         offset = 0
         for e in listed:
             data = self.store.read(e["index"])
             n = len(data["action"])
             images.append(np.stack([data[f"image_{c}"] for c in self.cameras], axis=1))
-            states.append(data["state"].astype(np.float32))
-            actions.append(data["action"].astype(np.float32))
-            ok = (data["flags"][:, must_be_ok] == OK).all(axis=1)
-            ok &= np.isfinite(data["action"]).all(axis=1) & np.isfinite(data["state"]).all(axis=1)
+            # Non-finite values never reach training, whatever the flags say (files of older
+            # recorders flagged only some): a bad label is masked out of every chunk that
+            # covers it, a bad state in a history window is the episode's last good one.
+            label_ok = ((data["flags"][:, streams.index("action")] == OK)
+                        & np.isfinite(data["action"]).all(axis=1))
+            state_ok = np.isfinite(data["state"]).all(axis=1)
+            states.append(_fill_from_neighbours(data["state"].astype(np.float32), state_ok))
+            actions.append(np.where(label_ok[:, None], data["action"], 0.0).astype(np.float32))
+            labels.append(label_ok)
+            ok = (data["flags"][:, must_be_ok] == OK).all(axis=1) & label_ok & state_ok
             if self.label_control is not None:
                 if "control" not in data:
                     raise ValueError(f"label_control={self.label_control} needs a dataset "
@@ -139,6 +157,7 @@ class EpisodeDataset:
         self.actions = np.concatenate(actions)      # (N, A)
         self.starts = np.array(starts)
         self.lengths = np.array(lengths)
+        self._label_ok = np.concatenate(labels)     # (N,) rows whose action may be a label
         ok = np.concatenate(valid)
         centres = [(ep, t) for ep, (s, n) in enumerate(zip(starts, lengths)) for t in range(n)
                    if ok[s + t]]
@@ -156,9 +175,10 @@ class EpisodeDataset:
         start, n = int(self.starts[ep]), int(self.lengths[ep])
         obs_t = np.arange(t - self.n_obs_steps + 1, t + 1)
         act_t = np.arange(t, t + self.horizon)
-        obs_mask, act_mask = obs_t >= 0, act_t < n
+        obs_mask = obs_t >= 0
         obs_rows = start + np.clip(obs_t, 0, n - 1)
         act_rows = start + np.clip(act_t, 0, n - 1)
+        act_mask = (act_t < n) & self._label_ok[act_rows]
         cams = slice(None) if view < 0 else slice(view, view + 1)
         images = self.images[obs_rows, cams].transpose(0, 1, 4, 2, 3)  # (T, V, 3, H, W)
         action = self.actions[act_rows].copy()
@@ -195,7 +215,7 @@ class EpisodeDataset:
             images = self.images[obs_rows, view[:, None]][:, :, None]
         batch = {"images": images.transpose(0, 1, 2, 5, 3, 4), "state": self.states[obs_rows],
                  "obs_mask": obs_t >= 0, "action": self.actions[act_rows],
-                 "action_mask": act_t < n, "episode": np.asarray(self.episode_indices)[ep],
+                 "action_mask": (act_t < n) & self._label_ok[act_rows], "episode": np.asarray(self.episode_indices)[ep],
                  "t": t, "view": view}
         if self.side.mode != "off":
             batch["action"] = batch["action"].copy()

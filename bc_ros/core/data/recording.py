@@ -29,6 +29,7 @@ from bc_ros.core.data.control import (CONTROL_BLEND, CONTROL_CODES,  # noqa: F40
 from bc_ros.core.data.store import EpisodeStore, EpisodeWriter
 
 OK, MISSING, STALE, BAD_VALUE = 0, 1, 2, 4
+NUMERIC_STREAMS = ("state", "action", "executed")   # the streams whose values can be NaN/inf
 MAX_CATCH_UP_S = 3600.0  # a tick further behind the clock than this means the clock jumped
 
 
@@ -139,7 +140,6 @@ class Recorder:
         self.counts: collections.Counter = collections.Counter()
         self._next_tick: float | None = None
         self._since = -math.inf
-        self._bad: dict[str, float] = {}   # stream -> stamp of a non-finite sample
         self._last_control = None
         self.last_summary: dict | None = None
 
@@ -214,7 +214,6 @@ class Recorder:
                 return f"{stream} has {value.size} values, expected {expected}"
             if not np.all(np.isfinite(value)):
                 self.counts[f"{stream}_nonfinite"] += 1
-                self._bad[stream] = stamp
                 problem = f"non-finite value in {stream}: {value.tolist()}"
         if not self.aligner.add(stream, stamp, value):
             reason = "zero_stamp" if stamp <= 0 else "stamp_backwards"
@@ -288,8 +287,8 @@ class Recorder:
                 flags[i] |= MISSING
             elif s in tick.stale:
                 flags[i] |= STALE
-            elif s in self._bad and self._bad[s] == tick.stamps[s]:
-                flags[i] |= BAD_VALUE
+            elif s in NUMERIC_STREAMS and not np.all(np.isfinite(tick.values[s])):
+                flags[i] |= BAD_VALUE     # the sample this tick takes, whatever came around it
             if flags[i]:
                 self.counts[f"{s}_flagged"] += 1
         if flags.any():

@@ -6,7 +6,7 @@ import collections
 
 import numpy as np
 
-from bc_ros.core.data.recording import BAD_VALUE, MISSING, STALE
+from bc_ros.core.data.recording import BAD_VALUE, MISSING, NUMERIC_STREAMS, STALE
 from bc_ros.core.data.store import EpisodeStore
 
 
@@ -61,7 +61,11 @@ def audit_dataset(root: str, max_flagged_fraction: float = 0.05,
             st = per_stream[s]
             st["missing"] += int(np.sum(f & MISSING > 0))
             st["stale"] += int(np.sum(f & STALE > 0))
-            st["bad_value"] += int(np.sum(f & BAD_VALUE > 0))
+            bad = f & BAD_VALUE > 0
+            if s in NUMERIC_STREAMS and n:   # also rows a file flags ok though NaN/inf
+                present = f & (MISSING | STALE) == 0     # (missing/stale rows are NaN)
+                bad |= present & ~np.isfinite(data[s]).all(axis=1)
+            st["bad_value"] += int(np.sum(bad))
             stamps = data["stamps"][:, i]
             stamps = stamps[np.isfinite(stamps)]
             gaps = int(np.sum(np.diff(np.unique(stamps)) > max_gap_periods * period))

@@ -41,7 +41,7 @@ def test_the_unet_learns_a_chunk():
         optim.zero_grad()
         loss.backward()
         optim.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
 
 
