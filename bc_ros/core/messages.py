@@ -49,27 +49,37 @@ def header_stamp(msg) -> float | None:
     return None if header is None else time_from_msg(header.stamp)
 
 
+class ImageError(ValueError):
+    """An image message that cannot be read; ``kind`` says why: ``"encoding"`` (one this
+    package does not convert) or ``"data_length"`` (sizes, step and data that disagree)."""
+
+    def __init__(self, kind: str, text: str):
+        super().__init__(text)
+        self.kind = kind
+
+
 def image_from_msg(msg) -> np.ndarray:
     """sensor_msgs/Image -> uint8 (H, W, 3) rgb. Accepts rgb8, bgr8, mono8, rgba8, bgra8.
 
     Padded rows (``step`` larger than width * channels) are handled; anything else (16-bit,
-    Bayer, YUV, a data length that does not match) raises ValueError saying what was expected.
+    Bayer, YUV, a data length that does not match) raises ``ImageError`` (a ValueError) saying
+    what was expected.
     An rgb8 image without padding is returned as a read-only view of the message's buffer.
     """
     if msg.encoding not in IMAGE_ENCODINGS:
-        raise ValueError(
-            f"unsupported image encoding {msg.encoding!r}; expected one of "
-            f"{', '.join(IMAGE_ENCODINGS)}")
+        raise ImageError("encoding", f"unsupported image encoding {msg.encoding!r}; expected "
+                                     f"one of {', '.join(IMAGE_ENCODINGS)}")
     channels = IMAGE_ENCODINGS[msg.encoding]
     h, w, step = msg.height, msg.width, msg.step
     if h == 0 or w == 0:
-        raise ValueError(f"image has zero size: height={h} width={w}")
+        raise ImageError("data_length", f"image has zero size: height={h} width={w}")
     if step < w * channels:
-        raise ValueError(f"image step {step} is smaller than width*channels = {w * channels}")
+        raise ImageError("data_length", f"image step {step} is smaller than width*channels = "
+                                        f"{w * channels}")
     buf = np.frombuffer(msg.data, dtype=np.uint8)   # array.array (rclpy) or ndarray (rosbags)
     if buf.size != h * step:
-        raise ValueError(
-            f"image data has {buf.size} bytes, expected height*step = {h}*{step} = {h * step}")
+        raise ImageError("data_length", f"image data has {buf.size} bytes, expected "
+                                        f"height*step = {h}*{step} = {h * step}")
     rows = buf.reshape(h, step)[:, : w * channels].reshape(h, w, channels)
     if msg.encoding == "rgb8":
         out = rows

@@ -16,6 +16,10 @@ Publishes:
     recorder/status           std_msgs/String JSON: recording, episode, ticks, problems (1 Hz
                               and on every change)
 
+Problems are counted per stream and kind (``<stream>_bad_encoding``, ``_bad_data_length``,
+``_wrong_size``, ``_nonfinite``, ``_stamp_backwards``, ``_zero_stamp``, ``_silent``) and logged
+with one throttle per stream and kind (``log_period_s``), so one fault never hides another.
+
 The decisions (tick grid, alignment, flags, counters) are in ``bc_ros.core.data.recording``.
 """
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
@@ -32,6 +37,7 @@ from std_srvs.srv import SetBool, Trigger
 from bc_ros.core.config import field
 from bc_ros.core.data.recording import Recorder, RecorderConfig
 from bc_ros.core.data.store import DiskFullError
+from bc_ros.core.throttle import ProblemLog
 from bc_ros.nodes import conversions as conv
 from bc_ros.nodes.params import declare_config
 from bc_ros.nodes.runtime import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, spin_node
@@ -54,6 +60,10 @@ class RecorderNodeConfig(RecorderConfig):
     joy_success_button: int = field(-1, "Joy button that stops the episode as a success.")
     joy_failure_button: int = field(-1, "Joy button that stops the episode as a failure.")
     joy_discard_button: int = field(-1, "Joy button that discards the episode.")
+    silence_warn_s: float = field(2.0, "While recording, log a stream that has sent nothing for "
+                                       "this many seconds (0 = never).")
+    log_period_s: float = field(2.0, "Problem logs are throttled to one per this many seconds, "
+                                     "per stream and kind of problem.")
 
 
 def time_now(node: Node) -> float:
@@ -75,6 +85,7 @@ class RecorderNode(Node):
         self.done = False
         self.finished = 0
         self._joy_buttons: list[int] = []
+        self.problems = ProblemLog(cfg.log_period_s)
 
         for name in cfg.cameras:
             self.create_subscription(conv.Image, f"camera/{name}/image_raw",
@@ -192,18 +203,27 @@ class RecorderNode(Node):
             self.get_logger().warning(str(e))
 
     # ---- samples -----------------------------------------------------------------------------
+    def report(self, stream: str, kind: str, text: str, error: bool = False) -> None:
+        """Log a problem, throttled per (stream, kind) on the monotonic clock."""
+        line = self.problems.message((stream, kind), text, time.monotonic())
+        if line is not None and error:       # two call sites: rclpy fixes a site's severity
+            self.get_logger().error(line)
+        elif line is not None:
+            self.get_logger().warning(line)
+
     def _add(self, stream, stamp, value) -> None:
         problem = self.recorder.add(stream, conv.time_from_msg(stamp), value)
         if problem:
-            self.get_logger().warning(problem, throttle_duration_sec=2.0)
+            self.report(stream, problem.kind, problem)
 
     def _on_image(self, stream):
         def callback(msg):
             try:
                 image = conv.image_from_msg(msg)
             except ValueError as e:
-                self.recorder.counts[f"{stream}_bad_encoding"] += 1
-                self.get_logger().error(f"{stream}: {e}", throttle_duration_sec=2.0)
+                kind = getattr(e, "kind", "encoding")       # encoding | data_length
+                self.recorder.counts[f"{stream}_bad_{kind}"] += 1
+                self.report(stream, kind, f"{stream}: {e}", error=True)
                 return
             self._add(stream, msg.header.stamp, image)
         return callback
@@ -220,7 +240,7 @@ class RecorderNode(Node):
                 values = conv.command_from_msg(msg, self.config.action_names)
             except ValueError as e:
                 self.recorder.counts[f"{stream}_wrong_size"] += 1
-                self.get_logger().error(f"{stream}: {e}", throttle_duration_sec=2.0)
+                self.report(stream, "size", f"{stream}: {e}", error=True)
                 return
             # Unstamped commands (Twist, Float64MultiArray) are stamped on arrival.
             stamp = getattr(getattr(msg, "header", None), "stamp", None)
@@ -236,8 +256,15 @@ class RecorderNode(Node):
     def _tick(self) -> None:
         if not self.recorder.recording:
             return
+        now = time_now(self)
+        if self.config.silence_warn_s > 0:
+            for stream, age in self.recorder.silent_streams(now, self.config.silence_warn_s
+                                                            ).items():
+                self.report(stream, "silence", f"{stream}: nothing received " + (
+                    "since the episode started" if age is None else f"for {age:.1f} s") +
+                    " (its ticks are flagged missing or stale)")
         try:
-            self.recorder.update(time_now(self))
+            self.recorder.update(now)
         except DiskFullError as e:
             self.recorder.writer = None
             self.get_logger().error(f"{e}; finished episodes are safe. Free some disk space "

@@ -127,8 +127,16 @@ def test_bad_encoding_and_size_are_counted_and_recording_goes_on(rig):
     bad.encoding = "yuv422"
     robot.cams["left"].publish(bad)
     robot.cams["right"].publish(conv.image_to_msg(np.zeros((48, 64, 3), np.uint8), stamp))
-    spin_until(executor, lambda: recorder.recorder.counts["image_left_bad_encoding"] == 1
-               and recorder.recorder.counts["image_right_rejected"] == 1, what="rejections")
+    short = conv.image_to_msg(np.zeros((24, 32, 3), np.uint8), stamp)
+    short.data = bytes(short.data)[:-96]            # a truncated frame: its own counter
+    robot.cams["center"].publish(short)
+    counts = recorder.recorder.counts
+    spin_until(executor, lambda: counts["image_left_bad_encoding"] == 1
+               and counts["image_right_rejected"] == 1
+               and counts["image_center_bad_data_length"] == 1, what="rejections")
+    # three faults at once, three log lines: none throttled by another
+    assert {("image_left", "encoding"), ("image_right", "size"),
+            ("image_center", "data_length")} <= set(recorder.problems.logged)
     publish_ticks(recorder, robot, executor, [(1.2, 2), (1.3, 3)])
     answer = call(executor, robot.stop, SetBool.Request(data=False))
     assert answer.success

@@ -126,6 +126,16 @@ class RecorderConfig:
                                                            "bad_value": BAD_VALUE}}
 
 
+class Problem(str):
+    """What was wrong with a sample, as text for the log, and its ``kind`` (``size``,
+    ``nonfinite``, ``stamp_backwards``, ``zero_stamp``) to count and throttle it by."""
+
+    def __new__(cls, kind: str, text: str):
+        self = super().__new__(cls, text)
+        self.kind = kind
+        return self
+
+
 class Recorder:
     """Episode recording around an ``EpisodeStore``. Time comes in as arguments."""
 
@@ -141,6 +151,7 @@ class Recorder:
         self._next_tick: float | None = None
         self._since = -math.inf
         self._last_control = None
+        self._silent: set[str] = set()
         self.last_summary: dict | None = None
 
     # ---- episodes ----------------------------------------------------------------------------
@@ -166,6 +177,7 @@ class Recorder:
         store = self.open_store()
         self.counts = collections.Counter()
         self._last_control = None
+        self._silent = set()
         self.writer = store.begin({"task": task or self.config.task, **attrs},
                                   flush_every=self.config.flush_every)
         self._set_start(now)
@@ -197,8 +209,9 @@ class Recorder:
         return writer.index
 
     # ---- samples -----------------------------------------------------------------------------
-    def add(self, stream: str, stamp: float, value) -> str | None:
-        """Buffer one sample. Returns a problem description (for a throttled log) or None."""
+    def add(self, stream: str, stamp: float, value) -> Problem | None:
+        """Buffer one sample. Returns what was wrong with it (for a log throttled per stream
+        and kind) or None. A non-finite sample is kept (its ticks are flagged bad)."""
         problem = None
         if stream.startswith("image_"):
             value, problem = self._check_image(stream, value)
@@ -211,14 +224,15 @@ class Recorder:
                 self.config.action_names)
             if value.shape != (expected,):
                 self.counts[f"{stream}_wrong_size"] += 1
-                return f"{stream} has {value.size} values, expected {expected}"
+                return Problem("size", f"{stream} has {value.size} values, expected {expected}")
             if not np.all(np.isfinite(value)):
                 self.counts[f"{stream}_nonfinite"] += 1
-                problem = f"non-finite value in {stream}: {value.tolist()}"
+                problem = Problem("nonfinite", f"non-finite value in {stream}: {value.tolist()}")
         if not self.aligner.add(stream, stamp, value):
             reason = "zero_stamp" if stamp <= 0 else "stamp_backwards"
             self.counts[f"{stream}_{reason}"] += 1
-            return f"{stream} sample rejected: {reason.replace('_', ' ')} ({stamp:.9f})"
+            return Problem(reason, f"{stream} sample rejected: {reason.replace('_', ' ')} "
+                                   f"({stamp:.9f})")
         if self.writer is not None and self._next_tick is None:
             # Started "at the first sample": begin once every stream has spoken, so the first
             # row is complete.
@@ -232,12 +246,34 @@ class Recorder:
         if image.shape[:2] == (h, w):
             return image, None
         if not self.config.resize_images:
-            return None, (f"{stream} is {image.shape[1]}x{image.shape[0]}, expected {w}x{h} "
-                          f"(set resize_images to resize)")
+            return None, Problem("size", f"{stream} is {image.shape[1]}x{image.shape[0]}, "
+                                         f"expected {w}x{h} (set resize_images to resize)")
         import cv2
 
         self.counts[f"{stream}_resized"] += 1
         return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA), None
+
+    def silent_streams(self, now: float, after_s: float) -> dict[str, float | None]:
+        """Streams of the episode whose newest sample is more than ``after_s`` older than
+        ``now``: stream -> its age in seconds (None: nothing yet, ``after_s`` into the
+        episode). Each stream's fall into silence is counted once (``<stream>_silent``)."""
+        if self.writer is None:
+            return {}
+        silent = {}
+        for s in self.streams:
+            if s == "control":      # the mux speaks only while a DAgger episode runs
+                continue
+            newest = self.aligner.newest(s)
+            if newest is None or newest < self._since:
+                started = self._next_tick if self._next_tick is not None else now
+                if now - started > after_s:
+                    silent[s] = None
+            elif now - newest > after_s:
+                silent[s] = now - newest
+        for s in silent.keys() - self._silent:
+            self.counts[f"{s}_silent"] += 1
+        self._silent = set(silent)
+        return silent
 
     # ---- ticks -------------------------------------------------------------------------------
     def update(self, now: float, final: bool = False) -> int:

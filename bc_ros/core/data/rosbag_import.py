@@ -352,9 +352,10 @@ class _Run:
         if role.startswith("image_"):
             try:
                 image = image_from_msg(msg)
-            except ValueError:
-                self.recorder.counts[f"{role}_bad_encoding"] += 1
-                self.rejected[f"{role}_bad_encoding"] += 1
+            except ValueError as e:          # as the live recorder counts it
+                key = f"{role}_bad_{getattr(e, 'kind', 'encoding')}"
+                self.recorder.counts[key] += 1
+                self.rejected[key] += 1
                 return
             self._add(role, time_from_msg(msg.header.stamp), image)
         elif role == "state":

@@ -139,3 +139,22 @@ def test_a_clock_jump_restarts_the_grid_instead_of_writing_every_period(tmp_path
     rec.start(now=1.0)                      # sim time ...
     assert rec.update(now=1.8e9) < 10       # ... then a wall-clock `now`: no 1e10-row loop
     assert rec.counts["clock_jumps"] == 1
+
+
+def test_a_silent_stream_is_reported_once_per_silence(tmp_path):
+    rec = Recorder(config(tmp_path))
+    rec.start(now=1.0)
+    feed(rec, 1.0, 1)
+    assert rec.silent_streams(now=1.5, after_s=2.0) == {}
+    feed(rec, 1.5, 2, image=False)                     # the camera stops
+    assert rec.silent_streams(now=3.5, after_s=2.0) == {"image_center": pytest.approx(2.5)}
+    assert rec.silent_streams(now=4.0, after_s=2.0).keys() == {"image_center", "state",
+                                                               "action"}
+    assert rec.counts["image_center_silent"] == 1 and rec.counts["state_silent"] == 1
+    feed(rec, 4.1, 3)                                  # back ...
+    assert rec.silent_streams(now=4.2, after_s=2.0) == {}
+    feed(rec, 4.3, 4, image=False)
+    rec.silent_streams(now=6.5, after_s=2.0)           # ... and silent again: counted again
+    assert rec.counts["image_center_silent"] == 2
+    assert rec.add("state", 6.6, [np.inf, 0]).kind == "nonfinite"
+    assert rec.add("state", 6.0, [0, 0]).kind == "stamp_backwards"
