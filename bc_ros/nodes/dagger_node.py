@@ -75,9 +75,10 @@ from bc_ros.core.config import field
 from bc_ros.core.dagger.mux import TIME_EPS, CommandMux, MuxConfig, MuxDecision
 from bc_ros.core.dagger.schedules import BetaSchedule, make_schedule
 from bc_ros.core.data.recording import CONTROL_CODES
+from bc_ros.core.throttle import ProblemLog
 from bc_ros.nodes import conversions as conv
 from bc_ros.nodes.params import declare_config
-from bc_ros.nodes.runtime import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, spin_node
+from bc_ros.nodes.runtime import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, log_problem, spin_node
 
 BETA_FIELDS = ("beta_schedule", "beta", "beta_start", "beta_end", "beta_rounds", "beta_decay",
                "round")
@@ -167,6 +168,7 @@ class DaggerNode(Node):
         self.tick_count = 0                 # ticks of this episode
         self.received = {"policy": 0, "expert": 0, "engaged": 0, "joy": 0, "score": 0,
                          "rejected": 0}
+        self.problems = ProblemLog(2.0)     # one log throttle per (source, problem)
         self._policy = self._expert = self._score = None   # (value, arrival time)
         self._flags: dict[str, tuple[bool, float]] = {}    # "topic" | "joy" -> (value, time)
         self._last_now: float | None = None
@@ -215,7 +217,9 @@ class DaggerNode(Node):
                 # keep executing the previous command of a source that now sends garbage.
                 values = np.zeros(0)
                 self.received["rejected"] += 1
-                self.get_logger().error(f"{name}/cmd: {e}", throttle_duration_sec=2.0)
+                self.received[f"{name}_rejected"] = self.received.get(f"{name}_rejected", 0) + 1
+                log_problem(self, self.problems, (name, "invalid"), f"{name}/cmd: {e}",
+                            error=True)
             self.received[name] += 1
             if name == "policy":
                 self._policy = (values, self.now())
@@ -251,8 +255,8 @@ class DaggerNode(Node):
     def _on_joy(self, msg: Joy) -> None:
         button = self.config.joy_deadman_button
         if button >= len(msg.buttons):
-            self.get_logger().error(f"Joy message has {len(msg.buttons)} buttons, the deadman "
-                                    f"is button {button}", throttle_duration_sec=2.0)
+            log_problem(self, self.problems, ("joy", "buttons"), f"Joy message has "
+                        f"{len(msg.buttons)} buttons, the deadman is button {button}", error=True)
             return
         self.received["joy"] += 1
         self._flags["joy"] = (bool(msg.buttons[button]), self.now())
@@ -307,8 +311,8 @@ class DaggerNode(Node):
             self._event("handback", now, cause=decision.cause)
         if decision.stop_reason != self._stop_reason and decision.stop_reason is not None:
             self._event("stop", now, reason=decision.stop_reason, detail=decision.detail)
-            self.get_logger().warning(f"stopping the robot: {decision.detail}",
-                                      throttle_duration_sec=2.0)
+            log_problem(self, self.problems, ("stop", decision.stop_reason),
+                        f"stopping the robot: {decision.detail}")
         self._stop_reason = decision.stop_reason
         self.tick_count += 1
         return decision

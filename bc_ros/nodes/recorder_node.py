@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
@@ -40,7 +39,7 @@ from bc_ros.core.data.store import DiskFullError
 from bc_ros.core.throttle import ProblemLog
 from bc_ros.nodes import conversions as conv
 from bc_ros.nodes.params import declare_config
-from bc_ros.nodes.runtime import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, spin_node
+from bc_ros.nodes.runtime import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, log_problem, spin_node
 
 
 @dataclasses.dataclass
@@ -204,12 +203,7 @@ class RecorderNode(Node):
 
     # ---- samples -----------------------------------------------------------------------------
     def report(self, stream: str, kind: str, text: str, error: bool = False) -> None:
-        """Log a problem, throttled per (stream, kind) on the monotonic clock."""
-        line = self.problems.message((stream, kind), text, time.monotonic())
-        if line is not None and error:       # two call sites: rclpy fixes a site's severity
-            self.get_logger().error(line)
-        elif line is not None:
-            self.get_logger().warning(line)
+        log_problem(self, self.problems, (stream, kind), text, error)
 
     def _add(self, stream, stamp, value) -> None:
         problem = self.recorder.add(stream, conv.time_from_msg(stamp), value)

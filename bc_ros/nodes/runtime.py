@@ -74,6 +74,19 @@ class CpuLatencyRequest:
             self._fd = None
 
 
+def log_problem(node, problems, key: tuple, text: str, error: bool = False) -> None:
+    """Log ``text`` through ``problems`` (a ``core.throttle.ProblemLog``): one throttle per
+    ``key`` (source, kind of problem) on the monotonic clock, so one fault never hides another
+    (rclpy's ``throttle_duration_sec`` throttles a call site, whatever it logs)."""
+    import time
+
+    line = problems.message(key, text, time.monotonic())
+    if line is not None and error:        # two call sites: rclpy fixes a site's severity
+        node.get_logger().error(line)
+    elif line is not None:
+        node.get_logger().warning(line)
+
+
 def make_executor(context=None, kind: str | None = None):
     """The executor every bc_ros process spins its nodes with.
 

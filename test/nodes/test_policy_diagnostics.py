@@ -64,6 +64,16 @@ def test_every_count_is_listed_in_order_and_zero_when_untouched():
     assert d["stop_commands"] == 3 and d["ticks"] == 0 and d["inference_ms_p99"] == 0.0
 
 
+def test_problems_per_source_follow_the_counts_so_one_does_not_hide_another():
+    stats = PolicyStats()
+    stats.counts["bad_messages"] += 3
+    stats.counts["image_right/data_length"] += 1
+    stats.counts["image_left/encoding"] += 2
+    d = values(stats)
+    assert list(d)[-2:] == ["image_left/encoding", "image_right/data_length"]
+    assert d["image_left/encoding"] == 2 and d["bad_messages"] == 3
+
+
 def test_lockstep_reports_no_watchdog_and_no_target_rate():
     d = values(mode="lockstep", watchdog="missing")
     assert d["watchdog"] == "off (lockstep)" and d["rate_target_hz"] == 0.0

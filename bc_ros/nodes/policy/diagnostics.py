@@ -59,6 +59,8 @@ class StatsSnapshot(NamedTuple):
         }
         for key in COUNTS:
             d[key] = self.counts.get(key, 0)
+        for key in sorted(k for k in self.counts if "/" in k):   # per source and problem,
+            d[key] = self.counts[key]                            # e.g. image_left/encoding
         return d
 
 

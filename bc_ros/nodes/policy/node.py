@@ -68,13 +68,15 @@ from std_srvs.srv import SetBool, Trigger
 from bc_ros.core.config import field
 from bc_ros.core.dagger.uncertainty import half_range_scale
 from bc_ros.core.policy.backend import BACKENDS
+from bc_ros.core.throttle import ProblemLog
 from bc_ros.nodes import conversions as conv
 from bc_ros.nodes.params import declare_config
 from bc_ros.nodes.policy.diagnostics import OK, WARN, PolicyStats, diagnostics_values, summary
 from bc_ros.nodes.policy.inference import InferenceWorker, Preload, Result, load_runner, swap_spec
 from bc_ros.nodes.policy.ticking import (INFER, REJECTED, REPEAT, RESTARTED, STOP, SentCommand,
                                          Ticker, TickDecision)
-from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS, CpuLatencyRequest, spin_node
+from bc_ros.nodes.runtime import (COMMAND_QOS, SENSOR_QOS, CpuLatencyRequest, log_problem,
+                                  spin_node)
 
 MODES = ("realtime", "lockstep")
 STATE_TYPES = ("auto", "odometry", "joint_state", "none")
@@ -213,6 +215,7 @@ class PolicyNode(Node):
         self._enabled = cfg.enabled
         self._last_cmd: SentCommand | None = None   # lockstep: for repeated observations
         self.stats = PolicyStats()
+        self.problems = ProblemLog(2.0)   # one log throttle per (source, problem)
         self.counts = self.stats.counts
         self.inference = InferenceWorker(
             runner, members, lock=self._lock, stats=self.stats,
@@ -398,9 +401,9 @@ class PolicyNode(Node):
         added = self.ticker.add(stream, t, value)
         if added.status == REJECTED:
             self.counts["rejected_samples"] += 1
-            self.get_logger().warning(f"{self.topics[stream]}: sample stamped {t:.3f} "
-                                      f"rejected (zero or older than the newest)",
-                                      throttle_duration_sec=2.0)
+            self.counts[f"{stream}/stamp"] += 1
+            self.report((stream, "stamp"), f"{self.topics[stream]}: sample stamped {t:.3f} "
+                                           f"rejected (zero or older than the newest)")
             return
         if added.status == RESTARTED:
             # The stamps jumped back (a restarted sim, a looped bag): start over from here.
@@ -410,13 +413,18 @@ class PolicyNode(Node):
         if self.config.mode == "lockstep":
             self._maybe_step(t, stamp)
 
+    def report(self, key: tuple, text: str, error: bool = False) -> None:
+        log_problem(self, self.problems, key, text, error)
+
     def _on_image(self, stream: str):
         def callback(msg):
             try:
                 image = conv.image_from_msg(msg)
             except ValueError as e:
+                kind = getattr(e, "kind", "encoding")       # encoding | data_length
                 self.counts["bad_messages"] += 1
-                self.get_logger().error(f"{self.topics[stream]}: {e}", throttle_duration_sec=2.0)
+                self.counts[f"{stream}/{kind}"] += 1
+                self.report((stream, kind), f"{self.topics[stream]}: {e}", error=True)
                 return
             self._add(stream, msg.header.stamp, image)
         return callback
@@ -487,9 +495,8 @@ class PolicyNode(Node):
         self.inference.drop_in_flight()   # a command being computed from the old data is dropped
         self._publish(self.stop_command, t, stamp)
         self.counts["stop_commands"] += 1
-        self.get_logger().warning(f"watchdog: {decision.why} (obs_timeout "
-                                  f"{self.config.obs_timeout:g} s); sending the stop command",
-                                  throttle_duration_sec=2.0)
+        self.report(("watchdog", decision.why), f"watchdog: {decision.why} (obs_timeout "
+                    f"{self.config.obs_timeout:g} s); sending the stop command")
 
     # ---- commands ----------------------------------------------------------------------------
     def _submit(self, t: float, stamp, obs: dict) -> None:
@@ -513,13 +520,14 @@ class PolicyNode(Node):
 
     def _report(self, result: Result) -> None:
         """Called by the inference thread after ``_deliver``, without the lock."""
-        if result.error is not None:
-            self.get_logger().error(f"observation at {result.job.time:.3f} refused, stop "
-                                    f"command sent: {result.error}", throttle_duration_sec=2.0)
+        if result.error is not None:    # keyed by what was wrong (the text before its values)
+            what = str(result.error).split(":")[0]
+            self.report(("observation", what), f"observation at {result.job.time:.3f} refused, "
+                                               f"stop command sent: {result.error}", error=True)
         elif result.output.status == "nonfinite":
-            self.get_logger().error(f"the policy produced a non-finite action "
-                                    f"{result.output.raw.tolist()}; stop command sent",
-                                    throttle_duration_sec=2.0)
+            self.report(("action", "nonfinite"), f"the policy produced a non-finite action "
+                                                 f"{result.output.raw.tolist()}; stop command "
+                                                 f"sent", error=True)
 
     def _publish(self, command, t: float, stamp, policy: bool = False,
                  score: float | None = None) -> None:
