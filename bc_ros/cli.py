@@ -8,6 +8,7 @@
     bc-ros policy --checkpoint CKPT [--lockstep] [--sim-time]                     policy node
     bc-ros dagger --demos D --out RUN [--rounds 3] [--gating beta|uncertainty|human] ...  DAgger
     bc-ros demo [--quick] [--out DIR]                                             the main job
+    bc-ros install-ros-files                       pip path: what ros2 run / ros2 launch look for
 
 Heavy imports (rclpy, pybullet) happen inside the sub-commands, so ``bc-ros --help`` is instant.
 """
@@ -357,6 +358,22 @@ def cmd_demo(args) -> int:
     return run_demo(out=args.out, quick=args.quick, force=args.force, jobs=args.jobs)
 
 
+def cmd_install_ros_files(args) -> int:
+    from bc_ros.sessions.ros_install import ament_prefix_hint, install_ros_files
+
+    try:
+        changed = install_ros_files(args.prefix)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{len(changed)} files linked or updated for ros2 run / ros2 launch" if changed else
+          "ros2 run / ros2 launch files already in place")
+    hint = ament_prefix_hint(args.prefix)
+    if hint:
+        print(f"for ros2 to find bc_ros: {hint}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bc-ros", description="Imitation learning on ROS 2 "
                                      "robots: record, train, run, DAgger; PyBullet sims.")
@@ -514,6 +531,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=None,
                    help="experiments trained at once (default: the CPU cores, at most 2)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("install-ros-files",
+                       help="pip path: make `ros2 run bc_ros ...` and `ros2 launch bc_ros ...` "
+                            "work (links the executables into <prefix>/lib/bc_ros and, for an "
+                            "editable install, launch/, config/ and the ament index marker "
+                            "into <prefix>/share; make venv runs it)")
+    p.add_argument("--prefix", help="the install prefix (default: this Python's, the venv)")
+    p.set_defaults(func=cmd_install_ros_files)
     return parser
 
 

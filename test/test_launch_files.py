@@ -1,15 +1,35 @@
-"""Launch files: every executable and config file they name exists; where the `launch` package
-imports (a ROS 2 distro), each description loads and declares described arguments."""
+"""Launch files: every executable and config file they name exists; with `launch` and the `ros2`
+command installed (a ROS 2 distro, or the wheels of ../shared/ros2-launch that .ci/run installs),
+each file runs under a real `ros2 launch bc_ros ...`: its nodes come up and talk, and Ctrl-C
+(SIGINT to the process group, once or twice in a row, as a terminal and launch itself send it)
+ends every process with exit code 0 and no traceback within 10 s.
+
+Without `launch` these tests skip, unless BC_ROS_REQUIRE_LAUNCH=1 (set by .ci/run when it
+installed the wheels): then they fail, so CI cannot pass with them silently skipped."""
 
 import ast
+import itertools
+import json
+import os
 import pathlib
 import re
+import shutil
+import signal
+import subprocess
+import sysconfig
+import time
 
 import pytest
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
+SCRIPTS = pathlib.Path(sysconfig.get_path("scripts"))
+# the venv's (pip path: make test does not activate it), else a distro's on PATH
+ROS2 = pathlib.Path(SCRIPTS / "ros2" if (SCRIPTS / "ros2").exists()
+                    else shutil.which("ros2") or "ros2")
+STOP_TIMEOUT = 10.0     # Ctrl-C to the last process gone (launch escalates to SIGTERM at 5 s)
+START_TIMEOUT = 90.0    # a broken start fails after this; a good one returns when it is up
 
 
 def entry_points() -> set[str]:
@@ -65,23 +85,366 @@ def test_setup_installs_launch_and_config():
     assert "launch/*.launch.py" in text and "config/*.yaml" in text
 
 
-def launch_available() -> bool:
+# ---- with launch and ros2 -------------------------------------------------------------------
+def launch_problem() -> str | None:
+    """Why `ros2 launch bc_ros ...` cannot run here, or None."""
     # The repo's own launch/ folder would pass for a namespace package named "launch": ask for
     # the real package's modules.
     try:
         import launch.actions  # noqa: F401
         import launch_ros.actions  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    except ImportError as e:
+        return (f"the launch package does not import ({e}): it comes with a ROS 2 distro, or "
+                f"with the wheels of ../shared/ros2-launch (.ci/run installs them)")
+    if not ROS2.exists():
+        return f"no ros2 command (not in {SCRIPTS}, not on PATH)"
+    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+
+    try:
+        prefix = pathlib.Path(get_package_prefix("bc_ros"))
+    except (PackageNotFoundError, OSError) as e:
+        return (f"ros2 does not find bc_ros ({e}): run `make venv` (or `bc-ros "
+                f"install-ros-files`) and set AMENT_PREFIX_PATH")
+    missing = [p for p in [*(prefix / "share/bc_ros/launch" / f.name for f in LAUNCH_FILES),
+                           *(prefix / "lib/bc_ros" / name for name in entry_points())]
+               if not p.exists()]
+    if missing:
+        return (f"{missing[0]} is missing ({len(missing)} files): run `make venv` (or "
+                f"`bc-ros install-ros-files`)")
+    return None
 
 
-@pytest.mark.skipif(not launch_available(), reason="the launch package comes with a ROS 2 distro, not with pip")
-@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
-def test_launch_description_loads(path):
+@pytest.fixture(scope="module")
+def ros2_launch():
+    """Skip, or under BC_ROS_REQUIRE_LAUNCH=1 fail, where `ros2 launch bc_ros` cannot run."""
+    problem = launch_problem()
+    if problem and os.environ.get("BC_ROS_REQUIRE_LAUNCH") == "1":
+        pytest.fail(f"BC_ROS_REQUIRE_LAUNCH=1 but {problem}")
+    if problem:
+        pytest.skip(problem)
+    return str(ROS2)
+
+
+_domains = itertools.count(1)
+
+
+@pytest.fixture
+def ros_env(tmp_path):
+    """The environment of this test's launches: a ROS domain of its own (not the suite's, not
+    an earlier test's), discovery on this machine only, ROS logs under tmp_path."""
+    domain = 1 + (os.getpid() + next(_domains)) % 100
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               ROS_LOG_DIR=str(tmp_path / "ros_log"), PYTHONUNBUFFERED="1",
+               PATH=f"{SCRIPTS}{os.pathsep}{os.environ.get('PATH', '')}")
+    return env
+
+
+class Launch:
+    """`ros2 launch bc_ros FILE ARGS...` in a process group of its own, output in a file."""
+
+    def __init__(self, ros2: str, file: str, args, env: dict, log: pathlib.Path):
+        self.name = file
+        self.log = log
+        with open(log, "w") as out:
+            self.proc = subprocess.Popen([ros2, "launch", "bc_ros", file, *args], env=env,
+                                         stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def check_running(self) -> None:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} ended early (exit {self.proc.returncode}):\n"
+                                 f"{self.output()}")
+
+    def interrupt(self, times: int = 1, gap: float = 0.05) -> float:
+        """Ctrl-C to the whole process group (``times`` SIGINTs, ``gap`` s apart); returns the
+        seconds until ros2 launch exited."""
+        start = time.monotonic()
+        for i in range(times):
+            if i:
+                time.sleep(gap)
+            os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            self.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"{self.name} still ran {STOP_TIMEOUT} s after Ctrl-C:\n"
+                                 f"{self.output()}")
+        return time.monotonic() - start
+
+    def assert_clean_exit(self) -> None:
+        """Every process launch started exited 0 ("finished cleanly"), no traceback."""
+        out = self.output()
+        started = re.findall(r"process started with pid \[(\d+)\]", out)
+        clean = re.findall(r"process has finished cleanly \[pid (\d+)\]", out)
+        assert started, out
+        assert sorted(clean) == sorted(started), out
+        assert "Traceback" not in out and "process has died" not in out, out
+        assert self.proc.returncode == 0, out
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+
+@pytest.fixture
+def launch(ros2_launch, ros_env, tmp_path):
+    """launch(file, *args) -> Launch; whatever still runs at the end is killed."""
+    started = []
+
+    def start(file, *args):
+        started.append(Launch(ros2_launch, file, args, ros_env,
+                              tmp_path / f"{file}.{len(started)}.log"))
+        return started[-1]
+
+    yield start
+    for item in started:
+        if item.proc.poll() is None:
+            item.kill()
+
+
+class Probe:
+    """An rclpy node in this test's domain that waits for the launched graph."""
+
+    def __init__(self, domain: int):
+        import rclpy
+
+        from test.nodes.helpers import make_executor
+
+        self.rclpy = rclpy
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain)
+        self.node = rclpy.create_node("launch_probe", context=self.context)
+        self.executor = make_executor(self.context, self.node)
+        self.inboxes = {}
+
+    def subscribe(self, msg_type, topic: str, qos):
+        from test.nodes.helpers import Inbox
+
+        if topic not in self.inboxes:
+            self.inboxes[topic] = Inbox(self.node, msg_type, topic, qos)
+        return self.inboxes[topic]
+
+    def wait(self, predicate, what: str, *launches: Launch, timeout: float = START_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            for item in launches:
+                item.check_running()
+            if time.monotonic() > deadline:
+                tails = "\n".join(f"--- {item.name}:\n{item.output()[-3000:]}"
+                                  for item in launches)
+                raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{tails}")
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def wait_for_nodes(self, names, *launches: Launch) -> None:
+        self.wait(lambda: set(names) <= set(self.node.get_node_names()),
+                  f"nodes {sorted(names)}", *launches)
+
+    def wait_for_message(self, msg_type, topic, qos, *launches: Launch, predicate=None):
+        inbox = self.subscribe(msg_type, topic, qos)
+        found = []
+
+        def arrived():
+            found.extend(m for m in inbox.messages[len(found):] if predicate is None
+                         or predicate(m))
+            return bool(found)
+
+        self.wait(arrived, f"a message on {topic}", *launches)
+        return found[0]
+
+    def call(self, srv_type, name: str, *launches: Launch):
+        client = self.node.create_client(srv_type, name)
+        self.wait(client.service_is_ready, f"service {name}", *launches)
+        future = client.call_async(srv_type.Request())
+        self.wait(future.done, f"the answer of {name}", *launches)
+        return future.result()
+
+    def close(self) -> None:
+        from test.nodes.helpers import close
+
+        close(self.executor)
+        self.rclpy.try_shutdown(context=self.context)
+
+
+@pytest.fixture
+def probe(ros2_launch, ros_env):
+    made = Probe(int(ros_env["ROS_DOMAIN_ID"]))
+    yield made
+    made.close()
+
+
+@pytest.fixture(scope="session")
+def drone_checkpoint(tmp_path_factory):
+    """A policy trained by `bc-ros train` (2 steps) on a tiny dataset shaped like the drone
+    sim's recordings (three 96x96 cameras, odometry, four velocities): it loads where the
+    launch files start sim_node with config/sim_drone.yaml."""
+    import numpy as np
+
+    from bc_ros.cli import main
+    from bc_ros.core.data.recording import RecorderConfig
+    from bc_ros.core.data.store import EpisodeStore
+
+    root = tmp_path_factory.mktemp("drone_policy")
+    cfg = RecorderConfig(dataset=str(root / "data"), record_executed=False)
+    store = EpisodeStore(cfg.dataset, cfg.features(), info=cfg.dataset_info())
+    rng = np.random.default_rng(0)
+    n = len(cfg.streams)
+    for _ in range(2):
+        writer = store.begin({"task": "trail"})
+        for t in range(8):
+            row = {f"image_{c}": rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
+                   for c in cfg.cameras}
+            row.update(state=rng.normal(size=8).astype(np.float32),
+                       action=rng.normal(size=4).astype(np.float32), time=0.1 * t,
+                       stamps=np.zeros(n), skew=np.zeros(n, np.float32),
+                       flags=np.zeros(n, np.uint8))
+            writer.append(row)
+        writer.finish(success=True)
+    rc = main(["train", "--dataset", cfg.dataset, "--out", str(root / "run"), "--steps", "2",
+               "--val-every", "2", "--batch-size", "4", "--cameras", "center", "--no-progress",
+               "--encoder", '{"channels": [8], "keypoints": 4, "embed_dim": 16}',
+               "--head", "gaussian", "--head-options", '{"hidden": 16}'])
+    assert rc == 0
+    return str(root / "run" / "last.pt")
+
+
+def declared_arguments(path) -> dict[str, str]:
+    """name -> description of every DeclareLaunchArgument, loaded in this process."""
+    from launch import LaunchContext
     from launch.actions import DeclareLaunchArgument
     from launch.launch_description_sources import PythonLaunchDescriptionSource
 
-    description = PythonLaunchDescriptionSource(str(path)).get_launch_description(None)
-    args = [e for e in description.entities if isinstance(e, DeclareLaunchArgument)]
-    assert args and all(a.description for a in args)
+    source = PythonLaunchDescriptionSource(str(path))
+    description = source.get_launch_description(LaunchContext())
+    return {e.name: e.description for e in description.entities
+            if isinstance(e, DeclareLaunchArgument)}
+
+
+# launch_ros 0.28 reads its extensions with an importlib.metadata API that Python 3.11 deprecates
+@pytest.mark.filterwarnings("ignore:SelectableGroups dict interface:DeprecationWarning")
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_show_args_lists_every_argument_with_a_description(ros2_launch, ros_env, path):
+    declared = declared_arguments(path)
+    assert declared and all(declared.values()), declared
+    out = subprocess.run([ros2_launch, "launch", "bc_ros", path.name, "--show-args"],
+                         env=ros_env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    shown = dict(re.findall(r"^    '(\w+)':\n        (.+)$", out.stdout, re.MULTILINE))
+    assert set(shown) == set(declared), out.stdout
+    for name, description in shown.items():
+        assert description.strip() and not description.lstrip().startswith("(default"), name
+
+
+def test_ros2_finds_the_executables(ros2_launch, ros_env):
+    out = subprocess.run([ros2_launch, "pkg", "executables", "bc_ros"], env=ros_env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert set(re.findall(r"^bc_ros (\S+)$", out.stdout, re.MULTILINE)) == entry_points()
+    out = subprocess.run([ros2_launch, "run", "bc_ros", "bc-ros", "--help"], env=ros_env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "install-ros-files" in out.stdout, out.stderr
+
+
+# Each test: the nodes appear and a message shows they work, then Ctrl-C.
+@pytest.mark.slow
+@pytest.mark.parametrize("file, args, nodes, sigints", [
+    ("sim_drone.launch.py", ["expert_drives:=true"], {"sim"}, 1),
+    ("sim_arm.launch.py", ["teleop:=true", "use_sim_time:=true"], {"sim", "teleop"}, 2),
+], ids=["sim_drone", "sim_arm"])
+def test_sim_launch_publishes_cameras_and_stops_on_ctrl_c(launch, probe, file, args, nodes,
+                                                          sigints):
+    from bc_ros.nodes import conversions as conv
+    from bc_ros.nodes.runtime import SENSOR_QOS
+
+    sim = launch(file, *args)
+    probe.wait_for_nodes(nodes, sim)
+    image = probe.wait_for_message(conv.Image, "/camera/center/image_raw", SENSOR_QOS, sim)
+    assert (image.width, image.height) == (96, 96)
+    assert sim.interrupt(times=sigints) < STOP_TIMEOUT
+    sim.assert_clean_exit()
+
+
+@pytest.mark.slow
+def test_record_launch_saves_the_interrupted_episode(launch, probe, tmp_path):
+    from std_msgs.msg import String
+    from std_srvs.srv import Trigger
+
+    from bc_ros.core.data.store import EpisodeStore
+    from bc_ros.nodes.runtime import LATCHED_QOS
+
+    dataset = tmp_path / "demos"
+    sim = launch("sim_drone.launch.py", "expert_drives:=true")
+    record = launch("record.launch.py", f"dataset:={dataset}", "task:=trail")
+    probe.wait_for_nodes({"sim", "recorder", "teleop"}, sim, record)
+    answer = probe.call(Trigger, "/recorder/start_episode", sim, record)
+    assert answer.success, answer.message
+    probe.wait_for_message(String, "/recorder/status", LATCHED_QOS, sim, record,
+                           predicate=lambda m: json.loads(m.data)["ticks"] >= 5)
+    assert record.interrupt(times=2) < STOP_TIMEOUT     # the terminal's SIGINT, then launch's
+    record.assert_clean_exit()
+    sim.interrupt()
+    sim.assert_clean_exit()
+
+    store = EpisodeStore(str(dataset))
+    assert store.recovered == [] and store.quarantined == []   # finished, not salvaged
+    (episode,) = store.episodes
+    assert episode["success"] is False and episode["counts"]["stopped_by_shutdown"] == 1
+    assert episode["length"] >= 5
+    data = store.read(episode["index"])
+    assert data["image_center"].shape == (episode["length"], 96, 96, 3)
+    assert episode["task"] == "trail"
+
+
+@pytest.mark.slow
+def test_policy_launch_drives_the_sim_in_lockstep(launch, probe, drone_checkpoint):
+    from bc_ros.nodes import conversions as conv
+    from bc_ros.nodes.runtime import COMMAND_QOS
+
+    policy = launch("policy.launch.py", f"checkpoint:={drone_checkpoint}", "sim:=true",
+                    "mode:=lockstep", "use_sim_time:=true", "cmd_topic:=cmd")
+    probe.wait_for_nodes({"policy", "sim"}, policy)
+    probe.wait_for_message(conv.TwistStamped, "/cmd", COMMAND_QOS, policy)
+    assert policy.interrupt() < STOP_TIMEOUT
+    policy.assert_clean_exit()
+
+
+@pytest.mark.slow
+def test_dagger_launch_mixes_policy_and_sim_expert(launch, probe, drone_checkpoint):
+    from std_msgs.msg import Int8
+
+    from bc_ros.nodes.runtime import COMMAND_QOS
+
+    dagger = launch("dagger.launch.py", "expert:=sim", "mode:=beta", "round:=2", "sim:=true",
+                    "use_sim_time:=true", f"checkpoint:={drone_checkpoint}")
+    probe.wait_for_nodes({"dagger", "sim", "policy"}, dagger)
+    probe.wait_for_message(Int8, "/dagger/control", COMMAND_QOS, dagger)
+    assert dagger.interrupt(times=2) < STOP_TIMEOUT
+    dagger.assert_clean_exit()
+
+
+@pytest.mark.slow
+def test_demo_launch_records_who_drove_until_ctrl_c(launch, probe, drone_checkpoint, tmp_path):
+    from std_msgs.msg import String
+
+    from bc_ros.core.data.store import EpisodeStore
+    from bc_ros.nodes.runtime import LATCHED_QOS
+
+    dataset = tmp_path / "dagger"
+    demo = launch("demo.launch.py", f"checkpoint:={drone_checkpoint}", f"dataset:={dataset}")
+    probe.wait_for_nodes({"sim", "policy", "dagger", "recorder"}, demo)
+    probe.wait_for_message(String, "/recorder/status", LATCHED_QOS, demo,
+                           predicate=lambda m: json.loads(m.data)["ticks"] >= 3)
+    assert demo.interrupt(times=2) < STOP_TIMEOUT
+    demo.assert_clean_exit()
+    store = EpisodeStore(str(dataset))
+    assert store.episodes and store.recovered == [], demo.output()
+    for episode in store.episodes:       # who drove, at every tick of every episode
+        assert len(store.read(episode["index"], ["control"])["control"]) == episode["length"]
+    # the episode under way was saved, unless Ctrl-C came just as a sim episode ended
+    assert (store.episodes[-1]["counts"].get("stopped_by_shutdown") == 1
+            or "had no ticks and was dropped" in demo.output()), demo.output()

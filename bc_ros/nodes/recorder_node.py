@@ -270,6 +270,22 @@ class RecorderNode(Node):
         status["episodes_saved"] = self.finished
         self.status_pub.publish(String(data=json.dumps(status)))
 
+    # ---- shutdown ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Finish an episode still recording (spin_node calls this on Ctrl-C or a launch
+        shutdown): its ticks so far are saved as a failure, with ``stopped_by_shutdown`` in its
+        counts. If even that fails, its ``.partial`` file stays, readable (SWMR), and the next
+        recorder on this dataset publishes it flagged ``recovered``."""
+        if not self.recorder.recording:
+            return
+        self.recorder.counts["stopped_by_shutdown"] += 1
+        try:
+            self.stop_episode(False)
+        except Exception as e:  # noqa: BLE001 - a full disk, a context already shut down
+            self.get_logger().error(f"could not finish the episode at shutdown ({e}); its "
+                                    f".partial file is recovered when the dataset is next "
+                                    f"opened")
+
 
 def main(args=None) -> int:
     return spin_node(RecorderNode, args)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 
 LARGE_DATA_PROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                   "fastdds_large_data.xml")
@@ -118,14 +120,70 @@ def make_executor(context=None, kind: str | None = None):
     return SingleThreadedExecutor(context=context)
 
 
+class StopSignals:
+    """SIGINT and SIGTERM as a request to stop, while ``spin_node`` runs a node.
+
+    rclpy's own handlers shut the context down under a running callback and leave SIGINT to
+    Python, which raises KeyboardInterrupt wherever the process happens to be. ``ros2 launch``
+    sends a SIGINT of its own right after the terminal's Ctrl-C, so the second one used to land
+    in ``destroy_node``: a traceback and exit code -2. Here the first signal only sets
+    ``received``; the spin loop sees it within its 0.1 s wait, and the node is closed and
+    destroyed with its context still valid (``close()`` may still publish). From then on
+    SIGINT is ignored, and SIGTERM has its default action back, so launch's escalation (SIGTERM
+    5 s after SIGINT) still ends a node stuck in its cleanup. Only the main thread may set
+    handlers: elsewhere nothing is installed and rclpy's handlers stay.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.received: str | None = None
+        self._previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    @property
+    def installed(self) -> bool:
+        return bool(self._previous)
+
+    def _handle(self, signum, frame) -> None:
+        if self.received is None:
+            self.received = signal.Signals(signum).name
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def restore(self) -> None:
+        """The handlers from before; after a signal, SIGINT stays ignored instead (the process
+        is on its way out, and launch's second SIGINT may still be on its way)."""
+        for sig, previous in self._previous.items():
+            if self.received is None:
+                signal.signal(sig, previous)
+            elif sig == signal.SIGINT:
+                signal.signal(sig, signal.SIG_IGN)
+        self._previous = {}
+
+
 def spin_node(make_node, args=None) -> int:
-    """Init rclpy, build the node, spin until it says it is done or is shut down.
+    """Init rclpy, build the node, spin until it says it is done or is stopped.
 
     ``make_node()`` returns a node; if it has a ``done`` attribute that turns true, spinning
     stops (the sim after its episode count). A config error is printed without a traceback and
-    gives exit code 2. Ctrl-C and a launch shutdown end quietly (Humble to Kilted).
+    gives exit code 2. Ctrl-C, SIGTERM and a launch shutdown end quietly with exit code 0,
+    however many SIGINTs arrive (``StopSignals``); on the way out ``node.close()`` (if the
+    node has one) runs while the context is still valid, then ``destroy_node()``.
     """
-    rclpy.init(args=args)
+    stop = StopSignals()
+    try:
+        return _spin(make_node, args, stop)
+    finally:
+        stop.restore()
+
+
+def _spin(make_node, args, stop: StopSignals) -> int:
+    from rclpy.signals import SignalHandlerOptions
+
+    rclpy.init(args=args, signal_handler_options=(
+        SignalHandlerOptions.NO if stop.installed else None))
     node = None
     code = 0
     executor = None
@@ -135,26 +193,30 @@ def spin_node(make_node, args=None) -> int:
         # node around every callback.
         executor = make_executor()
         executor.add_node(node)
-        while rclpy.ok() and not getattr(node, "done", False):
+        while stop.received is None and rclpy.ok() and not getattr(node, "done", False):
             executor.spin_once(timeout_sec=0.1)
-        code = getattr(node, "exit_code", 0)
+        if stop.received is None:
+            code = getattr(node, "exit_code", 0)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        pass   # rclpy's handlers (spin_node outside the main thread)
     except Exception:  # noqa: BLE001
-        # SIGINT/SIGTERM shut the context down under a running callback, whose next publish
-        # then fails: that is a shutdown, not an error.
+        # A shutdown from elsewhere (rclpy.shutdown, rclpy's signal handlers) took the context
+        # under a running callback, whose next publish then fails: not an error.
         if rclpy.ok():
             raise
     finally:
-        if executor is not None:
-            executor.shutdown()
-        if node is not None:
-            close = getattr(node, "close", None)
-            if close is not None:
-                close()
-            node.destroy_node()
-        rclpy.try_shutdown()
+        try:
+            if executor is not None:
+                executor.shutdown()
+            if node is not None:
+                close = getattr(node, "close", None)
+                if close is not None:
+                    close()
+        finally:
+            if node is not None:
+                node.destroy_node()
+            rclpy.try_shutdown()
     return code
