@@ -257,6 +257,28 @@ class Probe:
         self.wait(arrived, f"a message on {topic}", *launches)
         return found[0]
 
+    def rate(self, msg_type, topic: str, qos, *launches: Launch, count: int = 15) -> float:
+        """Messages per second on ``topic``: one over the median gap between ``count`` messages'
+        header stamps (the sim's clock; a dropped message does not move the median), or between
+        their arrival times for a message without a header."""
+        got, arrivals = [], []
+
+        def keep(msg):
+            got.append(msg)
+            arrivals.append(time.monotonic())
+
+        sub = self.node.create_subscription(msg_type, topic, keep, qos)
+        try:
+            self.wait(lambda: len(got) >= count, f"{count} messages on {topic}", *launches)
+        finally:
+            self.node.destroy_subscription(sub)
+        if hasattr(got[0], "header"):
+            times = [m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec for m in got]
+        else:
+            times = arrivals
+        gaps = sorted(b - a for a, b in zip(times, times[1:]))
+        return 1.0 / gaps[len(gaps) // 2]
+
     def call(self, srv_type, name: str, *launches: Launch):
         client = self.node.create_client(srv_type, name)
         self.wait(client.service_is_ready, f"service {name}", *launches)
@@ -352,19 +374,28 @@ def test_ros2_finds_the_executables(ros2_launch, ros_env):
 
 # Each test: the nodes appear and a message shows they work, then Ctrl-C.
 @pytest.mark.slow
-@pytest.mark.parametrize("file, args, nodes, sigints", [
-    ("sim_drone.launch.py", ["expert_drives:=true"], {"sim"}, 1),
-    ("sim_arm.launch.py", ["teleop:=true", "use_sim_time:=true"], {"sim", "teleop"}, 2),
+@pytest.mark.parametrize("file, args, nodes, command_topic, sigints", [
+    ("sim_drone.launch.py", ["expert_drives:=true"], {"sim"}, "/expert/cmd", 1),
+    ("sim_arm.launch.py", ["teleop:=true", "use_sim_time:=true"], {"sim", "teleop"},
+     "/expert/cmd", 2),     # the teleop's expert/cmd (config/teleop_arm.yaml: 20 Hz), alone
 ], ids=["sim_drone", "sim_arm"])
 def test_sim_launch_publishes_cameras_and_stops_on_ctrl_c(launch, probe, file, args, nodes,
-                                                          sigints):
+                                                          command_topic, sigints):
     from bc_ros.nodes import conversions as conv
-    from bc_ros.nodes.runtime import SENSOR_QOS
+    from bc_ros.nodes.runtime import COMMAND_QOS, SENSOR_QOS
 
     sim = launch(file, *args)
     probe.wait_for_nodes(nodes, sim)
     image = probe.wait_for_message(conv.Image, "/camera/center/image_raw", SENSOR_QOS, sim)
     assert (image.width, image.height) == (96, 96)
+    # the configured rate (config/sim_*.yaml: 10 Hz), within 20 %
+    assert probe.rate(conv.Image, "/camera/center/image_raw", SENSOR_QOS, sim) == pytest.approx(
+        10.0, rel=0.2)
+    command_hz = 20.0 if "teleop" in nodes else 10.0
+    assert probe.rate(conv.Twist, command_topic, COMMAND_QOS, sim) == pytest.approx(command_hz,
+                                                                                    rel=0.2)
+    # one expert: with teleop the sim's scripted expert stays off expert/cmd
+    assert probe.node.count_publishers(command_topic) == 1
     assert sim.interrupt(times=sigints) < STOP_TIMEOUT
     sim.assert_clean_exit()
 
@@ -379,12 +410,14 @@ def test_record_launch_saves_the_interrupted_episode(launch, probe, tmp_path):
 
     dataset = tmp_path / "demos"
     sim = launch("sim_drone.launch.py", "expert_drives:=true")
-    record = launch("record.launch.py", f"dataset:={dataset}", "task:=trail")
-    probe.wait_for_nodes({"sim", "recorder", "teleop"}, sim, record)
+    # the sim's scripted expert is the expert here: no teleop on expert/cmd beside it
+    record = launch("record.launch.py", f"dataset:={dataset}", "task:=trail", "teleop:=false")
+    probe.wait_for_nodes({"sim", "recorder"}, sim, record)
     answer = probe.call(Trigger, "/recorder/start_episode", sim, record)
     assert answer.success, answer.message
     probe.wait_for_message(String, "/recorder/status", LATCHED_QOS, sim, record,
                            predicate=lambda m: json.loads(m.data)["ticks"] >= 5)
+    assert probe.node.count_publishers("/expert/cmd") == 1     # discovered by now
     assert record.interrupt(times=2) < STOP_TIMEOUT     # the terminal's SIGINT, then launch's
     record.assert_clean_exit()
     sim.interrupt()
@@ -448,3 +481,157 @@ def test_demo_launch_records_who_drove_until_ctrl_c(launch, probe, drone_checkpo
     # the episode under way was saved, unless Ctrl-C came just as a sim episode ended
     assert (store.episodes[-1]["counts"].get("stopped_by_shutdown") == 1
             or "had no ticks and was dropped" in demo.output()), demo.output()
+
+
+# ---- the robot's way: colcon build, source, ros2 run / ros2 launch ----------------------------
+def copy_package(dest: pathlib.Path) -> None:
+    """The package's sources as a workspace checkout has them (no venv, runs or caches)."""
+    top = {".venv", ".git", "runs", "data", "results", "build", "install", "log"}
+    anywhere = shutil.ignore_patterns("*.egg-info", "__pycache__", ".pytest_cache")
+
+    def skip(folder, names):
+        return set(anywhere(folder, names)) | (top & set(names) if folder == str(ROOT) else set())
+
+    shutil.copytree(ROOT, dest, ignore=skip)
+
+
+@pytest.mark.slow
+def test_colcon_build_gives_ros2_run_and_launch(ros2_launch, ros_env, tmp_path):
+    """The README's robot section: colcon build in a workspace, source install/setup.sh, then
+    ros2 finds bc_ros there (not the venv's), every executable answers --help with its
+    parameters, and every launch file lists its arguments."""
+    colcon = SCRIPTS / "colcon" if (SCRIPTS / "colcon").exists() else shutil.which("colcon")
+    if not colcon:
+        problem = "no colcon (pip install colcon-core colcon-ros colcon-python-setup-py)"
+        if os.environ.get("BC_ROS_REQUIRE_LAUNCH") == "1":
+            pytest.fail(f"BC_ROS_REQUIRE_LAUNCH=1 but {problem}")
+        pytest.skip(problem)
+    ws = tmp_path / "ws"
+    copy_package(ws / "src" / "bc_ros")
+    built = subprocess.run([str(colcon), "build"], cwd=ws, env=ros_env, capture_output=True,
+                           text=True, timeout=300)
+    assert built.returncode == 0, built.stdout + built.stderr
+    install = ws / "install" / "bc_ros"
+    executables = sorted(entry_points() - {"bc-ros"})
+    script = " && ".join(
+        [". install/setup.sh", "ros2 pkg prefix bc_ros",
+         "python3 -c 'import bc_ros; print(bc_ros.__file__)'"]
+        + [f"ros2 run bc_ros {exe} --help" for exe in executables]
+        + [f"ros2 launch bc_ros {path.name} --show-args" for path in LAUNCH_FILES])
+    out = subprocess.run(["bash", "-c", script], cwd=ws, env=ros_env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == str(install), out.stdout
+    assert lines[1].startswith(str(install / "lib")), out.stdout
+    for exe in executables:
+        assert f"usage: ros2 run bc_ros {exe}" in out.stdout, exe
+    assert out.stdout.count("parameters:") == len(executables)
+    assert out.stdout.count("Arguments (pass arguments as '<name>:=<value>'):") == len(
+        LAUNCH_FILES), out.stdout
+
+
+# ---- the two ways in stay in step: launch files, the pip-path launcher, the README -----------
+# Each launch argument says how `bc-ros` offers the same: an option of the sub-command
+# ("--name"), a node parameter through --ros-args ("-p name": must be a field of the node's
+# config), a remapping or parameter file through --ros-args ("ros-args"), or another sub-command.
+# Each option of the sub-command says which launch argument (or node parameter) it matches, or
+# why the launch file has none. A new argument on either side fails here until it is placed.
+SIM_LAUNCH_TO_PIP = {
+    "task": "--task", "seed": "--seed", "image_width": "--image-size",
+    "image_height": "--image-size", "mode": "--lockstep", "rate_hz": "--rate",
+    "expert_drives": "--expert", "use_sim_time": "--sim-time", "command_type": "--command-type",
+    "cmd_topic": "ros-args", "namespace": "ros-args", "config": "ros-args",
+    "teleop": "bc-ros teleop",
+}
+SIM_PIP_TO_LAUNCH = {
+    "robot": "the launch file (sim_drone / sim_arm)", "--task": "task", "--seed": "seed",
+    "--episodes": "-p episodes", "--expert": "expert_drives", "--noise-std": "-p expert_noise_std",
+    "--lockstep": "mode", "--rate": "rate_hz", "--image-size": "image_width",
+    "--sim-time": "use_sim_time", "--command-type": "command_type",
+    "--snapshot": "a bc-ros tool (PNG snapshots for the README), no node parameter",
+    "--snapshot-step": "a bc-ros tool (PNG snapshots for the README), no node parameter",
+    "--ros-args": "ros-args",
+}
+POLICY_LAUNCH_TO_PIP = {
+    "checkpoint": "--checkpoint", "mode": "--lockstep", "rate_hz": "--rate",
+    "use_sim_time": "--sim-time", "resize_images": "--resize", "cmd_topic": "--cmd-topic",
+    "backend": "--backend", "enabled": "-p enabled", "command_type": "-p command_type",
+    "state_topic": "ros-args", "namespace": "ros-args", "config": "ros-args",
+    "sim": "bc-ros sim", "sim_config": "bc-ros sim",
+}
+POLICY_PIP_TO_LAUNCH = {
+    "--checkpoint": "checkpoint", "--lockstep": "mode", "--rate": "rate_hz",
+    "--sim-time": "use_sim_time", "--resize": "resize_images", "--cmd-topic": "cmd_topic",
+    "--low": "-p low", "--high": "-p high", "--threads": "-p torch_threads",
+    "--backend": "backend", "--ros-args": "ros-args",
+}
+
+
+def subcommand_options(name: str) -> set[str]:
+    from bc_ros.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._subparsers._group_actions).choices[name]
+    return {a.option_strings[0] if a.option_strings else a.dest for a in sub._actions
+            if a.dest != "help"}
+
+
+@pytest.mark.filterwarnings("ignore:SelectableGroups dict interface:DeprecationWarning")
+@pytest.mark.parametrize("files, command, to_pip, to_launch, config", [
+    (["sim_drone.launch.py", "sim_arm.launch.py"], "sim", SIM_LAUNCH_TO_PIP, SIM_PIP_TO_LAUNCH,
+     "bc_ros.core.sim.session:SimConfig"),
+    (["policy.launch.py"], "policy", POLICY_LAUNCH_TO_PIP, POLICY_PIP_TO_LAUNCH,
+     "bc_ros.nodes.policy.node:PolicyNodeConfig"),
+], ids=["sim", "policy"])
+def test_launch_arguments_and_the_pip_launcher_offer_the_same(ros2_launch, files, command,
+                                                             to_pip, to_launch, config):
+    import dataclasses
+    import importlib
+
+    module, cls = config.split(":")
+    fields = {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), cls))}
+    options = subcommand_options(command)
+    for file in files:
+        declared = set(declared_arguments(ROOT / "launch" / file))
+        assert declared == set(to_pip), (file, declared ^ set(to_pip))
+    assert options == set(to_launch), options ^ set(to_launch)
+    for way in [*to_pip.values(), *to_launch.values()]:
+        if way.startswith("-p "):
+            assert way[3:] in fields, f"{way}: no {cls} field {way[3:]!r}"
+    for arg, way in to_pip.items():
+        if way.startswith("--"):
+            assert way in options, f"launch argument {arg}: bc-ros {command} has no {way}"
+    for option, way in to_launch.items():
+        if " " not in way and way != "ros-args":
+            assert way in declared, f"bc-ros {command} {option}: no launch argument {way}"
+
+
+@pytest.mark.filterwarnings("ignore:SelectableGroups dict interface:DeprecationWarning")
+def test_the_readme_robot_section_uses_only_what_exists(ros2_launch):
+    """Every `ros2 launch` / `ros2 run` line of the README names a launch file, its declared
+    arguments, an executable and its node's parameters."""
+    import dataclasses
+    import importlib
+
+    readme = (ROOT / "README.md").read_text()
+    configs = {"sim_node": "bc_ros.core.sim.session:SimConfig",
+               "policy_node": "bc_ros.nodes.policy.node:PolicyNodeConfig",
+               "recorder_node": "bc_ros.nodes.recorder_node:RecorderNodeConfig",
+               "teleop_node": "bc_ros.nodes.teleop_node:TeleopConfig",
+               "dagger_node": "bc_ros.nodes.dagger_node:DaggerNodeConfig"}
+    launches = re.findall(r"ros2 launch bc_ros (\S+\.launch\.py)((?: [\w]+:=\S+)*)", readme)
+    assert len(launches) >= 5, launches
+    for file, args in launches:
+        declared = declared_arguments(ROOT / "launch" / file)
+        for name in re.findall(r"(\w+):=", args):
+            assert name in declared, f"README: {file} has no argument {name}"
+    runs = re.findall(r"ros2 run bc_ros (\w+)((?: --ros-args)?(?: -p [\w]+:=\S+)*)", readme)
+    assert runs, "the README shows no ros2 run line"
+    for exe, args in runs:
+        assert exe in configs, f"README: no executable {exe}"
+        module, cls = configs[exe].split(":")
+        fields = {f.name for f in dataclasses.fields(
+            getattr(importlib.import_module(module), cls))}
+        for name in re.findall(r"-p (\w+):=", args):
+            assert name in fields, f"README: {exe} has no parameter {name}"

@@ -408,7 +408,7 @@ class DaggerNode(Node):
 
 
 def main(args=None) -> int:
-    return spin_node(DaggerNode, args)
+    return spin_node(DaggerNode, args, config=DaggerNodeConfig, about=__doc__)
 
 
 if __name__ == "__main__":

@@ -288,7 +288,7 @@ class RecorderNode(Node):
 
 
 def main(args=None) -> int:
-    return spin_node(RecorderNode, args)
+    return spin_node(RecorderNode, args, config=RecorderNodeConfig, about=__doc__)
 
 
 if __name__ == "__main__":

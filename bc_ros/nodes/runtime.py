@@ -163,8 +163,38 @@ class StopSignals:
         self._previous = {}
 
 
-def spin_node(make_node, args=None) -> int:
+def node_help(name: str, about: str, config) -> str:
+    """What ``<node> --help`` prints: what the node does and every parameter of its typed config
+    (type, default, description), and how to set them."""
+    import dataclasses
+
+    from bc_ros.core.config import field_help, field_types
+
+    types = field_types(config)
+    lines = [f"usage: ros2 run bc_ros {name} [--ros-args -p NAME:=VALUE ... "
+             f"--params-file FILE -r FROM:=TO]", ""]
+    lines += [about.strip().split("\n\n")[0], "", "parameters:"]
+    for f in dataclasses.fields(config):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        tp = getattr(types[f.name], "__name__", str(types[f.name]))
+        lines.append(f"  {f.name} ({tp}, default {default!r})")
+        lines.append(f"      {field_help(f)}")
+    return "\n".join(lines)
+
+
+def wants_help(args=None) -> bool:
+    """-h / --help among the node's own arguments (those before ``--ros-args``)."""
+    argv = list(sys.argv[1:] if args is None else args)
+    if "--ros-args" in argv:
+        argv = argv[:argv.index("--ros-args")]
+    return "-h" in argv or "--help" in argv
+
+
+def spin_node(make_node, args=None, *, config=None, about: str = "") -> int:
     """Init rclpy, build the node, spin until it says it is done or is stopped.
+
+    With ``-h``/``--help`` (before any ``--ros-args``) it prints ``node_help`` for ``config``
+    (the node's typed config) and returns 0 without starting anything.
 
     ``make_node()`` returns a node; if it has a ``done`` attribute that turns true, spinning
     stops (the sim after its episode count). A config error is printed without a traceback and
@@ -172,6 +202,10 @@ def spin_node(make_node, args=None) -> int:
     however many SIGINTs arrive (``StopSignals``); on the way out ``node.close()`` (if the
     node has one) runs while the context is still valid, then ``destroy_node()``.
     """
+    if config is not None and wants_help(args):
+        name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "node"
+        print(node_help(name, about or (make_node.__doc__ or ""), config))
+        return 0
     stop = StopSignals()
     try:
         return _spin(make_node, args, stop)

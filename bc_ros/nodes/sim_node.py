@@ -194,7 +194,7 @@ class SimNode(Node):
 
 
 def main(args=None) -> int:
-    return spin_node(SimNode, args)
+    return spin_node(SimNode, args, config=SimConfig, about=__doc__)
 
 
 if __name__ == "__main__":

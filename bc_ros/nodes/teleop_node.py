@@ -95,7 +95,7 @@ class TeleopNode(Node):
 
 
 def main(args=None) -> int:
-    return spin_node(TeleopNode, args)
+    return spin_node(TeleopNode, args, config=TeleopConfig, about=__doc__)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,10 @@ def sim_launch(robot: str, default_task: str, config_file: str) -> LaunchDescrip
             "rate_hz": ParameterValue(lc("rate_hz"), value_type=float),
             "expert_drives": ParameterValue(lc("expert_drives"), value_type=bool),
             "publish_clock": ParameterValue(lc("use_sim_time"), value_type=bool),
+            # with teleop the human is the expert: the scripted one must not publish on
+            # expert/cmd too (a recorder would store both, interleaved)
+            "publish_expert": ParameterValue(PythonExpression(
+                ["'", lc("teleop"), "'.lower() not in ('true', '1')"]), value_type=bool),
             "command_type": lc("command_type"),
         }],
         remappings=[("cmd", lc("cmd_topic"))],

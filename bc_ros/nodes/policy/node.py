@@ -584,7 +584,7 @@ class PolicyNode(Node):
 
 
 def main(args=None) -> int:
-    return spin_node(PolicyNode, args)
+    return spin_node(PolicyNode, args, config=PolicyNodeConfig, about=__doc__)
 
 
 if __name__ == "__main__":
