@@ -283,7 +283,8 @@ def cmd_eval(args) -> int:
                                  episodes=args.episodes, seed_offset=args.seed_offset,
                                  backend=args.backend, threads=args.threads,
                                  video_dir=args.video, video_episodes=args.video_episodes,
-                                 progress=not args.quiet, label=args.label or "")
+                                 progress=not args.quiet, label=args.label or "",
+                                 chunk_candidates=args.chunk_candidates)
     except (CheckpointError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -480,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "batch-1 inference of small models)")
     p.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
                    help="run the model as policy_node's backend parameter does")
+    p.add_argument("--chunk-candidates", type=int, default=0,
+                   help="coherent chunks: candidates drawn per chunk (default: the "
+                        "checkpoint's; 1: off)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
 

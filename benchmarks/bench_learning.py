@@ -30,7 +30,8 @@ ROBOT = {"bypass": "drone", "reach_around": "arm"}
 SIM_JSON = {"bypass": "sim_bypass.json", "reach_around": "sim_reach.json"}
 
 
-def record(data: str, robot: str, task: str, episodes: int) -> None:
+def record(data: str, robot: str, task: str, episodes: int, noise_std: float = 0.0,
+           first_seed: int = 0) -> None:
     meta = os.path.join(data, "meta.json")
     have = 0
     if os.path.exists(meta):
@@ -40,7 +41,7 @@ def record(data: str, robot: str, task: str, episodes: int) -> None:
         return
     cmd = [os.path.join(os.path.dirname(sys.executable), "bc-ros"), "record", robot, "--task",
            task, "--episodes", str(episodes - have), "--out", data, "--rate", "1000",
-           "--seed", str(have)]
+           "--seed", str(first_seed + have), "--noise-std", str(noise_std)]
     print("$", " ".join(cmd), flush=True)
     env = {**os.environ, "ROS_DOMAIN_ID": os.environ.get("BC_ROS_BENCH_DOMAIN", "73"),
            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
@@ -48,8 +49,12 @@ def record(data: str, robot: str, task: str, episodes: int) -> None:
                    env=env)
 
 
-def cached_eval(path: str, ckpt: str, robot: str, task: str, episodes: int) -> dict:
-    """Evaluate ``ckpt`` on the first ``episodes`` held-out seeds, reusing ``path``."""
+def cached_eval(path: str, ckpt: str, robot: str, task: str, episodes: int,
+                candidates: int = 0) -> dict:
+    """Evaluate ``ckpt`` on the first ``episodes`` held-out seeds, reusing ``path``;
+    ``candidates`` > 0 replaces the checkpoint's chunk_candidates (coherent chunks)."""
+    if candidates:
+        path = path[:-5] + f".k{candidates}.json"
     if os.path.exists(path):
         with open(path) as f:
             result = json.load(f)
@@ -60,10 +65,13 @@ def cached_eval(path: str, ckpt: str, robot: str, task: str, episodes: int) -> d
     from bc_ros.core.train.evaluate import evaluate
 
     policy, payload = load_checkpoint(ckpt)
+    if candidates:
+        policy.config.chunk_candidates = candidates
     result = evaluate(policy, robot, task, seeds=eval_seeds(episodes))
     result.pop("records", None)
     extra = payload.get("extra") or {}
-    result.update(checkpoint=ckpt, step=extra.get("step"), train_seconds=extra.get("seconds"))
+    result.update(checkpoint=ckpt, step=extra.get("step"), train_seconds=extra.get("seconds"),
+                  chunk_candidates=policy.config.chunk_candidates)
     with open(path + ".tmp", "w") as f:
         json.dump(result, f, indent=1)
     os.replace(path + ".tmp", path)
@@ -77,6 +85,12 @@ def main() -> int:
     parser.add_argument("--heads", nargs="*",
                         default=["mog", "diffusion", "ar", "cvae", "gaussian"])
     parser.add_argument("--demos", type=int, default=200)
+    parser.add_argument("--noise-demos", type=int, default=0,
+                        help="also train on this many demonstrations recorded with noise "
+                             "injected into the executed expert command (DART-style recovery "
+                             "data; the clean command is the label), from seeds after --demos'")
+    parser.add_argument("--noise-std", type=float, default=0.3,
+                        help="that noise, as a fraction of each action's half range")
     parser.add_argument("--steps", type=int, help="override the preset's steps")
     parser.add_argument("--every", type=int, default=1000, help="keep a checkpoint every N")
     parser.add_argument("--episodes", type=int, default=100, help="held-out seeds, last step")
@@ -85,6 +99,11 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                         help="override a TrainConfig field of every head (repeatable)")
     parser.add_argument("--tag", default="", help="suffix of the run folders and the JSON")
+    parser.add_argument("--eval-candidates", type=int, default=0,
+                        help="evaluate with this many chunk candidates (coherent chunks) "
+                             "instead of the checkpoint's own")
+    parser.add_argument("--eval-tag", default="",
+                        help="suffix of the JSON only (other evaluations of the same runs)")
     parser.add_argument("--data", default=os.path.join(ROOT, "data"))
     parser.add_argument("--runs", default=os.path.join(ROOT, "runs"))
     parser.add_argument("--json-dir", default=os.path.join(ROOT, "docs", "figures"))
@@ -106,11 +125,18 @@ def main() -> int:
     robot, task = ROBOT[args.task], args.task
     data = os.path.join(args.data, task)
     record(data, robot, task, args.demos)
+    extra = []
+    if args.noise_demos:
+        noisy = os.path.join(args.data, f"{task}_noise{args.noise_std:g}")
+        # seeds after the clean demonstrations' (a store appends from its own count)
+        record(noisy, robot, task, args.noise_demos, args.noise_std, first_seed=100_000)
+        extra = [noisy]
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     results, curves = [], {}
     for head in args.heads:
         fields = {**load_preset(task, head), **overrides,
-                  "episodes": list(range(args.demos)), "keep_every": args.every,
+                  "episodes": list(range(args.demos)), "extra_datasets": extra,
+                  "keep_every": args.every,
                   "threads": 1, "progress": False}
         if args.steps:
             fields["steps"] = args.steps
@@ -133,26 +159,30 @@ def main() -> int:
         curve = []
         for ckpt in sorted(glob.glob(os.path.join(run, "step_*.pt"))):
             r = cached_eval(ckpt[:-3] + f".eval{args.curve_episodes}.json", ckpt, robot, task,
-                            args.curve_episodes)
+                            args.curve_episodes, args.eval_candidates)
             curve.append({"step": r["step"], "minutes": r["train_seconds"] / 60,
                           "successes": r["successes"], "episodes": r["episodes"],
                           "success_rate": r["success_rate"]})
             print(f"  step {r['step']}: {r['successes']}/{r['episodes']}", flush=True)
         final = cached_eval(os.path.join(run, f"eval{args.episodes}.json"),
-                            os.path.join(run, "last.pt"), robot, task, args.episodes)
+                            os.path.join(run, "last.pt"), robot, task, args.episodes,
+                            args.eval_candidates)
         final.update(label=head, name=name, head=head, train_seconds=summary["seconds"],
                      train_samples_per_s=summary["samples_per_s"], train_steps=summary["steps"],
                      train_episodes=len(summary["split"]["train"]),
                      train_samples=summary["train_samples"], demos=args.demos,
+                     noise_demos=args.noise_demos,
                      preset=task, wall_seconds=time.perf_counter() - t0)
         results.append(final)
         curves[head] = curve
         print(f"{name}: {final['successes']}/{final['episodes']} "
               f"{final['modes_of_successes']}", flush=True)
     os.makedirs(args.json_dir, exist_ok=True)
-    out = os.path.join(args.json_dir, f"learning_{task}{args.tag}.json")
+    out = os.path.join(args.json_dir, f"learning_{task}{args.tag}{args.eval_tag}.json")
     with open(out, "w") as f:
-        json.dump({"task": task, "demos": args.demos, "curves": curves, "results": results,
+        json.dump({"task": task, "demos": args.demos, "noise_demos": args.noise_demos,
+                   "noise_std": args.noise_std if args.noise_demos else 0.0,
+                   "curves": curves, "results": results,
                    "command": " ".join(sys.argv)}, f, indent=1)
     print(f"wrote {out}")
     if args.write_sim:

@@ -7,9 +7,11 @@ from __future__ import annotations
 def evaluate_in_sim(checkpoint: str, *, sim: str = "", task: str = "", episodes: int = 100,
                     seed_offset: int = 0, backend: str = "torch", threads: int = 1,
                     video_dir: str | None = None, video_episodes: int = 0,
-                    progress: bool = True, label: str = "") -> dict:
+                    progress: bool = True, label: str = "",
+                    chunk_candidates: int = 0) -> dict:
     """Success of ``checkpoint`` on held-out seeds, in the sim it names (or ``sim``/``task``),
-    through ``PolicyRunner``, the policy node's code path. Raises ``CheckpointError`` or
+    through ``PolicyRunner``, the policy node's code path. ``chunk_candidates`` > 0 replaces
+    the checkpoint's (coherent chunks, an inference option). Raises ``CheckpointError`` or
     ``ValueError`` with what is wrong."""
     import torch
 
@@ -21,6 +23,11 @@ def evaluate_in_sim(checkpoint: str, *, sim: str = "", task: str = "", episodes:
 
     torch.set_num_threads(threads)
     policy, payload = load_checkpoint(checkpoint)
+    if chunk_candidates < 0:
+        raise ValueError(f"chunk_candidates must be >= 1 (0: the checkpoint's), got "
+                         f"{chunk_candidates}")
+    if chunk_candidates:
+        policy.config.chunk_candidates = int(chunk_candidates)
     policy.set_backend(make_backend(backend, policy, threads))
     robot = sim or payload["spec"].get("robot")
     task = task or payload["spec"].get("task")
@@ -31,7 +38,7 @@ def evaluate_in_sim(checkpoint: str, *, sim: str = "", task: str = "", episodes:
     result = evaluate(policy, robot, task, seeds=eval_seeds(episodes, seed_offset),
                       video_dir=video_dir, video_episodes=video_episodes, progress=progress)
     result.update(robot=robot, task=task, checkpoint=checkpoint, head=policy.config.head,
-                  backend=backend, label=label or policy.config.head)
+                  backend=backend, chunk_candidates=policy.config.chunk_candidates, label=label or policy.config.head)
     return result
 
 

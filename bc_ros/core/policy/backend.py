@@ -67,6 +67,14 @@ class OnnxRuntimeBackend:
         with torch.no_grad():
             steps = self.step_module(*step_args).repeat(1, c.n_obs_steps, 1)
         chunk_args = (steps,) + tuple(example[n] for n in self.chunk_module.input_names[1:])
+        graphs = [("step", self.step_module, step_args), ("chunk", self.chunk_module, chunk_args)]
+        # coherent chunks: a second graph draws the K candidates in one batch
+        self.candidates = K = c.chunk_candidates
+        if K > 1:
+            example_k = example_inputs(policy, K, seed)
+            graphs.append(("chunk_k", self.chunk_module,
+                           (steps.expand(K, -1, -1).contiguous(),)
+                           + tuple(example_k[n] for n in self.chunk_module.input_names[1:])))
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
@@ -74,16 +82,14 @@ class OnnxRuntimeBackend:
         self.exporters = {}
         with tempfile.TemporaryDirectory(prefix="bc_ros_onnx_") as tmp:
             self._sessions = {}
-            for name, module, args in (("step", self.step_module, step_args),
-                                       ("chunk", self.chunk_module, chunk_args)):
+            for name, module, args in graphs:
                 path = os.path.join(tmp, f"{name}.onnx")
                 self.exporters[name] = export_module_onnx(module, args, path, output="out",
                                                           exporters=EXPORTERS)
                 # the session reads the file now: the folder can go
                 self._sessions[name] = ort.InferenceSession(path, opts,
                                                             providers=["CPUExecutionProvider"])
-        self.parity = {"step": self._parity("step", step_args),
-                       "chunk": self._parity("chunk", chunk_args)}
+        self.parity = {name: self._parity(name, args) for name, _, args in graphs}
 
     def _run(self, name: str, names: list[str], args) -> np.ndarray:
         feed = {n: np.ascontiguousarray(a.numpy() if isinstance(a, torch.Tensor) else a)
@@ -111,14 +117,20 @@ class OnnxRuntimeBackend:
         return torch.from_numpy(self._run("step", self.step_module.input_names, args))[0, 0]
 
     def chunk(self, steps: torch.Tensor, goal: np.ndarray | None,
-              generator: torch.Generator | None) -> np.ndarray:
+              generator: torch.Generator | None, candidates: int = 1) -> np.ndarray:
         """steps (1, n_obs_steps, step_dim) -> unnormalized chunk (horizon, A), noise drawn
-        from ``generator`` as the eager head draws it."""
-        args = [steps]
+        from ``generator`` as the eager head draws it; with ``candidates`` K > 1 (the policy's
+        ``chunk_candidates``), K chunks (K, horizon, A)."""
+        if candidates not in (1, self.candidates):
+            raise ValueError(f"this backend was exported for {self.candidates} candidates, "
+                             f"got {candidates}")
+        K = candidates
+        args = [steps.expand(K, -1, -1).contiguous() if K > 1 else steps]
         if self.config.goal_dim:
-            args.append(np.asarray(goal, dtype=np.float32).reshape(1, -1))
-        args += list(self.head.draw_noise(1, generator).values())
-        return self._run("chunk", self.chunk_module.input_names, args)[0]
+            args.append(np.repeat(np.asarray(goal, dtype=np.float32).reshape(1, -1), K, 0))
+        args += list(self.head.draw_noise(K, generator).values())
+        out = self._run("chunk_k" if K > 1 else "chunk", self.chunk_module.input_names, args)
+        return out if K > 1 else out[0]
 
 
 def make_backend(name: str, policy, threads: int = 1):

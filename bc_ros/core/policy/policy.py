@@ -13,6 +13,15 @@ Inference timeline (``select_action``, one call per control tick; LeRobot's conv
              pop and return the next action
     With temporal ensembling (ACT) a chunk is predicted at every tick and the action for tick k
     is the average of every chunk's prediction for k, weighted exp(-coef * age).
+
+Coherent chunks (``chunk_candidates`` K > 1; the backward-coherence half of Bidirectional
+Decoding, Liu et al. 2024): a multimodal head draws a fresh chunk every ``n_action_steps`` ticks,
+and two chunks drawn from different modes (left of the obstacle, then right) make a path that
+belongs to neither. With K > 1 the head draws K candidates in one batch and the policy keeps the
+one closest (normalized actions, squared distance) to what the previous chunk still planned for
+the same ticks: its unexecuted tail, or its last executed action when the chunk had no tail. The
+first chunk of an episode is the first candidate, so the mode is still drawn as the head draws
+it; later chunks follow it unless none of the candidates does.
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ class PolicyConfig:
     horizon: int = 1                                # actions predicted per chunk
     n_action_steps: int = 1                         # actions executed per chunk
     temporal_ensemble: float = 0.0                  # > 0: ACT's exponential weight coefficient
+    chunk_candidates: int = 1                       # > 1: coherent chunks (module docstring)
     robot: str = ""
     task: str = ""
 
@@ -64,6 +74,8 @@ class PolicyConfig:
                              f"{self.n_obs_steps=} {self.cameras=} {self.action_names=}")
         if self.temporal_ensemble < 0:
             raise ValueError(f"temporal_ensemble must be >= 0, got {self.temporal_ensemble=}")
+        if self.chunk_candidates < 1:
+            raise ValueError(f"chunk_candidates must be >= 1, got {self.chunk_candidates=}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -136,7 +148,8 @@ class Policy(nn.Module):
         self._steps: collections.deque = collections.deque(maxlen=self.config.n_obs_steps)
         self._actions: collections.deque = collections.deque()
         self._chunks: list[tuple[int, np.ndarray]] = []   # (tick predicted at, chunk)
-        self._tick = 0
+        self._plan: np.ndarray | None = None   # coherent chunks: what the last chunk planned
+        self._tick = 0                         # for the ticks after its executed part
 
     @torch.no_grad()
     def select_action(self, images: np.ndarray, state: np.ndarray | None = None,
@@ -161,14 +174,15 @@ class Policy(nn.Module):
             self._steps.append(step)
         self._steps.append(step)
 
-        def chunk():
+        def chunk(candidates: int = 1):
             steps = torch.stack(list(self._steps))[None]                    # (1, T, step_dim)
             if backend is not None:
-                return backend.chunk(steps, goal, generator)
+                return backend.chunk(steps, goal, generator, candidates)
             g = torch.as_tensor(goal, dtype=torch.float32)[None] if goal is not None else None
-            cond = self.encoder.fuse(steps, g)
+            cond = self.encoder.fuse(steps, g).expand(candidates, -1)       # (K, D)
             sample = self.head.sample(cond, generator)
-            return self.normalizer.unnormalize("action", sample)[0].numpy()  # (H, A)
+            out = self.normalizer.unnormalize("action", sample).numpy()     # (K, H, A)
+            return out[0] if candidates == 1 else out
 
         tick, self._tick = self._tick, self._tick + 1
         if c.temporal_ensemble > 0:
@@ -179,5 +193,23 @@ class Policy(nn.Module):
             w = np.exp(-c.temporal_ensemble * (ages.max() - ages))         # ACT: w_i = exp(-m*i)
             return (w[:, None] * preds).sum(0) / w.sum()
         if not self._actions:
-            self._actions.extend(chunk()[: c.n_action_steps])
+            if c.chunk_candidates > 1:
+                chosen = self._coherent(chunk(c.chunk_candidates))
+            else:
+                chosen = chunk()
+            self._actions.extend(chosen[: c.n_action_steps])
         return self._actions.popleft()
+
+    def _coherent(self, candidates: np.ndarray) -> np.ndarray:
+        """The candidate (K, H, A) -> (H, A) that continues the previous chunk's plan."""
+        c = self.config
+        best = 0
+        if self._plan is not None:
+            scale = self.normalizer.action_scale.numpy()                     # (A,)
+            n = min(len(self._plan), c.horizon)
+            diff = (candidates[:, :n] - self._plan[None, :n]) / scale       # (K, n, A)
+            best = int(np.argmin((diff ** 2).sum(axis=(1, 2))))
+        chosen = candidates[best]
+        tail = chosen[c.n_action_steps:]
+        self._plan = tail if len(tail) else chosen[c.n_action_steps - 1:c.n_action_steps]
+        return chosen

@@ -38,6 +38,9 @@ class TrainConfig:
     horizon: int = field(1, "Actions predicted per chunk.")
     n_action_steps: int = field(1, "Actions executed per chunk.")
     temporal_ensemble: float = field(0.0, "ACT temporal ensembling coefficient (0: off).")
+    chunk_candidates: int = field(1, "Coherent chunks at run time: draw this many candidate "
+                                     "chunks and keep the one that continues the previous "
+                                     "chunk's plan (1: off; see core/policy/policy.py).")
     steps: int = field(2000, "Optimizer steps.")
     batch_size: int = field(64, "Minibatch size per process.")
     lr: float = field(1e-3, "Peak learning rate (AdamW).")
@@ -71,7 +74,7 @@ class TrainConfig:
         self.head_options = dict(self.head_options or {})
         self.encoder = dict(self.encoder or {})
         for name in ("steps", "batch_size", "val_every", "save_every", "n_obs_steps", "horizon",
-                     "n_action_steps", "max_val_samples"):
+                     "n_action_steps", "max_val_samples", "chunk_candidates"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:

@@ -163,7 +163,8 @@ def policy_config_for(cfg: TrainConfig, ds: EpisodeDataset) -> PolicyConfig:
                         command_type=info.get("command_type", "twist"),
                         goal_dim=len(cfg.goal_state_indices), n_obs_steps=cfg.n_obs_steps,
                         horizon=cfg.horizon, n_action_steps=cfg.n_action_steps,
-                        temporal_ensemble=cfg.temporal_ensemble, robot=robot,
+                        temporal_ensemble=cfg.temporal_ensemble,
+                        chunk_candidates=cfg.chunk_candidates, robot=robot,
                         task=tasks[0] if len(tasks) == 1 else ",".join(tasks))
 
 

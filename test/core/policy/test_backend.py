@@ -43,6 +43,19 @@ def test_onnxruntime_ticks_match_eager_ticks(head):
     np.testing.assert_allclose(actions(policy, obs), eager, atol=0, rtol=0)
 
 
+@pytest.mark.parametrize("head", ALL_HEADS)
+def test_coherent_chunk_candidates_match_eager(head):
+    """chunk_candidates: the backend draws the K candidates in one exported batch, from the same
+    generator, and the policy keeps the same one as on eager PyTorch."""
+    policy = make_policy(head, **NOISY[head])
+    policy.config.chunk_candidates = 4
+    obs = observations(9, seed=2)
+    eager = actions(policy, obs)
+    policy.set_backend(OnnxRuntimeBackend(policy))
+    assert set(policy.backend.parity) == {"step", "chunk", "chunk_k"}
+    np.testing.assert_allclose(actions(policy, obs), eager, atol=TOLERANCE, rtol=0)
+
+
 def test_temporal_ensembling_through_the_runner_matches():
     policy = make_policy("diffusion")
     policy.config.temporal_ensemble = 0.1

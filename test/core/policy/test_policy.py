@@ -135,6 +135,44 @@ def test_select_action_executes_n_action_steps_of_each_chunk_in_order(dataset):
     assert policy.select_action(*obs(dataset))[0] == 30  # a fresh chunk after reset
 
 
+class TwoWayHead(torch.nn.Module):
+    """Replaces a head: each candidate chunk goes one way (+1) or the other (-1) by a coin."""
+
+    def __init__(self, horizon):
+        super().__init__()
+        self.horizon = horizon
+
+    def sample(self, cond, generator=None):
+        coin = torch.rand(cond.shape[0], generator=generator)
+        way = torch.where(coin < 0.5, 1.0, -1.0)                         # (K,)
+        return way.view(-1, 1, 1).expand(cond.shape[0], self.horizon, 4)
+
+
+def ways(policy, dataset, seed, ticks=24):
+    policy.reset()
+    g = torch.Generator().manual_seed(seed)
+    return [float(policy.select_action(*obs(dataset), generator=g)[0]) for _ in range(ticks)]
+
+
+@pytest.mark.parametrize("n_action_steps", [2, 4])
+def test_coherent_chunks_keep_the_way_the_first_chunk_took(dataset, n_action_steps):
+    """A chunk drawn afresh may switch modes (a path that is neither way round); with K
+    candidates the policy keeps the one that continues the last chunk's plan (its unexecuted
+    tail, or its last action when it had none). The first chunk still draws the way: over seeds
+    both ways are taken."""
+    policy = make_policy("gaussian", dataset, horizon=4, n_action_steps=n_action_steps)
+    identity_actions(policy)
+    policy.head = TwoWayHead(4)
+    switching = [ways(policy, dataset, seed) for seed in range(8)]
+    assert any(len(set(w)) == 2 for w in switching)      # fresh draws switch within an episode
+    policy.config.chunk_candidates = 8
+    coherent = [ways(policy, dataset, seed) for seed in range(8)]
+    assert all(len(set(w)) == 1 for w in coherent)
+    assert {w[0] for w in coherent} == {1.0, -1.0}
+    with pytest.raises(ValueError, match="chunk_candidates must be >= 1"):
+        PolicyConfig(chunk_candidates=0)
+
+
 def test_temporal_ensembling_weights_older_predictions_more(dataset):
     policy = make_policy("gaussian", dataset, horizon=3, n_action_steps=1, temporal_ensemble=0.5)
     identity_actions(policy)
