@@ -49,12 +49,17 @@ def record(data: str, robot: str, task: str, episodes: int, noise_std: float = 0
                    env=env)
 
 
+# Inference options an evaluation may change on a trained checkpoint (PolicyConfig fields)
+INFERENCE_OPTIONS = ("n_action_steps", "chunk_candidates", "temporal_ensemble")
+
+
 def cached_eval(path: str, ckpt: str, robot: str, task: str, episodes: int,
-                candidates: int = 0) -> dict:
+                inference: dict | None = None) -> dict:
     """Evaluate ``ckpt`` on the first ``episodes`` held-out seeds, reusing ``path``;
-    ``candidates`` > 0 replaces the checkpoint's chunk_candidates (coherent chunks)."""
-    if candidates:
-        path = path[:-5] + f".k{candidates}.json"
+    ``inference`` replaces the checkpoint's inference options (``INFERENCE_OPTIONS``)."""
+    inference = inference or {}
+    if inference:
+        path = path[:-5] + "".join(f".{k}{v}" for k, v in sorted(inference.items())) + ".json"
     if os.path.exists(path):
         with open(path) as f:
             result = json.load(f)
@@ -65,13 +70,13 @@ def cached_eval(path: str, ckpt: str, robot: str, task: str, episodes: int,
     from bc_ros.core.train.evaluate import evaluate
 
     policy, payload = load_checkpoint(ckpt)
-    if candidates:
-        policy.config.chunk_candidates = candidates
+    for name, value in inference.items():
+        setattr(policy.config, name, value)
     result = evaluate(policy, robot, task, seeds=eval_seeds(episodes))
     result.pop("records", None)
     extra = payload.get("extra") or {}
     result.update(checkpoint=ckpt, step=extra.get("step"), train_seconds=extra.get("seconds"),
-                  chunk_candidates=policy.config.chunk_candidates)
+                  **{name: getattr(policy.config, name) for name in INFERENCE_OPTIONS})
     with open(path + ".tmp", "w") as f:
         json.dump(result, f, indent=1)
     os.replace(path + ".tmp", path)
@@ -99,9 +104,9 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                         help="override a TrainConfig field of every head (repeatable)")
     parser.add_argument("--tag", default="", help="suffix of the run folders and the JSON")
-    parser.add_argument("--eval-candidates", type=int, default=0,
-                        help="evaluate with this many chunk candidates (coherent chunks) "
-                             "instead of the checkpoint's own")
+    parser.add_argument("--eval-set", action="append", default=[], metavar="FIELD=JSON",
+                        help="evaluate with this inference option instead of the checkpoint's "
+                             f"(one of {', '.join(INFERENCE_OPTIONS)}; repeatable)")
     parser.add_argument("--eval-tag", default="",
                         help="suffix of the JSON only (other evaluations of the same runs)")
     parser.add_argument("--data", default=os.path.join(ROOT, "data"))
@@ -132,6 +137,11 @@ def main() -> int:
         record(noisy, robot, task, args.noise_demos, args.noise_std, first_seed=100_000)
         extra = [noisy]
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    inference = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.eval_set)}
+    unknown = set(inference) - set(INFERENCE_OPTIONS)
+    if unknown:
+        parser.error(f"--eval-set {sorted(unknown)}: only {INFERENCE_OPTIONS} can change after "
+                     f"training")
     results, curves = [], {}
     for head in args.heads:
         fields = {**load_preset(task, head), **overrides,
@@ -159,14 +169,14 @@ def main() -> int:
         curve = []
         for ckpt in sorted(glob.glob(os.path.join(run, "step_*.pt"))):
             r = cached_eval(ckpt[:-3] + f".eval{args.curve_episodes}.json", ckpt, robot, task,
-                            args.curve_episodes, args.eval_candidates)
+                            args.curve_episodes, inference)
             curve.append({"step": r["step"], "minutes": r["train_seconds"] / 60,
                           "successes": r["successes"], "episodes": r["episodes"],
                           "success_rate": r["success_rate"]})
             print(f"  step {r['step']}: {r['successes']}/{r['episodes']}", flush=True)
         final = cached_eval(os.path.join(run, f"eval{args.episodes}.json"),
                             os.path.join(run, "last.pt"), robot, task, args.episodes,
-                            args.eval_candidates)
+                            inference)
         final.update(label=head, name=name, head=head, train_seconds=summary["seconds"],
                      train_samples_per_s=summary["samples_per_s"], train_steps=summary["steps"],
                      train_episodes=len(summary["split"]["train"]),

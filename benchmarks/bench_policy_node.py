@@ -47,7 +47,7 @@ RATES = (30.0, 100.0)
 
 
 def make_checkpoint(head: str, path: str, activation: str | None = None,
-                    horizon: int = HORIZON) -> None:
+                    horizon: int = HORIZON, candidates: int = 1) -> None:
     import numpy as np
 
     from bc_ros.core.data.stats import feature_stats
@@ -60,6 +60,7 @@ def make_checkpoint(head: str, path: str, activation: str | None = None,
                        state_names=[f"odometry_{i}" for i in range(8)], action_names=DRONE,
                        command_type="twist_stamped", horizon=horizon,
                        n_action_steps=N_ACTION_STEPS, robot="drone",
+                       chunk_candidates=candidates,
                        encoder={"activation": activation} if activation else {})
     policy = Policy(cfg)
     rng = np.random.default_rng(0)
@@ -422,6 +423,8 @@ def main(argv=None) -> int:
                              "draws horizon x 4 tokens one after another")
     parser.add_argument("--activation", choices=["mish", "silu", "relu"],
                         help="the encoder's activation (default: the encoder's default)")
+    parser.add_argument("--candidates", type=int, default=1,
+                        help="chunk_candidates: coherent chunks drawn K at a time (1: off)")
     parser.add_argument("--role", choices=["node"], help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
@@ -442,9 +445,10 @@ def main(argv=None) -> int:
     ckpts = {}
     for head in heads:
         ckpts[head] = os.path.join(tmp, f"{head}.pt")
-        make_checkpoint(head, ckpts[head], args.activation, args.horizon)
+        make_checkpoint(head, ckpts[head], args.activation, args.horizon, args.candidates)
     results = {"cameras": f"{len(CAMERAS)} x {SIZE[0]}x{SIZE[1]}", "state_dim": 8,
                "horizon": args.horizon, "n_action_steps": N_ACTION_STEPS, "torch_threads": 1,
+               "chunk_candidates": args.candidates,
                "cores": "node pinned to core 0, publisher/listener to core 1",
                "executor": args.executor, "backend": args.backend,
                "cpu_dma_latency_us": args.cpu_dma_latency,
