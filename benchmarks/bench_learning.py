@@ -28,6 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ROBOT = {"bypass": "drone", "reach_around": "arm"}
 SIM_JSON = {"bypass": "sim_bypass.json", "reach_around": "sim_reach.json"}
+# Each task's data in its recipe: clean demonstrations, noise-injected ones (the README's tables)
+DEMOS = {"bypass": (200, 0), "reach_around": (1000, 500)}
 
 
 def record(data: str, robot: str, task: str, episodes: int, noise_std: float = 0.0,
@@ -83,14 +85,39 @@ def cached_eval(path: str, ckpt: str, robot: str, task: str, episodes: int,
     return result
 
 
+def finished_run(run: str, cfg) -> dict | None:
+    """The summary of ``run`` when it was trained with ``cfg``, None when it was never finished.
+    A finished run with another config is an error, never retrained over: fields added to
+    TrainConfig since it ran count as their defaults, and the inference options may differ (the
+    checkpoint carries them; --eval-set changes them for an evaluation)."""
+    import dataclasses
+
+    path = os.path.join(run, "train.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        summary = json.load(f)
+    want = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    defaults = {f.name: f.default for f in dataclasses.fields(cfg)
+                if f.default is not dataclasses.MISSING}
+    had = summary.get("config", {})
+    differ = sorted(k for k, v in want.items() if k not in INFERENCE_OPTIONS
+                    and had.get(k, defaults.get(k)) != v)
+    if differ:
+        raise SystemExit(f"{run} was trained with another config ({', '.join(differ)}): give "
+                         f"another --tag, or remove the folder to train it again")
+    return summary
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", choices=sorted(ROBOT))
     parser.add_argument("--heads", nargs="*",
                         default=["mog", "diffusion", "ar", "cvae", "gaussian"])
-    parser.add_argument("--demos", type=int, default=200)
-    parser.add_argument("--noise-demos", type=int, default=0,
+    parser.add_argument("--demos", type=int,
+                        help="clean demonstrations (default: the task's recipe, DEMOS)")
+    parser.add_argument("--noise-demos", type=int,
                         help="also train on this many demonstrations recorded with noise "
                              "injected into the executed expert command (DART-style recovery "
                              "data; the clean command is the label), from seeds after --demos'")
@@ -117,8 +144,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 6 demos, 30 steps, 2 evaluation seeds")
     args = parser.parse_args()
+    demos, noise_demos = DEMOS[args.task]
+    args.demos = demos if args.demos is None else args.demos
+    args.noise_demos = noise_demos if args.noise_demos is None else args.noise_demos
     if args.quick:
         args.demos, args.steps, args.every, args.episodes, args.curve_episodes = 6, 30, 15, 2, 2
+        args.noise_demos = min(args.noise_demos, 2)
 
     import torch
 
@@ -153,14 +184,7 @@ def main() -> int:
         name = f"learn_{task}_{head}{args.tag}"
         run = os.path.join(args.runs, name)
         cfg = TrainConfig(dataset=data, out=run, **fields)
-        summary_path = os.path.join(run, "train.json")
-        summary = None
-        if os.path.exists(summary_path):
-            with open(summary_path) as f:
-                summary = json.load(f)
-            import dataclasses
-            if summary.get("config") != json.loads(json.dumps(dataclasses.asdict(cfg))):
-                summary = None
+        summary = finished_run(run, cfg)
         t0 = time.perf_counter()
         if summary is None:
             summary = train(cfg)
