@@ -242,3 +242,27 @@ def test_a_swapped_checkpoint_must_keep_the_topics_of_the_running_one():
                                                               "image_size")}
     assert set(swap_spec(spec, config(command_type="twist", resize_images=True))) == {
         "cameras", "state_dim", "action_names"}
+
+
+def test_the_node_sets_n_action_steps_and_chunk_candidates_of_the_checkpoint(tmp_path):
+    """0 keeps what the checkpoint has; a value replaces it (before the backend exports, so an
+    onnxruntime backend draws the candidates too); more steps than a chunk has is refused."""
+    from bc_ros.core.policy.checkpoint import save_checkpoint
+    from bc_ros.nodes.policy.inference import load_runner
+    from bc_ros.nodes.policy.node import PolicyNodeConfig
+    from test.core.policy.test_export import make_policy
+
+    path = str(tmp_path / "mog.pt")
+    save_checkpoint(make_policy("mog"), path)
+    limits = dict(checkpoint=path, low=[-1.0, -1.0], high=[1.0, 1.0])
+    runner, _ = load_runner(path, PolicyNodeConfig(**limits))
+    kept = runner.policy.config
+    runner, _ = load_runner(path, PolicyNodeConfig(**limits, n_action_steps=1,
+                                                   chunk_candidates=4, backend="onnxruntime"))
+    assert (runner.policy.config.n_action_steps, runner.policy.config.chunk_candidates) == (1, 4)
+    assert (kept.n_action_steps, kept.chunk_candidates) != (1, 4)
+    assert "chunk_k" in runner.policy.backend.parity
+    with pytest.raises(ValueError, match="n_action_steps 9 is more than the 4 actions"):
+        load_runner(path, PolicyNodeConfig(**limits, n_action_steps=9))
+    with pytest.raises(ValueError, match="n_action_steps and chunk_candidates must be >= 0"):
+        PolicyNodeConfig(**limits, chunk_candidates=-1)

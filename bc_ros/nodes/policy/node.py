@@ -139,6 +139,12 @@ class PolicyNodeConfig:
                                         "observations; costs power; needs write access to the "
                                         "device, else a warning and no change.")
     diagnostics_period: float = field(1.0, "Seconds (wall clock) between /diagnostics messages.")
+    n_action_steps: int = field(0, "Actions executed from each predicted chunk before the next "
+                                   "(1..the checkpoint's horizon); 0 = the checkpoint's. Fewer "
+                                   "re-plan more often: more closed loop, more inference.")
+    chunk_candidates: int = field(0, "Coherent chunks: candidates drawn per chunk, the one that "
+                                     "continues the last chunk's plan is kept (1 = off); 0 = "
+                                     "the checkpoint's.")
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -157,6 +163,10 @@ class PolicyNodeConfig:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend=}")
         if self.torch_threads < 0:
             raise ValueError(f"torch_threads must be >= 0, got {self.torch_threads=}")
+        if self.n_action_steps < 0 or self.chunk_candidates < 0:
+            raise ValueError(f"n_action_steps and chunk_candidates must be >= 0 (0: the "
+                             f"checkpoint's), got {self.n_action_steps=} "
+                             f"{self.chunk_candidates=}")
 
 
 def state_type_for(spec: dict, requested: str) -> str:
