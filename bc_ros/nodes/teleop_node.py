@@ -41,6 +41,8 @@ class TeleopNode(Node):
         self.engaged_pub = self.create_publisher(Bool, "expert/engaged", COMMAND_QOS)
         self.create_subscription(Joy, "joy", self._on_joy, SENSOR_QOS)
         self.create_timer(1.0 / cfg.rate_hz, self._publish)
+        self.other_experts = 0     # other publishers on expert/cmd, last seen
+        self.create_timer(2.0, self._check_other_experts)
         if read_terminal is None:
             read_terminal = cfg.keyboard and sys.stdin.isatty()
         if read_terminal:
@@ -76,6 +78,18 @@ class TeleopNode(Node):
         self.cmd_pub.publish(conv.command_to_msg(command, self.config.action_names,
                                                  self.config.command_type, stamp))
         self.engaged_pub.publish(Bool(data=engaged))
+
+    def _check_other_experts(self) -> None:
+        """The human must be the only expert: another publisher on expert/cmd (a sim's scripted
+        expert: sim_node publish_expert) would be recorded interleaved with the human's
+        commands. Said once each time the count of others changes."""
+        others = self.count_publishers(self.cmd_pub.topic_name) - 1
+        if others != self.other_experts and others > 0:
+            self.get_logger().warning(
+                f"{others} other publisher(s) on {self.cmd_pub.topic_name}: a recorder would "
+                f"store their commands with the human's. Turn the sim's scripted expert off "
+                f"(sim_node publish_expert:=false) or remap one of them")
+        self.other_experts = others
 
     def _read_terminal(self) -> None:
         import termios

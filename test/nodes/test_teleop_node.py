@@ -67,3 +67,18 @@ def test_keys_engage_and_drive(teleop):
     spin_until(executor, lambda: cmds.last.linear.x == 0.0, what="key released")
     command, engaged = node.current()
     assert engaged and not command.any()  # still engaged (space toggles), but standing still
+
+
+def test_another_publisher_on_expert_cmd_is_counted_and_warned(teleop):
+    """A second expert (a sim's scripted one) on expert/cmd would be recorded interleaved with
+    the human: the teleop node notices it (the count, and a warning in its log)."""
+    node, _clock, _joy, _cmds, _engaged, executor = teleop
+    assert node.other_experts == 0
+    other = node.create_publisher(conv.Twist, "expert/cmd", COMMAND_QOS)  # stands in for a sim
+    spin_until(executor, lambda: node.count_publishers("expert/cmd") == 2, what="discovery")
+    node._check_other_experts()
+    assert node.other_experts == 1
+    node.destroy_publisher(other)
+    spin_until(executor, lambda: node.count_publishers("expert/cmd") == 1, what="the end")
+    node._check_other_experts()
+    assert node.other_experts == 0
