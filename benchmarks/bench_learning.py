@@ -24,6 +24,8 @@ import subprocess
 import sys
 import time
 
+from figures import write_json
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ROBOT = {"bypass": "drone", "reach_around": "arm"}
@@ -213,11 +215,21 @@ def main() -> int:
               f"{final['modes_of_successes']}", flush=True)
     os.makedirs(args.json_dir, exist_ok=True)
     out = os.path.join(args.json_dir, f"learning_{task}{args.tag}{args.eval_tag}.json")
-    with open(out, "w") as f:
-        json.dump({"task": task, "demos": args.demos, "noise_demos": args.noise_demos,
-                   "noise_std": args.noise_std if args.noise_demos else 0.0,
-                   "curves": curves, "results": results,
-                   "command": " ".join(sys.argv)}, f, indent=1)
+    figures = {"task": task, "demos": args.demos, "noise_demos": args.noise_demos,
+               "noise_std": args.noise_std if args.noise_demos else 0.0,
+               "curves": {}, "results": [], "commands": {}}
+    if os.path.exists(out):     # the same recipe's other heads, from earlier runs, stay
+        with open(out) as f:
+            earlier = json.load(f)
+        if (earlier.get("demos"), earlier.get("noise_demos")) == (args.demos, args.noise_demos):
+            figures.update(curves=earlier.get("curves", {}),
+                           results=[r for r in earlier.get("results", [])
+                                    if r["head"] not in args.heads],
+                           commands=earlier.get("commands", {}))
+    figures["curves"].update(curves)
+    figures["results"] += results
+    figures["commands"].update({head: " ".join(sys.argv) for head in args.heads})
+    write_json(out, figures, indent=1)
     print(f"wrote {out}")
     if args.write_sim:
         from bc_ros.core.train.experiments import results_table
@@ -226,7 +238,7 @@ def main() -> int:
             json.dump({"suite": task, "results": results, "table": results_table(results)}, f,
                       indent=1)
         print(f"wrote {path}")
-    plot(curves, task, out[:-5] + ".png")
+    plot(figures["curves"], task, out[:-5] + ".png")
     return 0
 
 

@@ -42,7 +42,7 @@ def pick(path: str, head: str) -> dict:
         config = json.loads(config) if isinstance(config, str) else config
         row.update({k: config.get(k, 1 if k == "chunk_candidates" else None) for k in missing})
     row.update(source=os.path.relpath(path, os.path.dirname(HERE)),
-               command=figures.get("command", ""),
+               command=figures.get("commands", {}).get(head, figures.get("command", "")),
                curve=figures.get("curves", {}).get(head, []))
     return row
 
