@@ -51,9 +51,13 @@ def test_train_preset_gives_the_task_recipe_under_the_options(tmp_path, capsys):
                "--encoder", '{"channels": [8], "keypoints": 4, "embed_dim": 16}'])
     assert rc == 0, capsys.readouterr().err
     config = json.loads((run / "train.json").read_text())["config"]
-    # from the preset: chunks of 16 (8 executed) on 2 frames of history, EMA
-    assert (config["horizon"], config["n_action_steps"], config["n_obs_steps"]) == (16, 8, 2)
-    assert config["ema"] is True
+    # from the preset: chunks of 16 (2 executed, 8 coherent candidates) on 2 frames of
+    # history, EMA; the checkpoint carries the run-time part
+    assert (config["horizon"], config["n_action_steps"], config["n_obs_steps"]) == (16, 2, 2)
+    assert config["chunk_candidates"] == 8 and config["ema"] is True
+    from bc_ros.core.policy.checkpoint import load_checkpoint
+    policy, _ = load_checkpoint(str(run / "last.pt"))
+    assert (policy.config.n_action_steps, policy.config.chunk_candidates) == (2, 8)
     # from the command line, over the preset
     assert config["steps"] == 3 and config["head_options"] == {"num_modes": 2, "hidden": 16}
     with pytest.raises(SystemExit) as exit_:
