@@ -284,7 +284,8 @@ def cmd_eval(args) -> int:
                                  backend=args.backend, threads=args.threads,
                                  video_dir=args.video, video_episodes=args.video_episodes,
                                  progress=not args.quiet, label=args.label or "",
-                                 chunk_candidates=args.chunk_candidates)
+                                 chunk_candidates=args.chunk_candidates,
+                                 n_action_steps=args.n_action_steps)
     except (CheckpointError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -484,6 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-candidates", type=int, default=0,
                    help="coherent chunks: candidates drawn per chunk (default: the "
                         "checkpoint's; 1: off)")
+    p.add_argument("--n-action-steps", type=int, default=0,
+                   help="actions executed per chunk (default: the checkpoint's)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
 

@@ -8,11 +8,12 @@ def evaluate_in_sim(checkpoint: str, *, sim: str = "", task: str = "", episodes:
                     seed_offset: int = 0, backend: str = "torch", threads: int = 1,
                     video_dir: str | None = None, video_episodes: int = 0,
                     progress: bool = True, label: str = "",
-                    chunk_candidates: int = 0) -> dict:
+                    chunk_candidates: int = 0, n_action_steps: int = 0) -> dict:
     """Success of ``checkpoint`` on held-out seeds, in the sim it names (or ``sim``/``task``),
     through ``PolicyRunner``, the policy node's code path. ``chunk_candidates`` > 0 replaces
-    the checkpoint's (coherent chunks, an inference option). Raises ``CheckpointError`` or
-    ``ValueError`` with what is wrong."""
+    the checkpoint's (coherent chunks, an inference option), as ``n_action_steps`` > 0 does
+    the actions executed per chunk. Raises ``CheckpointError`` or ``ValueError`` with what is
+    wrong."""
     import torch
 
     from bc_ros.core.policy.backend import make_backend
@@ -28,6 +29,11 @@ def evaluate_in_sim(checkpoint: str, *, sim: str = "", task: str = "", episodes:
                          f"{chunk_candidates}")
     if chunk_candidates:
         policy.config.chunk_candidates = int(chunk_candidates)
+    if not 0 <= n_action_steps <= policy.config.horizon:
+        raise ValueError(f"n_action_steps must be 1..{policy.config.horizon} (the checkpoint's "
+                         f"chunk) or 0 (the checkpoint's own), got {n_action_steps}")
+    if n_action_steps:
+        policy.config.n_action_steps = int(n_action_steps)
     policy.set_backend(make_backend(backend, policy, threads))
     robot = sim or payload["spec"].get("robot")
     task = task or payload["spec"].get("task")
@@ -38,7 +44,8 @@ def evaluate_in_sim(checkpoint: str, *, sim: str = "", task: str = "", episodes:
     result = evaluate(policy, robot, task, seeds=eval_seeds(episodes, seed_offset),
                       video_dir=video_dir, video_episodes=video_episodes, progress=progress)
     result.update(robot=robot, task=task, checkpoint=checkpoint, head=policy.config.head,
-                  backend=backend, chunk_candidates=policy.config.chunk_candidates, label=label or policy.config.head)
+                  backend=backend, chunk_candidates=policy.config.chunk_candidates,
+                  n_action_steps=policy.config.n_action_steps, label=label or policy.config.head)
     return result
 
 
