@@ -24,7 +24,9 @@ Tasks, varied per seed (positions, sizes, colours):
                   any part of the arm touches the pillar (also the forearm, which passes over the
                   pillar when the hand is low behind it). The expert sidesteps into a lane beside
                   the pillar, passes it and comes back to the target, on the left (+y) or the
-                  right as drawn per seed: ``info["mode"]``.
+                  right as drawn per seed. ``info["mode"]``: the side the hand passed the
+                  pillar on (its y when level with the pillar's centre), the expert's drawn side
+                  before that.
     push          a cube and a goal patch on the table; success: cube centre within
                   ``PUSH_TOLERANCE`` of the goal centre (in the table plane); failure "dropped" when
                   the cube leaves the table. The expert gets behind the cube on the goal->cube line,
@@ -146,6 +148,7 @@ class ArmEnv(SimEnv):
         else:
             self._build_push(rng)
         self._failure = None
+        self._passed = None      # reach_around: the side the hand went past the pillar on
         return self._obs()
 
     def _build_reach(self, rng: np.random.Generator) -> None:
@@ -213,6 +216,10 @@ class ArmEnv(SimEnv):
                                                                 physicsClientId=c)):
                 self._failure = "collision"   # any link within 1 mm of (or into) the pillar
         self._steps += 1
+        if self.task == "reach_around" and self._passed is None:
+            ee = self.ee_position()
+            if ee[0] > self.pillar_centre[0]:       # level with the pillar: which side of it
+                self._passed = "left" if ee[1] > self.pillar_centre[1] else "right"
         return self._outcome()
 
     def _check_reset(self) -> None:
@@ -247,7 +254,7 @@ class ArmEnv(SimEnv):
         truncated = self._steps >= self._max_steps and not (success or failure)
         if truncated:
             failure = "timeout"
-        info = {"success": bool(success), "failure": failure, "mode": self.mode,
+        info = {"success": bool(success), "failure": failure, "mode": self._passed or self.mode,
                 "t": self.sim_time, "distance": distance, "ee": tuple(float(v) for v in ee)}
         terminated = bool(success or (failure and not truncated))
         return self._obs(), float(success), terminated, bool(truncated), info
