@@ -74,8 +74,10 @@ def cached_eval(path: str, ckpt: str, robot: str, task: str, episodes: int,
     from bc_ros.core.train.evaluate import evaluate
 
     policy, payload = load_checkpoint(ckpt)
-    for name, value in inference.items():
-        setattr(policy.config, name, value)
+    ensemble = inference.get("temporal_ensemble")
+    policy.set_inference(inference.get("n_action_steps", 0), inference.get("chunk_candidates", 0))
+    if ensemble is not None:
+        policy.config.temporal_ensemble = ensemble
     result = evaluate(policy, robot, task, seeds=eval_seeds(episodes))
     result.pop("records", None)
     extra = payload.get("extra") or {}

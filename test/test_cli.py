@@ -24,7 +24,7 @@ def test_train_eval_export_on_a_tiny_dataset(tmp_path, capsys):
     # run-time options: more actions per chunk than a chunk has is refused before running
     rc = main(["eval", "--checkpoint", str(run / "last.pt"), "--sim", "drone", "--task", "trail",
                "--episodes", "1", "--quiet", "--n-action-steps", "2"])
-    assert rc == 2 and "n_action_steps must be 1..1" in capsys.readouterr().err
+    assert rc == 2 and "n_action_steps must be 1..1 (the chunk)" in capsys.readouterr().err
     rc = main(["export", "--checkpoint", str(run / "last.pt"), "--json", str(tmp_path / "p.json")])
     report = json.loads((tmp_path / "p.json").read_text())
     assert rc == 0 and report["ok"] and report["max_abs_diff"] < 1e-4

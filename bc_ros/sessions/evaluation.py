@@ -24,16 +24,7 @@ def evaluate_in_sim(checkpoint: str, *, sim: str = "", task: str = "", episodes:
 
     torch.set_num_threads(threads)
     policy, payload = load_checkpoint(checkpoint)
-    if chunk_candidates < 0:
-        raise ValueError(f"chunk_candidates must be >= 1 (0: the checkpoint's), got "
-                         f"{chunk_candidates}")
-    if chunk_candidates:
-        policy.config.chunk_candidates = int(chunk_candidates)
-    if not 0 <= n_action_steps <= policy.config.horizon:
-        raise ValueError(f"n_action_steps must be 1..{policy.config.horizon} (the checkpoint's "
-                         f"chunk) or 0 (the checkpoint's own), got {n_action_steps}")
-    if n_action_steps:
-        policy.config.n_action_steps = int(n_action_steps)
+    policy.set_inference(n_action_steps, chunk_candidates)
     policy.set_backend(make_backend(backend, policy, threads))
     robot = sim or payload["spec"].get("robot")
     task = task or payload["spec"].get("task")

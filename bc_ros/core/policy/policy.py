@@ -141,6 +141,18 @@ class Policy(nn.Module):
         self.backend = backend
         self.reset()
 
+    def set_inference(self, n_action_steps: int = 0, chunk_candidates: int = 0) -> None:
+        """Change the run-time options a checkpoint carries (0 keeps each); clears the inference
+        state. Call before ``set_backend``: an onnxruntime backend exports for the candidates."""
+        c = self.config
+        if not 0 <= n_action_steps <= c.horizon or chunk_candidates < 0:
+            raise ValueError(f"n_action_steps must be 1..{c.horizon} (the chunk) and "
+                             f"chunk_candidates >= 1, or 0 to keep the checkpoint's; got "
+                             f"{n_action_steps=} {chunk_candidates=}")
+        c.n_action_steps = n_action_steps or c.n_action_steps
+        c.chunk_candidates = chunk_candidates or c.chunk_candidates
+        self.reset()
+
     def reset(self) -> None:
         """Clear the inference state (call at every episode start)."""
         # per-step encoder features of the last n_obs_steps observations: a tick encodes only

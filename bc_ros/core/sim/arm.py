@@ -216,10 +216,6 @@ class ArmEnv(SimEnv):
                                                                 physicsClientId=c)):
                 self._failure = "collision"   # any link within 1 mm of (or into) the pillar
         self._steps += 1
-        if self.task == "reach_around" and self._passed is None:
-            ee = self.ee_position()
-            if ee[0] > self.pillar_centre[0]:       # level with the pillar: which side of it
-                self._passed = "left" if ee[1] > self.pillar_centre[1] else "right"
         return self._outcome()
 
     def _check_reset(self) -> None:
@@ -242,6 +238,8 @@ class ArmEnv(SimEnv):
         ee = self.ee_position()
         failure = self._failure
         if self.task == "reach_around":
+            if self._passed is None and ee[0] > self.pillar_centre[0]:   # level with it
+                self._passed = "left" if ee[1] > self.pillar_centre[1] else "right"
             distance = float(np.linalg.norm(ee - self.goal))
             success = distance <= REACH_TOLERANCE and failure is None
         else:

@@ -60,13 +60,10 @@ def load_runner(path: str, config: PolicyNodeConfig, expect_spec: dict | None = 
     if cfg.stop_command and len(cfg.stop_command) != len(names):
         raise ValueError(f"stop_command needs one value per action ({', '.join(names)}), "
                          f"got {cfg.stop_command}")
-    if cfg.n_action_steps > policy.config.horizon:
-        raise ValueError(f"n_action_steps {cfg.n_action_steps} is more than the "
-                         f"{policy.config.horizon} actions each chunk of {path} has")
-    if cfg.n_action_steps:                  # inference options the node may change (before
-        policy.config.n_action_steps = cfg.n_action_steps      # the backend's export)
-    if cfg.chunk_candidates:
-        policy.config.chunk_candidates = cfg.chunk_candidates
+    try:                                    # before the backend exports
+        policy.set_inference(cfg.n_action_steps, cfg.chunk_candidates)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
     try:
         policy.set_backend(make_backend(cfg.backend, policy, cfg.torch_threads))
     except RuntimeError as e:   # export failed, or the graph disagrees with PyTorch
