@@ -33,7 +33,8 @@ def _sim_overrides(args) -> dict:
     overrides = {"robot": args.robot, "task": args.task or "", "seed": args.seed,
                  "image_width": args.image_size[0], "image_height": args.image_size[1],
                  "episodes": args.episodes, "publish_clock": args.sim_time,
-                 "expert_noise_std": args.noise_std, "command_type": args.command_type}
+                 "expert_noise_std": args.noise_std, "command_type": args.command_type,
+                 "image_transport": args.image_transport}
     if args.expert:
         overrides.update(expert_drives=True, mode="realtime")
     elif args.lockstep:
@@ -75,7 +76,8 @@ def cmd_record(args) -> int:
     try:
         result = record_with_expert(robot=args.robot, task=args.task, episodes=args.episodes,
                                     dataset=args.out, seed=args.seed, rate_hz=args.rate,
-                                    noise_std=args.noise_std, image_size=args.image_size)
+                                    noise_std=args.noise_std, image_size=args.image_size,
+                                    image_transport=args.image_transport)
         return 0 if len(result["episodes"]) == args.episodes else 1
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -393,6 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="step once per command on cmd (ignored with --expert)")
     p.add_argument("--rate", type=float, help="steps per wall second (default: real time)")
     p.add_argument("--image-size", type=_image_size, default=(96, 96), help="WxH, e.g. 96x96")
+    p.add_argument("--image-transport", choices=["raw", "compressed"], default="raw",
+                   help="cameras as sensor_msgs/Image (raw) or JPEG CompressedImage on "
+                        "camera/<name>/image_raw/compressed")
     p.add_argument("--sim-time", action="store_true", help="publish /clock and stamp with it")
     p.add_argument("--command-type", default="twist",
                    help="twist, twist_stamped, float64_multi_array or joint_state")
@@ -415,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-std", type=float, default=0.0,
                    help="noise injected into the executed expert command (recovery data)")
     p.add_argument("--image-size", type=_image_size, default=(96, 96), help="WxH")
+    p.add_argument("--image-transport", choices=["raw", "compressed"], default="raw",
+                   help="compressed: the cameras go through JPEG (CompressedImage), as from a "
+                        "robot's image_transport")
     p.set_defaults(func=cmd_record)
 
     p = sub.add_parser("dataset", help="dataset tools")

@@ -1,6 +1,6 @@
 """Recorder load: can recorder_node keep up with three 640x480 cameras on this machine?
 
-    python benchmarks/bench_recorder.py [--seconds 600] [--json F]
+    python benchmarks/bench_recorder.py [--seconds 600] [--transport raw|compressed] [--json F]
 
 Three processes run side by side in one run:
   publisher   3 x 640x480 rgb8 camera topics at 30 Hz, joint_states at 100 Hz, expert/cmd
@@ -11,6 +11,11 @@ Three processes run side by side in one run:
   bare        a bare rclpy node subscribed to the same topics doing nothing (the floor)
 Printed: ticks written and ticks with a missing/stale stream (goal 0), CPU of recorder and bare
 subscriber in cores (goal <= 0.5 and recorder/bare <= 1.3), RSS at start and end (goal flat).
+
+``--transport compressed``: the cameras are JPEG (quality 90) sensor_msgs/CompressedImage on
+camera/<name>/image_raw/compressed, as image_transport's compressed plugin publishes a USB
+camera; the recorder decodes every frame. Also printed, either way: the decode time of one
+640x480 frame (JPEG, PNG, raw rgb8), median of 200, in this process.
 """
 
 from __future__ import annotations
@@ -43,7 +48,50 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def run_publisher(seconds: float) -> None:
+def test_frames(n: int = 4):
+    """640x480 frames with a camera's statistics (smooth shading, edges, sensor noise): random
+    noise would make JPEG frames several times larger than a real camera's."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:480, 0:640]
+    frames = []
+    for _ in range(n):
+        base = np.stack([(x * rng.uniform(0.1, 0.4) + y * rng.uniform(0.1, 0.4)) % 256
+                         for _ in range(3)], -1)
+        for _ in range(12):    # objects: flat rectangles
+            x0, y0 = rng.integers(0, 600), rng.integers(0, 440)
+            base[y0:y0 + rng.integers(20, 200), x0:x0 + rng.integers(20, 200)] = rng.integers(
+                0, 256, 3)
+        frames.append((base + rng.normal(0, 3, base.shape)).clip(0, 255).astype(np.uint8))
+    return frames
+
+
+def decode_ms(repeats: int = 200) -> dict:
+    """Median milliseconds to turn one 640x480 camera message into the stored rgb array."""
+    import statistics
+
+    from bc_ros.nodes import conversions as conv
+
+    frame = test_frames(1)[0]
+    stamp = conv.time_to_msg(1.0)
+    msgs = {"jpeg": conv.compressed_image_to_msg(frame, stamp, fmt="jpeg", quality=90),
+            "png": conv.compressed_image_to_msg(frame, stamp, fmt="png"),
+            "raw_bgr8": conv.image_to_msg(frame, stamp, encoding="bgr8")}
+    out = {}
+    for name, msg in msgs.items():
+        conv.image_from_msg(msg)   # warm-up (cv2 import)
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            conv.image_from_msg(msg)
+            times.append(time.perf_counter() - t)
+        out[name] = {"median_ms": round(1e3 * statistics.median(times), 3),
+                     "bytes": len(msg.data)}
+    return out
+
+
+def run_publisher(seconds: float, transport: str = "raw") -> None:
     import numpy as np
     import rclpy
     from rclpy.node import Node
@@ -53,18 +101,27 @@ def run_publisher(seconds: float) -> None:
 
     rclpy.init()
     node = Node("bench_publisher")
-    cams = {c: node.create_publisher(conv.Image, f"camera/{c}/image_raw", SENSOR_QOS)
+    cams = {c: node.create_publisher(conv.image_class(transport),
+                                     conv.camera_topic(c, transport), SENSOR_QOS)
             for c in CAMERAS}
     joints = node.create_publisher(conv.JointState, "joint_states", SENSOR_QOS)
     cmd = node.create_publisher(conv.TwistStamped, "expert/cmd", COMMAND_QOS)
-    rng = np.random.default_rng(0)
-    frames = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(4)]
+    frames = test_frames()
+    if transport == "compressed":   # encoded once: the camera's work, not the recorder's
+        stamp0 = node.get_clock().now().to_msg()
+        frames = [conv.compressed_image_to_msg(f, stamp0, fmt="jpeg", quality=90)
+                  for f in frames]
     k = {"cam": 0, "joint": 0}
 
     def cameras():
         stamp = node.get_clock().now().to_msg()
         for c, pub in cams.items():
-            pub.publish(conv.image_to_msg(frames[k["cam"] % 4], stamp, f"camera_{c}"))
+            frame = frames[k["cam"] % 4]
+            if transport == "compressed":
+                frame.header.stamp, frame.header.frame_id = stamp, f"camera_{c}"
+                pub.publish(frame)
+            else:
+                pub.publish(conv.image_to_msg(frame, stamp, f"camera_{c}"))
         cmd.publish(conv.command_to_msg([0.1, 0.0, 0.0, 0.05], ["vx", "vy", "vz", "yaw_rate"],
                                         "twist_stamped", stamp))
         k["cam"] += 1
@@ -96,7 +153,7 @@ def run_publisher(seconds: float) -> None:
     rclpy.shutdown()
 
 
-def run_bare(seconds: float) -> None:
+def run_bare(seconds: float, transport: str = "raw") -> None:
     import rclpy
     from rclpy.node import Node
 
@@ -111,7 +168,8 @@ def run_bare(seconds: float) -> None:
         count[0] += 1
 
     for c in CAMERAS:
-        node.create_subscription(conv.Image, f"camera/{c}/image_raw", on, SENSOR_QOS)
+        node.create_subscription(conv.image_class(transport), conv.camera_topic(c, transport),
+                                 on, SENSOR_QOS)
     node.create_subscription(conv.JointState, "joint_states", on, SENSOR_QOS)
     node.create_subscription(conv.TwistStamped, "expert/cmd", on, COMMAND_QOS)
     executor = make_executor()     # the recorder's executor (BC_ROS_EXECUTOR)
@@ -122,7 +180,8 @@ def run_bare(seconds: float) -> None:
     print(json.dumps({"messages": count[0]}), flush=True)
 
 
-def run_recorder(seconds: float, dataset: str, episode_seconds: float) -> None:
+def run_recorder(seconds: float, dataset: str, episode_seconds: float,
+                 transport: str = "raw") -> None:
     import shutil
 
     import rclpy
@@ -134,7 +193,7 @@ def run_recorder(seconds: float, dataset: str, episode_seconds: float) -> None:
     node = RecorderNode({"dataset": dataset, "image_width": 640, "image_height": 480,
                          "state_type": "joint_state", "state_dim": 9,
                          "command_type": "twist_stamped", "record_executed": False,
-                         "rate_hz": 10.0})
+                         "rate_hz": 10.0, "image_transport": transport})
     executor = make_executor()     # as spin_node spins it (BC_ROS_EXECUTOR)
     executor.add_node(node)
     totals = {"ticks": 0, "ticks_flagged": 0, "episodes": 0, "problems": {}}
@@ -174,18 +233,25 @@ def main(argv=None) -> int:
     parser.add_argument("--executor", choices=["events", "single"], default="events",
                         help="the recorder's and the bare subscriber's executor (bc_ros's "
                              "default: events)")
+    parser.add_argument("--transport", choices=["raw", "compressed"], default="raw",
+                        help="cameras as sensor_msgs/Image or JPEG CompressedImage")
     parser.add_argument("--role", choices=["publisher", "bare", "recorder"], help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.role == "publisher":
-        run_publisher(args.seconds)
+        run_publisher(args.seconds, args.transport)
         return 0
     if args.role == "bare":
-        run_bare(args.seconds)
+        run_bare(args.seconds, args.transport)
         return 0
     if args.role == "recorder":
-        run_recorder(args.seconds, args.dataset, args.episode_seconds)
+        run_recorder(args.seconds, args.dataset, args.episode_seconds, args.transport)
         return 0
+
+    decode = decode_ms()
+    print("decode of one 640x480 frame: " + ", ".join(
+        f"{k} {v['median_ms']} ms ({v['bytes'] // 1000} kB)" for k, v in decode.items()),
+        flush=True)
 
     from bc_ros.nodes.runtime import LARGE_DATA_PROFILE
 
@@ -193,7 +259,7 @@ def main(argv=None) -> int:
     env = dict(os.environ, FASTDDS_DEFAULT_PROFILES_FILE=profile, BC_ROS_EXECUTOR=args.executor,
                ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                ROS_DOMAIN_ID=str(60 + os.getpid() % 40), PYTHONUNBUFFERED="1")
-    me = [sys.executable, os.path.abspath(__file__)]
+    me = [sys.executable, os.path.abspath(__file__), "--transport", args.transport]
     warmup, window = 5.0, args.seconds
     dataset = tempfile.mkdtemp(prefix="bench_recorder_")
     total = 2.0 + warmup + window + 3.0  # every child outlives the measured window
@@ -220,6 +286,7 @@ def main(argv=None) -> int:
         outputs[n] = json.loads(out.strip().splitlines()[-1]) if out and out.strip() else {}
     cores = {n: (end[n][0] - start[n][0]) / elapsed for n in procs}
     result = {"seconds": round(elapsed, 1), "executor": args.executor,
+              "transport": args.transport, "decode_640x480": decode,
               "ticks": outputs["recorder"].get("ticks"),
               "ticks_flagged": outputs["recorder"].get("ticks_flagged"),
               "episodes": outputs["recorder"].get("episodes"),

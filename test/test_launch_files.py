@@ -542,13 +542,14 @@ SIM_LAUNCH_TO_PIP = {
     "image_height": "--image-size", "mode": "--lockstep", "rate_hz": "--rate",
     "expert_drives": "--expert", "use_sim_time": "--sim-time", "command_type": "--command-type",
     "cmd_topic": "ros-args", "namespace": "ros-args", "config": "ros-args",
-    "teleop": "bc-ros teleop",
+    "teleop": "bc-ros teleop", "image_transport": "--image-transport",
 }
 SIM_PIP_TO_LAUNCH = {
     "robot": "the launch file (sim_drone / sim_arm)", "--task": "task", "--seed": "seed",
     "--episodes": "-p episodes", "--expert": "expert_drives", "--noise-std": "-p expert_noise_std",
     "--lockstep": "mode", "--rate": "rate_hz", "--image-size": "image_width",
     "--sim-time": "use_sim_time", "--command-type": "command_type",
+    "--image-transport": "image_transport",
     "--snapshot": "a bc-ros tool (PNG snapshots for the README), no node parameter",
     "--snapshot-step": "a bc-ros tool (PNG snapshots for the README), no node parameter",
     "--ros-args": "ros-args",
@@ -558,7 +559,7 @@ POLICY_LAUNCH_TO_PIP = {
     "use_sim_time": "--sim-time", "resize_images": "--resize", "cmd_topic": "--cmd-topic",
     "backend": "--backend", "enabled": "-p enabled", "command_type": "-p command_type",
     "state_topic": "ros-args", "namespace": "ros-args", "config": "ros-args",
-    "sim": "bc-ros sim", "sim_config": "bc-ros sim",
+    "sim": "bc-ros sim", "sim_config": "bc-ros sim", "image_transport": "-p image_transport",
 }
 POLICY_PIP_TO_LAUNCH = {
     "--checkpoint": "checkpoint", "--lockstep": "mode", "--rate": "rate_hz",

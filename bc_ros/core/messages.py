@@ -15,6 +15,26 @@ from bc_ros.core.geometry import yaw_from_quaternion
 # encoding -> channels. Only encodings with a lossless conversion to rgb8 are listed.
 IMAGE_ENCODINGS = {"rgb8": 3, "bgr8": 3, "mono8": 1, "rgba8": 4, "bgra8": 4}
 
+# Camera transports as image_transport names them: the topic's suffix after the base topic
+# (camera/<name>/image_raw) and its message type. "compressed" is image_transport's compressed
+# plugin (JPEG or PNG in sensor_msgs/CompressedImage).
+IMAGE_TRANSPORTS = {"raw": ("", "sensor_msgs/msg/Image"),
+                    "compressed": ("/compressed", "sensor_msgs/msg/CompressedImage")}
+COMPRESSED_FORMATS = ("jpeg", "png")
+
+
+def camera_topic(camera: str, transport: str = "raw") -> str:
+    """The topic of ``camera`` in ``transport``: camera/<camera>/image_raw[/compressed]."""
+    check_image_transport(transport)
+    return f"camera/{camera}/image_raw{IMAGE_TRANSPORTS[transport][0]}"
+
+
+def check_image_transport(transport: str) -> None:
+    if transport not in IMAGE_TRANSPORTS:
+        raise ValueError(f"unknown image transport {transport!r}; expected one of "
+                         f"{', '.join(IMAGE_TRANSPORTS)} (image_transport's plugin names)")
+
+
 # action name -> (Twist part, axis)
 TWIST_FIELDS = {
     "vx": ("linear", "x"), "vy": ("linear", "y"), "vz": ("linear", "z"),
@@ -51,7 +71,8 @@ def header_stamp(msg) -> float | None:
 
 class ImageError(ValueError):
     """An image message that cannot be read; ``kind`` says why: ``"encoding"`` (one this
-    package does not convert) or ``"data_length"`` (sizes, step and data that disagree)."""
+    package does not convert), ``"data_length"`` (sizes, step and data that disagree) or
+    ``"decode"`` (compressed data that is corrupt or truncated)."""
 
     def __init__(self, kind: str, text: str):
         super().__init__(text)
@@ -59,6 +80,63 @@ class ImageError(ValueError):
 
 
 def image_from_msg(msg) -> np.ndarray:
+    """sensor_msgs/Image or CompressedImage -> uint8 (H, W, 3) rgb.
+
+    Image: rgb8, bgr8, mono8, rgba8, bgra8 (``raw_image_from_msg``); CompressedImage: JPEG or
+    PNG (``compressed_image_from_msg``).
+    """
+    if message_type(msg) == IMAGE_TRANSPORTS["compressed"][1]:
+        return compressed_image_from_msg(msg)
+    return raw_image_from_msg(msg)
+
+
+# The bytes every complete file of the format ends with: a JPEG's End Of Image marker (a
+# decoder fills the missing rows of a truncated JPEG with grey and only warns), a PNG's IEND
+# chunk with its CRC.
+_FORMAT_END = {"jpeg": b"\xff\xd9", "png": b"IEND\xaeB`\x82"}
+_FORMAT_START = {"jpeg": b"\xff\xd8", "png": b"\x89PNG"}
+
+
+def compressed_format(fmt: str) -> str:
+    """``jpeg`` or ``png`` from a CompressedImage ``format`` field. image_transport writes
+    ``"<encoding>; jpeg compressed <encoding>"`` (older drivers just ``jpeg``); its
+    compressedDepth plugin and other codecs are refused."""
+    text = fmt.lower()
+    if "compresseddepth" in text.replace(" ", ""):
+        raise ImageError("encoding", f"compressed depth images are not supported (format "
+                                     f"{fmt!r}); expected jpeg or png colour images")
+    for name, aliases in (("jpeg", ("jpeg", "jpg")), ("png", ("png",))):
+        if any(a in text for a in aliases):
+            return name
+    raise ImageError("encoding", f"unsupported compressed image format {fmt!r}; expected jpeg "
+                                 f"or png (image_transport's compressed plugin)")
+
+
+def compressed_image_from_msg(msg) -> np.ndarray:
+    """sensor_msgs/CompressedImage (JPEG or PNG) -> uint8 (H, W, 3) rgb.
+
+    Data that is not a complete JPEG/PNG (corrupt, truncated, another codec than ``format``
+    says) raises ``ImageError`` with kind ``"decode"``: a truncated JPEG would otherwise decode
+    into an image with grey rows at the bottom."""
+    import cv2        # heavy; only the nodes and imports that see compressed images load it
+
+    fmt = compressed_format(msg.format)
+    data = np.frombuffer(msg.data, dtype=np.uint8)
+    if not data[:8].tobytes().startswith(_FORMAT_START[fmt]):
+        raise ImageError("decode", f"compressed image data ({data.size} bytes) does not start "
+                                   f"like a {fmt} file (format {msg.format!r})")
+    # A JPEG may carry a few padding bytes after its End Of Image marker.
+    if _FORMAT_END[fmt] not in data[-16:].tobytes():
+        raise ImageError("decode", f"compressed image data ({data.size} bytes) is truncated: no "
+                                   f"{fmt} end marker")
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if bgr is None or bgr.size == 0:
+        raise ImageError("decode", f"compressed image data ({data.size} bytes) does not decode "
+                                   f"as {fmt}")
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def raw_image_from_msg(msg) -> np.ndarray:
     """sensor_msgs/Image -> uint8 (H, W, 3) rgb. Accepts rgb8, bgr8, mono8, rgba8, bgra8.
 
     Padded rows (``step`` larger than width * channels) are handled; anything else (16-bit,

@@ -15,14 +15,17 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
 # The readers (message -> array) are ROS-free and shared with the rosbag2 import; re-exported
 # here so that nodes find both directions in one place.
 from bc_ros.core.messages import (  # noqa: F401
-    IMAGE_ENCODINGS, TWIST_FIELDS, check_command_type, command_from_msg, header_stamp,
-    image_from_msg, joint_state_from_msg, message_type, odometry_from_msg, time_from_msg)
+    COMPRESSED_FORMATS, IMAGE_ENCODINGS, IMAGE_TRANSPORTS, TWIST_FIELDS, camera_topic,
+    check_command_type, check_image_transport, command_from_msg, header_stamp, image_from_msg,
+    joint_state_from_msg, message_type, odometry_from_msg, time_from_msg)
+
+IMAGE_CLASSES = {"raw": Image, "compressed": CompressedImage}
 
 COMMAND_TYPES = {
     "twist": Twist,
@@ -60,6 +63,36 @@ def image_to_msg(image: np.ndarray, stamp: Time, frame_id: str = "",
     h, w = data.shape[:2]
     channels = 1 if data.ndim == 2 else data.shape[2]
     msg = Image(height=h, width=w, encoding=encoding, is_bigendian=0, step=w * channels)
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.data = data.tobytes()
+    return msg
+
+
+def image_class(transport: str):
+    """The message class of a camera topic in ``transport`` (raw or compressed)."""
+    check_image_transport(transport)
+    return IMAGE_CLASSES[transport]
+
+
+def compressed_image_to_msg(image: np.ndarray, stamp: Time, frame_id: str = "",
+                            fmt: str = "jpeg", quality: int = 90) -> CompressedImage:
+    """uint8 (H, W, 3) rgb array -> sensor_msgs/CompressedImage as image_transport's compressed
+    plugin publishes it (format ``"rgb8; jpeg compressed bgr8"``)."""
+    import cv2
+
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(
+            f"image must be uint8 (H, W, 3) rgb, got dtype={image.dtype} shape={image.shape}")
+    if fmt not in COMPRESSED_FORMATS:
+        raise ValueError(f"cannot compress images as {fmt!r}; use one of {COMPRESSED_FORMATS}")
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if fmt == "jpeg" else []
+    ok, data = cv2.imencode("." + ("jpg" if fmt == "jpeg" else "png"),
+                            np.ascontiguousarray(image[:, :, ::-1]), params)
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {image.shape} image as {fmt}")
+    msg = CompressedImage(format=f"rgb8; {fmt} compressed bgr8")
     msg.header.stamp = stamp
     msg.header.frame_id = frame_id
     msg.data = data.tobytes()

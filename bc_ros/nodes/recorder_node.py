@@ -1,7 +1,9 @@
 """recorder_node: demonstrations from ROS 2 topics into the crash-safe episode store.
 
 Subscribes (sensor-data QoS for sensors, reliable for commands):
-    camera/<name>/image_raw   sensor_msgs/Image (rgb8, bgr8, mono8, rgba8, bgra8)
+    camera/<name>/image_raw   sensor_msgs/Image (rgb8, bgr8, mono8, rgba8, bgra8), or with
+                              image_transport=compressed camera/<name>/image_raw/compressed,
+                              sensor_msgs/CompressedImage (JPEG or PNG)
     odom | joint_states       nav_msgs/Odometry | sensor_msgs/JointState (state_type)
     expert/cmd                the expert's command: the label
     cmd                       what the robot executed (record_executed)
@@ -17,6 +19,7 @@ Publishes:
                               and on every change)
 
 Problems are counted per stream and kind (``<stream>_bad_encoding``, ``_bad_data_length``,
+``_bad_decode`` (corrupt or truncated compressed data),
 ``_wrong_size``, ``_nonfinite``, ``_stamp_backwards``, ``_zero_stamp``, ``_silent``) and logged
 with one throttle per stream and kind (``log_period_s``), so one fault never hides another.
 
@@ -86,8 +89,9 @@ class RecorderNode(Node):
         self._joy_buttons: list[int] = []
         self.problems = ProblemLog(cfg.log_period_s)
 
+        image_type = conv.image_class(cfg.image_transport)
         for name in cfg.cameras:
-            self.create_subscription(conv.Image, f"camera/{name}/image_raw",
+            self.create_subscription(image_type, conv.camera_topic(name, cfg.image_transport),
                                      self._on_image(f"image_{name}"), SENSOR_QOS)
         if cfg.state_type == "odometry":
             self.create_subscription(conv.Odometry, "odom", self._on_odom, SENSOR_QOS)
@@ -215,7 +219,7 @@ class RecorderNode(Node):
             try:
                 image = conv.image_from_msg(msg)
             except ValueError as e:
-                kind = getattr(e, "kind", "encoding")       # encoding | data_length
+                kind = getattr(e, "kind", "encoding")   # encoding | data_length | decode
                 self.recorder.counts[f"{stream}_bad_{kind}"] += 1
                 self.report(stream, kind, f"{stream}: {e}", error=True)
                 return

@@ -1,7 +1,8 @@
 """sim_node: a bc_ros simulation (drone or arm) as a ROS 2 node.
 
 Publishes (default names, all remappable):
-    camera/{left,center,right}/image_raw  sensor_msgs/Image, sensor-data QoS
+    camera/{left,center,right}/image_raw  sensor_msgs/Image, sensor-data QoS (image_transport
+                                          compressed: .../image_raw/compressed, CompressedImage)
     odom (drone) | joint_states (arm)       nav_msgs/Odometry | sensor_msgs/JointState
     expert/cmd                              the scripted expert's clean command, every tick
     expert/engaged                          std_msgs/Bool, with simulated_human: the simulated
@@ -28,7 +29,6 @@ import time
 
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
@@ -55,8 +55,10 @@ class SimNode(Node):
         self._seed_param = cfg.seed
         self._published_at = -float("inf")
 
-        self.image_pubs = {name: self.create_publisher(Image, f"camera/{name}/image_raw",
-                                                       SENSOR_QOS)
+        image_type = conv.image_class(cfg.image_transport)
+        self.image_pubs = {name: self.create_publisher(
+                               image_type, conv.camera_topic(name, cfg.image_transport),
+                               SENSOR_QOS)
                            for name in env.camera_names}
         if cfg.robot == "drone":
             self.state_pub = self.create_publisher(conv.Odometry, "odom", SENSOR_QOS)
@@ -169,9 +171,14 @@ class SimNode(Node):
         if self.clock_pub is not None:
             self.clock_pub.publish(Clock(clock=stamp))
         images = session.obs["images"]
+        cfg = self.config
         for name, pub in self.image_pubs.items():
-            pub.publish(conv.image_to_msg(images[name], stamp, f"camera_{name}",
-                                          self.config.image_encoding))
+            if cfg.image_transport == "compressed":
+                pub.publish(conv.compressed_image_to_msg(images[name], stamp, f"camera_{name}",
+                                                         cfg.compressed_format, cfg.jpeg_quality))
+            else:
+                pub.publish(conv.image_to_msg(images[name], stamp, f"camera_{name}",
+                                              cfg.image_encoding))
         if self.config.robot == "drone":
             self.state_pub.publish(conv.odometry_to_msg(env.odometry(), stamp))
         else:

@@ -33,6 +33,11 @@ def sim_launch(robot: str, default_task: str, config_file: str) -> LaunchDescrip
                               description="camera width in pixels (32..640)"),
         DeclareLaunchArgument("image_height", default_value="96",
                               description="camera height in pixels (32..480)"),
+        DeclareLaunchArgument("image_transport", default_value="raw",
+                              choices=["raw", "compressed"],
+                              description="raw (Image on camera/<name>/image_raw) or "
+                                          "compressed (JPEG CompressedImage on "
+                                          "camera/<name>/image_raw/compressed)"),
         DeclareLaunchArgument("mode", default_value="realtime",
                               description="realtime or lockstep (one step per cmd)"),
         DeclareLaunchArgument("rate_hz", default_value="0.0",
@@ -59,6 +64,7 @@ def sim_launch(robot: str, default_task: str, config_file: str) -> LaunchDescrip
             "seed": ParameterValue(lc("seed"), value_type=int),
             "image_width": ParameterValue(lc("image_width"), value_type=int),
             "image_height": ParameterValue(lc("image_height"), value_type=int),
+            "image_transport": lc("image_transport"),
             "mode": lc("mode"),
             "rate_hz": ParameterValue(lc("rate_hz"), value_type=float),
             "expert_drives": ParameterValue(lc("expert_drives"), value_type=bool),
@@ -100,11 +106,17 @@ def record_launch() -> LaunchDescription:
                               description="where the expert's command (the label) arrives"),
         DeclareLaunchArgument("state_topic", default_value="odom",
                               description="odometry or joint_states topic of the robot"),
+        DeclareLaunchArgument("image_transport", default_value="raw",
+                              choices=["raw", "compressed"],
+                              description="cameras: raw (Image on camera/<name>/image_raw) "
+                                          "or compressed (JPEG/PNG CompressedImage on "
+                                          "camera/<name>/image_raw/compressed)"),
     ]
     recorder = Node(
         package="bc_ros", executable="recorder_node", name="recorder",
         namespace=lc("namespace"), output="screen",
         parameters=[lc("config"), {"dataset": lc("dataset"), "task": lc("task"),
+                                   "image_transport": lc("image_transport"),
                                    "use_sim_time": ParameterValue(lc("use_sim_time"),
                                                                   value_type=bool)}],
         remappings=[("expert/cmd", lc("expert_cmd_topic")), ("odom", lc("state_topic")),
@@ -141,6 +153,12 @@ def policy_launch() -> LaunchDescription:
         DeclareLaunchArgument("resize_images", default_value="false",
                               description="resize camera images of another size than the "
                                           "checkpoint's (else refuse them)"),
+        DeclareLaunchArgument("image_transport", default_value="raw",
+                              choices=["raw", "compressed"],
+                              description="cameras: raw (Image on camera/<name>/image_raw) "
+                                          "or compressed (JPEG/PNG CompressedImage on "
+                                          "camera/<name>/image_raw/compressed); also the "
+                                          "sim's with sim:=true"),
         DeclareLaunchArgument("cmd_topic", default_value="policy/cmd",
                               description="where commands go (cmd: drive the sim directly)"),
         DeclareLaunchArgument("state_topic", default_value="odom",
@@ -169,6 +187,7 @@ def policy_launch() -> LaunchDescription:
             "use_sim_time": ParameterValue(lc("use_sim_time"), value_type=bool),
             "enabled": ParameterValue(lc("enabled"), value_type=bool),
             "resize_images": ParameterValue(lc("resize_images"), value_type=bool),
+            "image_transport": lc("image_transport"),
             "cmd_topic": lc("cmd_topic"),
             "command_type": lc("command_type"),
             "backend": lc("backend"),
@@ -180,6 +199,7 @@ def policy_launch() -> LaunchDescription:
         output="screen", condition=IfCondition(lc("sim")),
         parameters=[lc("sim_config"), {"mode": "lockstep", "publish_clock": True,
                                        "expert_drives": False,
+                                       "image_transport": lc("image_transport"),
                                        "command_type": lc("command_type")}],
     )
     return LaunchDescription([*args, policy, sim])

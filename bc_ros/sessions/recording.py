@@ -31,9 +31,11 @@ def recorder_overrides_for(robot: str, task: str, dataset: str, image_size, env)
 
 def record_with_expert(robot: str, task: str | None, episodes: int, dataset: str, seed: int = 0,
                        rate_hz: float = 30.0, noise_std: float = 0.0,
-                       image_size=(96, 96), quiet: bool = False) -> dict:
+                       image_size=(96, 96), quiet: bool = False,
+                       image_transport: str = "raw") -> dict:
     """Record ``episodes`` expert episodes. Returns the sim's outcomes and the stored summaries
-    of the episodes recorded by this call."""
+    of the episodes recorded by this call. ``image_transport="compressed"``: the cameras go
+    through JPEG (sensor_msgs/CompressedImage), as from a robot's image_transport."""
     import rclpy
     from rclpy.parameter import Parameter
 
@@ -46,7 +48,7 @@ def record_with_expert(robot: str, task: str | None, episodes: int, dataset: str
     env = make_env(robot, task, image_size=image_size)
     rec_over = recorder_overrides_for(robot, task, dataset, image_size, env)
     env.close()
-    rec_over.update(auto_start=True, episodes=episodes)
+    rec_over.update(auto_start=True, episodes=episodes, image_transport=image_transport)
     context = rclpy.Context()
     rclpy.init(context=context)
     try:
@@ -56,6 +58,7 @@ def record_with_expert(robot: str, task: str | None, episodes: int, dataset: str
                        "rate_hz": rate_hz, "publish_clock": True, "expert_noise_std": noise_std,
                        "command_type": "twist_stamped", "image_width": image_size[0],
                        "image_height": image_size[1], "episodes": episodes,
+                       "image_transport": image_transport,
                        "wait_for_subscribers": 1}, context=context)
         executor = make_executor(context)
         executor.add_node(recorder)

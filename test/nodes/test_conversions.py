@@ -53,6 +53,50 @@ def test_bad_images_are_rejected_with_what_was_expected(rgb):
         conv.image_to_msg(rgb.astype(np.float32), conv.time_to_msg(0))
 
 
+def test_compressed_images_read_as_rgb_png_exactly_jpeg_closely(rgb):
+    smooth = np.zeros((48, 64, 3), np.uint8)
+    smooth[..., 0] = np.arange(64) * 4
+    smooth[..., 1] = np.arange(48)[:, None] * 5
+    msg = conv.compressed_image_to_msg(rgb, conv.time_to_msg(2.0), "cam", fmt="png")
+    assert msg.format == "rgb8; png compressed bgr8" and msg.header.frame_id == "cam"
+    np.testing.assert_array_equal(conv.image_from_msg(msg), rgb)
+    msg = conv.compressed_image_to_msg(smooth, conv.time_to_msg(2.0), fmt="jpeg", quality=95)
+    assert np.abs(conv.image_from_msg(msg).astype(int) - smooth).mean() < 2.0
+    # the format strings drivers write: image_transport's, or only the codec
+    for fmt in ("jpeg", "JPEG", "bgr8; jpeg compressed bgr8"):
+        msg.format = fmt
+        assert conv.image_from_msg(msg).shape == (48, 64, 3)
+
+
+def test_bad_compressed_images_are_rejected_with_what_was_wrong(rgb):
+    def jpeg():
+        return conv.compressed_image_to_msg(rgb, conv.time_to_msg(0), fmt="jpeg")
+
+    cases = {"truncated": lambda m: setattr(m, "data", bytes(m.data)[: len(m.data) // 2]),
+             "garbage": lambda m: setattr(m, "data", b"\xff\xd8" + bytes(200) + b"\xff\xd9"),
+             "not a jpeg": lambda m: setattr(m, "data", bytes(m.data)[4:]),
+             "empty": lambda m: setattr(m, "data", b"")}
+    for name, damage in cases.items():
+        msg = jpeg()
+        damage(msg)
+        with pytest.raises(ValueError) as e:
+            conv.image_from_msg(msg)
+        assert e.value.kind == "decode", name
+    msg = jpeg()
+    msg.format = "16UC1; compressedDepth png"
+    with pytest.raises(ValueError, match="depth") as e:
+        conv.image_from_msg(msg)
+    assert e.value.kind == "encoding"
+    msg.format = "h264"
+    with pytest.raises(ValueError, match="expected jpeg or png"):
+        conv.image_from_msg(msg)
+    with pytest.raises(ValueError, match="jpeg.*png"):
+        conv.compressed_image_to_msg(rgb, conv.time_to_msg(0), fmt="webp")
+    with pytest.raises(ValueError, match="image transport 'theora'"):
+        conv.camera_topic("center", "theora")
+    assert conv.camera_topic("left", "compressed") == "camera/left/image_raw/compressed"
+
+
 @pytest.mark.parametrize("command_type", ["twist", "twist_stamped", "float64_multi_array",
                                           "joint_state"])
 def test_command_round_trip(command_type):

@@ -60,10 +60,12 @@ def make_checkpoint(path, action, *, nan=False, action_names=DRONE, horizon=1,
 class Robot(Node):
     """A camera, odometry and /clock with chosen stamps; listens to the policy."""
 
-    def __init__(self, context):
+    def __init__(self, context, transport="raw"):
         super().__init__("fake_robot", context=context)
+        self.transport = transport
         self.clock = self.create_publisher(Clock, "clock", COMMAND_QOS)
-        self.cam = self.create_publisher(conv.Image, "camera/center/image_raw", SENSOR_QOS)
+        self.cam = self.create_publisher(conv.image_class(transport),
+                                         conv.camera_topic("center", transport), SENSOR_QOS)
         self.odom = self.create_publisher(conv.Odometry, "odom", SENSOR_QOS)
         self.outcome = self.create_publisher(String, "sim/outcome", COMMAND_QOS)
         self.cmds = Inbox(self, conv.TwistStamped, "policy/cmd", COMMAND_QOS)
@@ -75,7 +77,10 @@ class Robot(Node):
     def publish_obs(self, t, size=SIZE, encoding="rgb8", state=True):
         stamp = conv.time_to_msg(t)
         image = np.full((size[1], size[0], 3), 100, np.uint8)
-        self.cam.publish(conv.image_to_msg(image, stamp, encoding=encoding))
+        if self.transport == "compressed":
+            self.cam.publish(conv.compressed_image_to_msg(image, stamp, fmt="jpeg"))
+        else:
+            self.cam.publish(conv.image_to_msg(image, stamp, encoding=encoding))
         if state:
             odom = {"position": [t, 0, 1], "orientation_xyzw": [0, 0, 0, 1],
                     "linear_body": [1, 0, 0], "angular_body": [0, 0, 0]}
@@ -114,7 +119,7 @@ def rig(ros_context, tmp_path):
         params.update(overrides)
         node = PolicyNode(params, context=ros_context,
                           parameter_overrides=[Parameter("use_sim_time", value=sim_time)])
-        robot = Robot(ros_context)
+        robot = Robot(ros_context, overrides.get("image_transport", "raw"))
         executor = make_executor(ros_context, node, robot)
         made.append((node, robot, executor))
         spin_until(executor, lambda: robot.cam.get_subscription_count()
@@ -211,6 +216,18 @@ def test_wrong_image_size_is_refused_and_bgr_is_converted(rig):
     assert node.counts["observation_errors"] == 1
     cmd = step(node, robot, executor, 1.1, encoding="bgr8")
     assert values(cmd) == [3.0, -1.5, 0.5, 0.0]
+
+
+def test_compressed_cameras_drive_the_policy_and_a_corrupt_frame_is_counted(rig):
+    node, robot, executor = rig(image_transport="compressed")
+    assert values(step(node, robot, executor, 1.0)) == [3.0, -1.5, 0.5, 0.0]
+    truncated = conv.compressed_image_to_msg(np.full((SIZE[1], SIZE[0], 3), 9, np.uint8),
+                                             conv.time_to_msg(1.1))
+    truncated.data = bytes(truncated.data)[:-40]      # the frame's tail lost on the way
+    robot.cam.publish(truncated)
+    spin_until(executor, lambda: node.counts["image_center/decode"] == 1, what="the rejection")
+    assert node.counts["bad_messages"] == 1 and not robot.commands_at(1.1)
+    assert values(step(node, robot, executor, 1.2)) == [3.0, -1.5, 0.5, 0.0]
 
 
 def test_wrong_image_size_is_resized_when_allowed(rig):

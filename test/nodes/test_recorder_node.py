@@ -25,10 +25,12 @@ DRONE = ["vx", "vy", "vz", "yaw_rate"]
 class Robot(Node):
     """Publishes what a camera driver, odometry and a teleop would, with chosen stamps."""
 
-    def __init__(self, context):
+    def __init__(self, context, transport="raw"):
         super().__init__("fake_robot", context=context)
+        self.transport = transport
         self.clock = self.create_publisher(Clock, "clock", COMMAND_QOS)
-        self.cams = {c: self.create_publisher(conv.Image, f"camera/{c}/image_raw", SENSOR_QOS)
+        self.cams = {c: self.create_publisher(conv.image_class(transport),
+                                              conv.camera_topic(c, transport), SENSOR_QOS)
                      for c in ("left", "center", "right")}
         self.odom = self.create_publisher(conv.Odometry, "odom", SENSOR_QOS)
         self.cmd = self.create_publisher(conv.TwistStamped, "expert/cmd", COMMAND_QOS)
@@ -42,7 +44,10 @@ class Robot(Node):
         self.clock.publish(Clock(clock=stamp))
         image = np.full((size[1], size[0], 3), k % 256, np.uint8)
         for pub in self.cams.values():
-            pub.publish(conv.image_to_msg(image, stamp, encoding=encoding))
+            if self.transport == "compressed":   # PNG: lossless, so the stored pixels compare
+                pub.publish(conv.compressed_image_to_msg(image, stamp, fmt="png"))
+            else:
+                pub.publish(conv.image_to_msg(image, stamp, encoding=encoding))
         odom = {"position": [k, 0, 1], "orientation_xyzw": [0, 0, 0, 1],
                 "linear_body": [1, 0, 0], "angular_body": [0, 0, 0]}
         self.odom.publish(conv.odometry_to_msg(odom, stamp))
@@ -57,14 +62,15 @@ def call(executor, client, request):
     return future.result()
 
 
-@pytest.fixture
-def rig(ros_context, tmp_path):
+@pytest.fixture(params=["raw"])
+def rig(ros_context, tmp_path, request):
     recorder = RecorderNode({"dataset": str(tmp_path / "ds"), "image_width": 32,
                              "image_height": 24, "command_type": "twist_stamped",
-                             "record_executed": False, "task": "trail"},
+                             "record_executed": False, "task": "trail",
+                             "image_transport": request.param},
                             context=ros_context,
                             parameter_overrides=[Parameter("use_sim_time", value=True)])
-    robot = Robot(ros_context)
+    robot = Robot(ros_context, request.param)
     executor = make_executor(ros_context, recorder, robot)
     spin_until(executor, lambda: all(p.get_subscription_count() for p in robot.cams.values())
                and robot.odom.get_subscription_count() and robot.cmd.get_subscription_count()
@@ -145,6 +151,28 @@ def test_bad_encoding_and_size_are_counted_and_recording_goes_on(rig):
     assert episode["counts"]["image_right_rejected"] == 1
     spin_until(executor, lambda: robot.status.messages and
                json.loads(robot.status.last.data)["episodes_saved"] == 1, what="status")
+
+
+@pytest.mark.parametrize("rig", ["compressed"], indirect=True)
+def test_compressed_cameras_are_recorded_and_corrupt_frames_counted(rig):
+    recorder, robot, executor, ds = rig
+    publish_ticks(recorder, robot, executor, [(1.0, 0)])
+    call(executor, robot.start, Trigger.Request())
+    publish_ticks(recorder, robot, executor, [(1.1, 1), (1.2, 2)])
+    stamp = conv.time_to_msg(1.25)
+    frame = conv.compressed_image_to_msg(np.zeros((24, 32, 3), np.uint8), stamp, fmt="jpeg")
+    frame.data = bytes(frame.data)[: len(frame.data) - 30]   # truncated on the way
+    robot.cams["left"].publish(frame)
+    counts = recorder.recorder.counts
+    spin_until(executor, lambda: counts["image_left_bad_decode"] == 1, what="the rejection")
+    assert ("image_left", "decode") in recorder.problems.logged
+    publish_ticks(recorder, robot, executor, [(1.3, 3)])
+    assert call(executor, robot.stop, SetBool.Request(data=True)).success
+    (episode,) = EpisodeStore(str(ds)).episodes
+    assert episode["length"] == 4 and episode["counts"]["image_left_bad_decode"] == 1
+    data = EpisodeStore(str(ds)).read(0)
+    assert not data["flags"].any()
+    np.testing.assert_array_equal(data["image_right"][:, 0, 0, 0], [0, 1, 2, 3])
 
 
 def test_joy_buttons_start_and_stop_episodes(ros_context, tmp_path):

@@ -27,9 +27,10 @@ CAMERAS = ("left", "center", "right")
 class Probe(Node):
     """Stands where a policy node would: hears the observation, sends commands."""
 
-    def __init__(self, context, robot="drone", command_type="twist"):
+    def __init__(self, context, robot="drone", command_type="twist", transport="raw"):
         super().__init__("probe", context=context)
-        self.images = {c: Inbox(self, conv.Image, f"camera/{c}/image_raw", SENSOR_QOS)
+        self.images = {c: Inbox(self, conv.image_class(transport),
+                                conv.camera_topic(c, transport), SENSOR_QOS)
                        for c in CAMERAS}
         state = ("odom", conv.Odometry) if robot == "drone" else ("joint_states",
                                                                   conv.JointState)
@@ -44,7 +45,8 @@ class Probe(Node):
 def start(ros_context, robot="drone", **overrides):
     params = {"robot": robot, "seed": SEED, "mode": "lockstep", "publish_clock": True,
               "image_width": 64, "image_height": 48, **overrides}
-    probe = Probe(ros_context, robot, params.get("command_type", "twist"))
+    probe = Probe(ros_context, robot, params.get("command_type", "twist"),
+                  params.get("image_transport", "raw"))
     sim = SimNode(params, context=ros_context)
     executor = make_executor(ros_context, sim, probe)
     spin_until(executor, lambda: probe.cmd.get_subscription_count() > 0
@@ -92,6 +94,27 @@ def test_images_arrive_with_encoding_size_and_the_tick_stamp(drone):
     assert max(conv.time_from_msg(m.clock) for m in probe.clock.messages) == pytest.approx(
         SIM_EPOCH + 0.1)
     assert newest(probe.state) == pytest.approx(SIM_EPOCH + 0.1)
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png"])
+def test_compressed_images_arrive_as_image_transport_publishes_them(ros_context, fmt):
+    sim, probe, executor = start(ros_context, image_transport="compressed",
+                                 compressed_format=fmt)
+    try:
+        send(sim, probe, executor, [1.0, 0.0, 0.0, 0.0])
+        msg = max(probe.images["center"].messages,
+                  key=lambda m: conv.time_from_msg(m.header.stamp))
+        assert msg.format == f"rgb8; {fmt} compressed bgr8"
+        assert msg.header.frame_id == "camera_center"
+        image = conv.image_from_msg(msg)
+        truth = sim.session.obs["images"]["center"]
+        if fmt == "png":
+            np.testing.assert_array_equal(image, truth)
+        else:
+            assert image.shape == truth.shape and np.abs(image.astype(int) - truth).mean() < 8
+    finally:
+        close(executor)
+        sim.close()
 
 
 def test_lockstep_advances_exactly_one_step_per_command(drone):

@@ -27,6 +27,7 @@ from bc_ros.core.data.control import (CONTROL_BLEND, CONTROL_CODES,  # noqa: F40
                                       CONTROL_EXPERT, CONTROL_HOLD, CONTROL_POLICY,
                                       CONTROL_STOP, CONTROL_UNKNOWN)
 from bc_ros.core.data.store import EpisodeStore, EpisodeWriter
+from bc_ros.core.messages import check_image_transport
 
 OK, MISSING, STALE, BAD_VALUE = 0, 1, 2, 4
 NUMERIC_STREAMS = ("state", "action", "executed")   # the streams whose values can be NaN/inf
@@ -41,6 +42,10 @@ class RecorderConfig:
     task: str = field("", "Task string stored with each episode (default: the sim's task).")
     cameras: list[str] = field(["left", "center", "right"], "Camera names; topic "
                                                             "camera/<name>/image_raw each.")
+    image_transport: str = field("raw", "raw: sensor_msgs/Image on camera/<name>/image_raw; "
+                                        "compressed: sensor_msgs/CompressedImage (JPEG or PNG, "
+                                        "image_transport's compressed plugin) on "
+                                        "camera/<name>/image_raw/compressed.")
     camera_yaw_deg: list[float] = field([30.0, 0.0, -30.0], "Yaw of each camera from the "
                                                             "heading, degrees, positive left.")
     camera_lateral_m: list[float] = field([0.0, 0.0, 0.0], "Lateral offset of each camera, "
@@ -75,6 +80,7 @@ class RecorderConfig:
         if self.state_type not in ("odometry", "joint_state"):
             raise ValueError(f"state_type must be odometry or joint_state, "
                              f"got {self.state_type=}")
+        check_image_transport(self.image_transport)
         if self.rate_hz <= 0 or self.latency <= 0:
             raise ValueError(f"rate_hz and latency must be > 0, got {self.rate_hz=} "
                              f"{self.latency=}")
@@ -119,7 +125,7 @@ class RecorderConfig:
                 "cameras": [{"name": c, "yaw_deg": y, "lateral_m": d} for c, y, d in
                             zip(self.cameras, self.camera_yaw_deg, self.camera_lateral_m)],
                 "state_type": self.state_type, "action_names": list(self.action_names),
-                "command_type": self.command_type,
+                "command_type": self.command_type, "image_transport": self.image_transport,
                 "image_size": [self.image_width, self.image_height],
                 "tolerances": self.tolerances(), "flags": {"ok": OK, "missing": MISSING,
                                                            "stale": STALE,

@@ -8,7 +8,9 @@ node would have written while that bag was being recorded.
 Topics (names as the node subscribes, with or without a leading slash; ``topics`` remaps them,
 keyed by these names, e.g. ``{"odom": "/robot1/odom"}``)::
 
-    camera/<name>/image_raw   sensor_msgs/Image (rgb8, bgr8, mono8, rgba8, bgra8)
+    camera/<name>/image_raw   sensor_msgs/Image (rgb8, bgr8, mono8, rgba8, bgra8), or with
+                              image_transport="compressed" camera/<name>/image_raw/compressed,
+                              sensor_msgs/CompressedImage (JPEG or PNG)
     odom | joint_states       nav_msgs/Odometry | sensor_msgs/JointState (state_type)
     expert/cmd                the expert's command (command_type): the label
     cmd                       what the robot executed (record_executed)
@@ -45,8 +47,9 @@ import os
 
 
 from bc_ros.core.data.recording import Recorder, RecorderConfig
-from bc_ros.core.messages import (COMMAND_TYPES, check_command_type, command_from_msg,
-                                  header_stamp, image_from_msg, odometry_from_msg, time_from_msg)
+from bc_ros.core.messages import (COMMAND_TYPES, IMAGE_TRANSPORTS, camera_topic,
+                                  check_command_type, command_from_msg, header_stamp,
+                                  image_from_msg, odometry_from_msg, time_from_msg)
 
 SPLITS = ("outcome", "whole", "gap")
 CLOCKS = ("auto", "clock", "receive", "stamps")
@@ -57,7 +60,6 @@ MAX_CLOCK_OFFSET = 60.0
 # for every tick of the jump: refused (split the bag with episode_split="gap").
 MAX_CLOCK_JUMP = 3600.0
 
-IMAGE_TYPE = "sensor_msgs/msg/Image"
 ODOMETRY_TYPE = "nav_msgs/msg/Odometry"
 JOINT_STATE_TYPE = "sensor_msgs/msg/JointState"
 STRING_TYPE = "std_msgs/msg/String"
@@ -70,7 +72,9 @@ class BagReadError(ValueError):
 
 def subscriptions(config: RecorderConfig, episode_split: str = "outcome") -> dict:
     """Topic name (as the node subscribes) -> (role, message type, required)."""
-    subs = {f"camera/{c}/image_raw": (f"image_{c}", IMAGE_TYPE, True) for c in config.cameras}
+    image_type = IMAGE_TRANSPORTS[config.image_transport][1]
+    subs = {camera_topic(c, config.image_transport): (f"image_{c}", image_type, True)
+            for c in config.cameras}
     if config.state_type == "odometry":
         subs["odom"] = ("state", ODOMETRY_TYPE, True)
     else:
@@ -104,6 +108,9 @@ def _hint(missing: list[str], config: RecorderConfig, split: str) -> str:
         hints.append('episode_split="whole" or "gap" for a bag without sim/outcome')
     if any(m.startswith("camera/") for m in missing):
         hints.append(f"cameras= the bag's camera names (now {list(config.cameras)})")
+        other = "raw" if config.image_transport == "compressed" else "compressed"
+        hints.append(f"image_transport={other} if the bag's cameras are "
+                     f"{IMAGE_TRANSPORTS[other][1]} (now {config.image_transport})")
     hints.append("topics={name: bag topic} to map other names")
     return "; set " + ", or ".join(hints)
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from bc_ros.core.commands import TIMEOUT_POLICIES, CommandFilter, CommandLatch
 from bc_ros.core.config import field
+from bc_ros.core.messages import COMPRESSED_FORMATS, check_image_transport
 from bc_ros.core.sim import check_robot_task, default_task, make_env
 from bc_ros.core.sim.base import SimEnv
 from bc_ros.core.sim.experts import ExpertCommand, NoisyExpert
@@ -36,7 +37,15 @@ class SimConfig:
                          ">= 1000000 are held out for evaluation.")
     image_width: int = field(96, "Camera image width in pixels (32..640).")
     image_height: int = field(96, "Camera image height in pixels (32..480).")
-    image_encoding: str = field("rgb8", "Encoding of published images: rgb8, bgr8 or mono8.")
+    image_encoding: str = field("rgb8", "Encoding of published raw images: rgb8, bgr8 or "
+                                        "mono8.")
+    image_transport: str = field("raw", "raw: sensor_msgs/Image on camera/<name>/image_raw; "
+                                        "compressed: sensor_msgs/CompressedImage on "
+                                        "camera/<name>/image_raw/compressed, as "
+                                        "image_transport's compressed plugin publishes it.")
+    compressed_format: str = field("jpeg", "Codec of compressed images: jpeg or png.")
+    jpeg_quality: int = field(90, "JPEG quality of compressed images, 1..100 (image_transport's "
+                                  "default: 95).")
     mode: str = field("realtime", "realtime: step at rate_hz on the wall clock; lockstep: step "
                                   "once per command received for the current observation.")
     rate_hz: float = field(0.0, "realtime: steps per wall-clock second; 0 = the sim's own control "
@@ -92,6 +101,12 @@ class SimConfig:
         if self.image_encoding not in ("rgb8", "bgr8", "mono8"):
             raise ValueError(f"image_encoding must be rgb8, bgr8 or mono8, "
                              f"got {self.image_encoding=}")
+        check_image_transport(self.image_transport)
+        if self.compressed_format not in COMPRESSED_FORMATS:
+            raise ValueError(f"compressed_format must be one of {COMPRESSED_FORMATS}, "
+                             f"got {self.compressed_format=}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality=}")
         if self.episodes < 0 or self.expert_noise_std < 0:
             raise ValueError(f"episodes and expert_noise_std must be >= 0, got "
                              f"{self.episodes=} {self.expert_noise_std=}")

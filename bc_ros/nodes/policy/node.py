@@ -1,7 +1,9 @@
 """policy_node: a trained policy (checkpoint from ``bc-ros train``) driving a robot or a sim.
 
 Subscribes (sensor-data QoS; the topics the checkpoint's spec names, all remappable):
-    camera/<name>/image_raw   sensor_msgs/Image (rgb8, bgr8, mono8, rgba8, bgra8), one per camera
+    camera/<name>/image_raw   sensor_msgs/Image (rgb8, bgr8, mono8, rgba8, bgra8), one per camera;
+                              with image_transport=compressed camera/<name>/image_raw/compressed,
+                              sensor_msgs/CompressedImage (JPEG or PNG)
     odom | joint_states       nav_msgs/Odometry | sensor_msgs/JointState (when the policy uses
                               state; ``state_type``)
     sim/outcome               std_msgs/String JSON from sim_node: an episode ended, so the policy's
@@ -107,6 +109,10 @@ class PolicyNodeConfig:
     resize_images: bool = field(False, "Resize camera images whose size differs from the "
                                        "checkpoint's; off: such observations are refused and "
                                        "the stop command is sent.")
+    image_transport: str = field("raw", "raw: sensor_msgs/Image on camera/<name>/image_raw; "
+                                        "compressed: sensor_msgs/CompressedImage (JPEG or PNG, "
+                                        "image_transport's compressed plugin) on "
+                                        "camera/<name>/image_raw/compressed.")
     state_type: str = field("auto", "Robot state stream: odometry (odom), joint_state "
                                     "(joint_states), none, or auto (from the checkpoint).")
     command_type: str = field("", "Command message type: twist, twist_stamped, "
@@ -156,6 +162,7 @@ class PolicyNodeConfig:
                              f"{self.rate_hz=} {self.obs_timeout=} {self.diagnostics_period=}")
         if self.command_type:
             conv.command_class(self.command_type)
+        conv.check_image_transport(self.image_transport)
         if self.cpu_dma_latency_us < -1:
             raise ValueError(f"cpu_dma_latency_us must be -1 (untouched) or >= 0, got "
                              f"{self.cpu_dma_latency_us=}")
@@ -235,13 +242,14 @@ class PolicyNode(Node):
 
         # Executor-thread state: the samples, the watchdog, the lockstep history.
         cameras = list(self.spec["cameras"])
-        self.topics = {f"image_{c}": f"camera/{c}/image_raw" for c in cameras}
+        self.topics = {f"image_{c}": conv.camera_topic(c, cfg.image_transport) for c in cameras}
         if self.state_type != "none":
             self.topics["state"] = "odom" if self.state_type == "odometry" else "joint_states"
         self.ticker = Ticker(self.topics, cfg.obs_timeout)
         self.aligner = self.ticker.aligner
+        image_type = conv.image_class(cfg.image_transport)
         for c in cameras:
-            self.create_subscription(conv.Image, f"camera/{c}/image_raw",
+            self.create_subscription(image_type, self.topics[f"image_{c}"],
                                      self._on_image(f"image_{c}"), SENSOR_QOS)
         if self.state_type == "odometry":
             self.create_subscription(conv.Odometry, "odom", self._on_odom, SENSOR_QOS)
@@ -431,7 +439,7 @@ class PolicyNode(Node):
             try:
                 image = conv.image_from_msg(msg)
             except ValueError as e:
-                kind = getattr(e, "kind", "encoding")       # encoding | data_length
+                kind = getattr(e, "kind", "encoding")   # encoding | data_length | decode
                 self.counts["bad_messages"] += 1
                 self.counts[f"{stream}/{kind}"] += 1
                 self.report((stream, kind), f"{self.topics[stream]}: {e}", error=True)

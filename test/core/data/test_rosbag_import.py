@@ -116,8 +116,20 @@ class Bag:
                           TS.serialize_cdr(msg, msgtype))
 
 
+def compressed_msg(image, seconds, fmt="png"):
+    """image_transport's compressed plugin's message: the rgb image encoded as bgr8."""
+    import cv2
+
+    ok, data = cv2.imencode(f".{fmt}", np.ascontiguousarray(image[:, :, ::-1]))
+    assert ok
+    return M["sensor_msgs/msg/CompressedImage"](header=header(seconds),
+                                                format=f"rgb8; {fmt} compressed bgr8",
+                                                data=data.reshape(-1))
+
+
 def write_sim(bag, ticks, t0=T0, received=None, commands="stamped", clock=False,
-              cameras=CAMERAS, skip=(), pad=None, nan_at=None, bad_image=None):
+              cameras=CAMERAS, skip=(), pad=None, nan_at=None, bad_image=None,
+              transport="raw"):
     """The sim's messages for ticks ``k`` stamped ``t0 + 0.1 k`` (``ticks``: the k of each
     published observation); an outcome ``(k, success)`` in ``ticks`` ends an episode whose
     terminal state would have been tick k. ``received(stamp)`` gives the receive time."""
@@ -133,10 +145,13 @@ def write_sim(bag, ticks, t0=T0, received=None, commands="stamped", clock=False,
         if clock:
             bag.write("/clock", M["rosgraph_msgs/msg/Clock"](clock=time_msg(s)), r - 1e-4)
         for i, (cam, encoding) in enumerate(cameras.items()):
-            msg = image_msg(rgb(k, i), s, encoding, pad=(pad or {}).get(cam, 0))
+            if transport == "compressed":
+                msg = compressed_msg(rgb(k, i), s)
+            else:
+                msg = image_msg(rgb(k, i), s, encoding, pad=(pad or {}).get(cam, 0))
             if bad_image and bad_image[0] == k and bad_image[1] == cam:
                 msg = bad_image[2](msg)
-            bag.write(f"/camera/{cam}/image_raw", msg, r + 1e-5 * i)
+            bag.write("/" + messages.camera_topic(cam, transport), msg, r + 1e-5 * i)
         if "odom" not in skip and ("odom", k) not in skip:
             bag.write("/odom", odom_msg(state(k), s), r + 1e-4)
         a = action(k)
@@ -337,6 +352,27 @@ def test_topics_are_remapped_and_a_wrong_command_type_is_named(tmp_path):
     np.testing.assert_array_equal(EpisodeStore(cfg.dataset).read(0)["image_front"][2],
                                   rgb(2, 1))
     assert "/camera/left/image_raw" in result["skipped"]["other_topics"]
+
+
+def test_compressed_cameras_import_and_a_corrupt_frame_is_counted(tmp_path):
+    def truncate(msg):
+        msg.data = msg.data[: len(msg.data) // 2]
+        return msg
+
+    with Bag(str(tmp_path / "bag"), "mcap") as bag:
+        write_sim(bag, [*range(6), (6, True)], transport="compressed",
+                  bad_image=(3, "left", truncate))
+    # a bag of compressed cameras read as raw: the error says which setting to change
+    with pytest.raises(ValueError, match="image_transport=compressed"):
+        rb.import_rosbag(str(tmp_path / "bag"), config(tmp_path))
+    cfg = config(tmp_path, image_transport="compressed")
+    result = rb.import_rosbag(str(tmp_path / "bag"), cfg)
+    assert result["skipped"]["rejected"] == {"image_left_bad_decode": 1}
+    (summary,) = result["episodes"]
+    data = EpisodeStore(cfg.dataset).read(summary["index"])
+    for i, cam in enumerate(CAMERAS):     # PNG is lossless: the pixels that were published
+        np.testing.assert_array_equal(data[f"image_{cam}"][5], rgb(5, i))
+    np.testing.assert_array_equal(data["image_left"][3], rgb(2, 0))   # tick 3 took frame 2
 
 
 def test_a_nan_command_is_stored_flagged_and_counted(tmp_path):
