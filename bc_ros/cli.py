@@ -117,7 +117,8 @@ def cmd_dataset(args) -> int:
             if not args.out:
                 raise ValueError("import needs --out DATASET (bc-ros dataset import BAG --out D)")
             config = recorder_config_for_import(args.out, sim=args.sim or "",
-                                                task=args.task or "", params=args.params or "")
+                                                task=args.task or "", params=args.params or "",
+                                                robot=args.robot or "")
             result = import_rosbag(args.dataset, config, episode_split=args.split,
                                    gap_seconds=args.gap_seconds,
                                    topics=_topic_remaps(args.topic), clock=args.clock,
@@ -445,6 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "state_type, command_type, rate_hz, ...)")
     p.add_argument("--sim", choices=list(ROBOTS), help="import: a bag of a bc_ros sim: take "
                    "its cameras, state and command layout (then --params on top)")
+    p.add_argument("--robot", help="import: the robot profile of the bag's robot (a shipped "
+                                   "name or a YAML path): topics, joints, command layout "
+                                   "(then --params on top)")
     p.add_argument("--task", help="import --sim: the sim's task (default: the robot's default)")
     p.add_argument("--split", default="outcome", choices=["outcome", "whole", "gap"],
                    help="import: episodes end at each sim/outcome, the bag is one episode, or a "

@@ -558,8 +558,9 @@ POLICY_LAUNCH_TO_PIP = {
     "checkpoint": "--checkpoint", "mode": "--lockstep", "rate_hz": "--rate",
     "use_sim_time": "--sim-time", "resize_images": "--resize", "cmd_topic": "--cmd-topic",
     "backend": "--backend", "enabled": "-p enabled", "command_type": "-p command_type",
-    "state_topic": "ros-args", "namespace": "ros-args", "config": "ros-args",
+    "state_topic": "-p state_topic", "namespace": "ros-args", "config": "ros-args",
     "sim": "bc-ros sim", "sim_config": "bc-ros sim", "image_transport": "-p image_transport",
+    "robot": "-p robot",
 }
 POLICY_PIP_TO_LAUNCH = {
     "--checkpoint": "checkpoint", "--lockstep": "mode", "--rate": "rate_hz",

@@ -56,8 +56,10 @@ def test_an_editable_install_gets_executables_and_share_files(prefix):
     assert sorted(os.listdir(share / "launch")) == launch
     assert (share / "config" / "recorder.yaml").read_text() == (
         ROOT / "config" / "recorder.yaml").read_text()
+    assert (share / "config" / "robots" / "arm.yaml").resolve() == (
+        ROOT / "config" / "robots" / "arm.yaml")
     assert len(changed) == len(console_scripts()) + 2 + len(launch) + len(
-        list((ROOT / "config").glob("*.yaml")))
+        list((ROOT / "config").glob("*.yaml"))) + len(list((ROOT / "config/robots").glob("*")))
     # a second run changes nothing
     assert install_ros_files(str(prefix), str(prefix / "bin"), str(ROOT)) == []
 

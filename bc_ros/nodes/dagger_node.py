@@ -12,7 +12,7 @@ Subscribes (reliable, except joy):
                            policy/cmd (NaN when it has no score for that command: never a request)
     sim/outcome            std_msgs/String JSON from sim_node: the episode ended (reset_on_outcome)
 Publishes, once per control tick (rate_hz on the node's clock: sim time with use_sim_time):
-    cmd                    what the robot executes (command_type)
+    cmd                    what the robot executes (command_type; robot_cmd_topic)
     dagger/control         std_msgs/Int8: the tick's source, recording.CONTROL_CODES (0 expert,
                            1 policy: the codes the recorder already stores; 2 hold, 3 blend, 4 stop)
     dagger/label           std_msgs/Bool: this tick's expert command is a training label (human
@@ -90,6 +90,13 @@ RUNTIME_FIELDS = BETA_FIELDS + UNCERTAINTY_FIELDS   # settable while running
 class DaggerNodeConfig(MuxConfig):
     """Parameters of ``dagger_node``: the mux's (``MuxConfig``) plus topics, rate and beta."""
 
+    PROFILE_FIELD = "robot"    # a robot profile fills actions, command type, stop, rate, topic
+
+    robot: str = field("", "Robot profile (a shipped name such as drone or arm, or a YAML "
+                           "path): action_names, command_type, stop_command, rate_hz and "
+                           "robot_cmd_topic. Parameters set explicitly still win.")
+    robot_cmd_topic: str = field("cmd", "Where the executed command goes: the robot's command "
+                                        "topic.")
     rate_hz: float = field(10.0, "Control ticks per second on the node's clock (sim time with "
                                  "use_sim_time). Use the policy's and the recorder's rate.")
     action_names: list[str] = field(["vx", "vy", "vz", "yaw_rate"],
@@ -178,7 +185,7 @@ class DaggerNode(Node):
         self._round = cfg.round
 
         cmd_type = conv.command_class(cfg.command_type)
-        self.cmd_pub = self.create_publisher(cmd_type, "cmd", COMMAND_QOS)
+        self.cmd_pub = self.create_publisher(cmd_type, cfg.robot_cmd_topic, COMMAND_QOS)
         self.control_pub = self.create_publisher(Int8, "dagger/control", COMMAND_QOS)
         self.label_pub = self.create_publisher(Bool, "dagger/label", COMMAND_QOS)
         self.events_pub = self.create_publisher(String, "dagger/events", COMMAND_QOS)

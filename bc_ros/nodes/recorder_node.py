@@ -49,6 +49,8 @@ from bc_ros.nodes.runtime import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, log_probl
 class RecorderNodeConfig(RecorderConfig):
     """RecorderConfig plus how episodes are started and stopped."""
 
+    PROFILE_FIELD = "robot"    # a robot profile fills cameras, state, command, rate
+
     stop_on_outcome: bool = field(True, "Stop the episode when sim/outcome reports its end.")
     auto_start: bool = field(False, "Start an episode at once, and the next one after each "
                                     "stop on an outcome.")
@@ -90,13 +92,14 @@ class RecorderNode(Node):
         self.problems = ProblemLog(cfg.log_period_s)
 
         image_type = conv.image_class(cfg.image_transport)
-        for name in cfg.cameras:
-            self.create_subscription(image_type, conv.camera_topic(name, cfg.image_transport),
+        for i, name in enumerate(cfg.cameras):
+            self.create_subscription(image_type, cfg.camera_topic(i),
                                      self._on_image(f"image_{name}"), SENSOR_QOS)
         if cfg.state_type == "odometry":
-            self.create_subscription(conv.Odometry, "odom", self._on_odom, SENSOR_QOS)
+            self.create_subscription(conv.Odometry, cfg.state_topic_name(), self._on_odom,
+                                     SENSOR_QOS)
         else:
-            self.create_subscription(conv.JointState, "joint_states", self._on_joints,
+            self.create_subscription(conv.JointState, cfg.state_topic_name(), self._on_joints,
                                      SENSOR_QOS)
         cmd_type = conv.command_class(cfg.command_type)
         self.create_subscription(cmd_type, "expert/cmd", self._on_command("action"), COMMAND_QOS)
@@ -230,7 +233,18 @@ class RecorderNode(Node):
         self._add("state", msg.header.stamp, conv.odometry_from_msg(msg))
 
     def _on_joints(self, msg) -> None:
-        self._add("state", msg.header.stamp, msg.position)  # array('d'): no list of floats
+        names = self.config.joint_names
+        if not names:      # the message's own order
+            self._add("state", msg.header.stamp, msg.position)  # array('d'): no list of floats
+            return
+        try:
+            values = conv.joint_state_from_msg(msg, names)
+        except ValueError as e:     # a joint missing, or names and positions that disagree
+            self.recorder.counts["state_bad_joints"] += 1
+            self.report("state", "joints", f"state: {e}; expected joints {list(names)}",
+                        error=True)
+            return
+        self._add("state", msg.header.stamp, values)
 
     def _on_command(self, stream):
         def callback(msg):

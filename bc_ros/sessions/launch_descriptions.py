@@ -91,6 +91,8 @@ def record_launch() -> LaunchDescription:
     args = [
         DeclareLaunchArgument("config", default_value=config_path("recorder.yaml"),
                               description="recorder_node parameter file (config/*.yaml)"),
+        DeclareLaunchArgument("robot", default_value="drone",
+                              description="robot profile: a shipped name (drone, arm) or a YAML path (cameras, state, command, rate)"),
         DeclareLaunchArgument("namespace", default_value="",
                               description="namespace for every topic and service"),
         DeclareLaunchArgument("dataset", default_value="data/demos",
@@ -104,23 +106,25 @@ def record_launch() -> LaunchDescription:
                               description="teleop_node parameter file"),
         DeclareLaunchArgument("expert_cmd_topic", default_value="expert/cmd",
                               description="where the expert's command (the label) arrives"),
-        DeclareLaunchArgument("state_topic", default_value="odom",
-                              description="odometry or joint_states topic of the robot"),
-        DeclareLaunchArgument("image_transport", default_value="raw",
-                              choices=["raw", "compressed"],
+        DeclareLaunchArgument("state_topic", default_value="",
+                              description="the robot's state topic (empty: the profile's)"),
+        DeclareLaunchArgument("image_transport", default_value="",
+                              choices=["", "raw", "compressed"],
                               description="cameras: raw (Image on camera/<name>/image_raw) "
                                           "or compressed (JPEG/PNG CompressedImage on "
-                                          "camera/<name>/image_raw/compressed)"),
+                                          "camera/<name>/image_raw/compressed); empty: the "
+                                          "profile's"),
     ]
     recorder = Node(
         package="bc_ros", executable="recorder_node", name="recorder",
         namespace=lc("namespace"), output="screen",
-        parameters=[lc("config"), {"dataset": lc("dataset"), "task": lc("task"),
+        parameters=[lc("config"), {"robot": lc("robot"), "dataset": lc("dataset"),
+                                   "task": lc("task"),
                                    "image_transport": lc("image_transport"),
+                                   "state_topic": lc("state_topic"),
                                    "use_sim_time": ParameterValue(lc("use_sim_time"),
                                                                   value_type=bool)}],
-        remappings=[("expert/cmd", lc("expert_cmd_topic")), ("odom", lc("state_topic")),
-                    ("joint_states", lc("state_topic"))],
+        remappings=[("expert/cmd", lc("expert_cmd_topic"))],
     )
     teleop = Node(
         package="bc_ros", executable="teleop_node", name="teleop", namespace=lc("namespace"),
@@ -141,6 +145,8 @@ def policy_launch() -> LaunchDescription:
         DeclareLaunchArgument("namespace", default_value="",
                               description="namespace for every topic and service"),
         DeclareLaunchArgument("checkpoint", description="policy checkpoint (bc-ros train --out)"),
+        DeclareLaunchArgument("robot", default_value="",
+                              description="robot profile (a shipped name or a YAML path): limits, stop, topics; empty: the checkpoint's recording profile"),
         DeclareLaunchArgument("mode", default_value="realtime",
                               description="realtime (timer at rate_hz) or lockstep (one command "
                                           "per observation, with sim_node in lockstep)"),
@@ -153,16 +159,17 @@ def policy_launch() -> LaunchDescription:
         DeclareLaunchArgument("resize_images", default_value="false",
                               description="resize camera images of another size than the "
                                           "checkpoint's (else refuse them)"),
-        DeclareLaunchArgument("image_transport", default_value="raw",
-                              choices=["raw", "compressed"],
+        DeclareLaunchArgument("image_transport", default_value="",
+                              choices=["", "raw", "compressed"],
                               description="cameras: raw (Image on camera/<name>/image_raw) "
                                           "or compressed (JPEG/PNG CompressedImage on "
-                                          "camera/<name>/image_raw/compressed); also the "
-                                          "sim's with sim:=true"),
+                                          "camera/<name>/image_raw/compressed); empty: the "
+                                          "profile's (raw without one); also the sim's"),
         DeclareLaunchArgument("cmd_topic", default_value="policy/cmd",
                               description="where commands go (cmd: drive the sim directly)"),
-        DeclareLaunchArgument("state_topic", default_value="odom",
-                              description="odometry or joint_states topic of the robot"),
+        DeclareLaunchArgument("state_topic", default_value="",
+                              description="the robot's state topic (empty: the profile's, else "
+                                          "odom / joint_states)"),
         DeclareLaunchArgument("command_type", default_value="twist_stamped",
                               description="command message type of policy_node (and of the "
                                           "sim with sim:=true): twist, twist_stamped, "
@@ -182,6 +189,8 @@ def policy_launch() -> LaunchDescription:
         output="screen",
         parameters=[lc("config"), {
             "checkpoint": lc("checkpoint"),
+            "robot": lc("robot"),
+            "state_topic": lc("state_topic"),
             "mode": lc("mode"),
             "rate_hz": ParameterValue(lc("rate_hz"), value_type=float),
             "use_sim_time": ParameterValue(lc("use_sim_time"), value_type=bool),
@@ -192,14 +201,14 @@ def policy_launch() -> LaunchDescription:
             "command_type": lc("command_type"),
             "backend": lc("backend"),
         }],
-        remappings=[("odom", lc("state_topic")), ("joint_states", lc("state_topic"))],
     )
     sim = Node(
         package="bc_ros", executable="sim_node", name="sim", namespace=lc("namespace"),
         output="screen", condition=IfCondition(lc("sim")),
         parameters=[lc("sim_config"), {"mode": "lockstep", "publish_clock": True,
                                        "expert_drives": False,
-                                       "image_transport": lc("image_transport"),
+                                       "image_transport": PythonExpression(
+                                           ["'", lc("image_transport"), "' or 'raw'"]),
                                        "command_type": lc("command_type")}],
     )
     return LaunchDescription([*args, policy, sim])
@@ -211,8 +220,10 @@ def dagger_launch() -> LaunchDescription:
     lc = LaunchConfiguration
     args = [
         DeclareLaunchArgument("config", default_value=config_path("dagger.yaml"),
-                              description="dagger_node parameter file (config/*.yaml; action "
-                                          "names, stop command, timeouts, beta schedule)"),
+                              description="dagger_node parameter file (config/*.yaml; "
+                                          "timeouts, beta schedule)"),
+        DeclareLaunchArgument("robot", default_value="drone",
+                              description="robot profile (a shipped name or a YAML path): action names, stop command, rate, command topic; also the policy's"),
         DeclareLaunchArgument("namespace", default_value="",
                               description="namespace for every topic and service"),
         DeclareLaunchArgument("expert", default_value="teleop", choices=["teleop", "sim"],
@@ -255,6 +266,7 @@ def dagger_launch() -> LaunchDescription:
         package="bc_ros", executable="dagger_node", name="dagger", namespace=lc("namespace"),
         output="screen",
         parameters=[lc("config"), {
+            "robot": lc("robot"),
             "mode": lc("mode"),
             "round": ParameterValue(lc("round"), value_type=int),
             "seed": ParameterValue(lc("seed"), value_type=int),
@@ -287,6 +299,7 @@ def dagger_launch() -> LaunchDescription:
         condition=IfCondition(PythonExpression(["'", lc("checkpoint"), "' != ''"])),
         parameters=[config_path("policy.yaml"), {
             "checkpoint": lc("checkpoint"),
+            "robot": lc("robot"),
             "cmd_topic": "policy/cmd",
             "command_type": lc("command_type"),
             "use_sim_time": use_sim_time,

@@ -15,7 +15,9 @@ from bc_ros.core.sim import make_env
 def recorder_overrides_for(robot: str, task: str, dataset: str, image_size, env) -> dict:
     """Recorder parameters that match a sim: cameras and their poses, state, command layout."""
     specs = env.camera_specs()
-    over = {"dataset": dataset, "task": task, "cameras": [c.name for c in specs],
+    # the sim's profile (config/robots/<robot>.yaml) is stored with the dataset; the values
+    # below are the sim's own, for any image size
+    over = {"robot": robot, "dataset": dataset, "task": task, "cameras": [c.name for c in specs],
             "camera_yaw_deg": [float(c.yaw_deg) for c in specs],
             "camera_lateral_m": [float(c.lateral_offset) for c in specs],
             "image_width": image_size[0], "image_height": image_size[1],
@@ -88,11 +90,13 @@ def record_with_expert(robot: str, task: str | None, episodes: int, dataset: str
         rclpy.try_shutdown(context=context)
 
 
-def recorder_config_for_import(out: str, *, sim: str = "", task: str = "", params: str = ""):
+def recorder_config_for_import(out: str, *, sim: str = "", task: str = "", params: str = "",
+                               robot: str = ""):
     """The recorder parameters a rosbag2 bag is imported with (``bc-ros dataset import``): the
-    defaults (the drone's topics), a bc_ros sim's (``sim``), then a recorder parameter file
-    (``params``: a ROS 2 parameter file as config/recorder.yaml, or a plain mapping), then
-    ``out`` as the dataset. A misspelt key in the file is an error naming it."""
+    defaults (the drone's topics), a bc_ros sim's (``sim``), a robot profile (``robot``, or the
+    file's ``robot``), then a recorder parameter file (``params``: a ROS 2 parameter file as
+    config/recorder.yaml, or a plain mapping), then ``out`` as the dataset. A misspelt key in
+    the file is an error naming it."""
     import dataclasses
 
     from bc_ros.core.config import from_dict, load_ros_params_yaml
@@ -116,5 +120,12 @@ def recorder_config_for_import(out: str, *, sim: str = "", task: str = "", param
         fields = {f.name for f in dataclasses.fields(RecorderConfig)}
         # recorder_node's own parameters (auto_start, episodes, buttons...) do not apply here
         values.update({k: v for k, v in loaded.items() if k in fields})
+    robot = values.get("robot") or robot
+    if robot:    # beneath what the file and the sim set, as in the node
+        from bc_ros.core.robot import load_profile
+
+        fields = {f.name for f in dataclasses.fields(RecorderConfig)}
+        profile = {k: v for k, v in load_profile(robot).node_fields().items() if k in fields}
+        values = {**profile, **values, "robot": robot}
     values["dataset"] = out
     return from_dict(RecorderConfig, values)

@@ -35,6 +35,7 @@ DATA_FILES = [
     (f"share/{PACKAGE}", ["package.xml"]),
     (f"share/{PACKAGE}/launch", ["launch/*.launch.py"]),
     (f"share/{PACKAGE}/config", ["config/*.yaml"]),
+    (f"share/{PACKAGE}/config/robots", ["config/robots/*.yaml"]),
 ]
 
 
@@ -112,7 +113,7 @@ def install_ros_files(prefix: str | None = None, scripts_dir: str | None = None,
             if _link(target, path):
                 changed.append(path)
         # a file removed from the checkout: its link goes too
-        for name in os.listdir(folder):
+        for name in os.listdir(folder) if os.path.isdir(folder) else []:
             path = os.path.join(folder, name)
             if (path not in wanted and os.path.islink(path)
                     and os.readlink(path).startswith(source + os.sep)):

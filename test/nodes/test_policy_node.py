@@ -36,13 +36,14 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def make_checkpoint(path, action, *, nan=False, action_names=DRONE, horizon=1,
-                    n_action_steps=1) -> str:
+                    n_action_steps=1, robot="drone", robot_profile=None) -> str:
     """A drone-like policy (centre camera 16x12, odometry) that always outputs ``action``."""
     cfg = PolicyConfig(head="gaussian", head_options={"hidden": 16}, encoder=SMALL,
                        cameras=["center"], image_size=SIZE, state_dim=8,
                        state_names=[f"odometry_{i}" for i in range(8)],
                        action_names=list(action_names), command_type="twist_stamped",
-                       horizon=horizon, n_action_steps=n_action_steps, robot="drone")
+                       horizon=horizon, n_action_steps=n_action_steps, robot=robot,
+                       robot_profile=robot_profile or {})
     policy = Policy(cfg)
     rng = np.random.default_rng(0)
     policy.normalizer.fit({"state": feature_stats(rng.normal(size=(50, 8))),
@@ -395,8 +396,12 @@ def test_missing_or_incompatible_checkpoint_fails_clearly(ros_context, tmp_path,
         PolicyNode({"checkpoint": str(tmp_path / "none.pt"), "low": LOW, "high": HIGH},
                    context=ros_context)
     ckpt = make_checkpoint(tmp_path / "a.pt", [0.0] * 4)
-    with pytest.raises(ValueError, match="one limit per action .*vx, vy, vz, yaw_rate"):
-        PolicyNode({"checkpoint": ckpt}, context=ros_context)
+    unknown = make_checkpoint(tmp_path / "b.pt", [0.0] * 4, robot="")
+    with pytest.raises(ValueError, match="one limit per action .*vx, vy, vz, yaw_rate.*robot "
+                                         "parameter"):
+        PolicyNode({"checkpoint": unknown}, context=ros_context)
+    with pytest.raises(ValueError, match="robot profile 'rover' not found.*'arm', 'drone'"):
+        PolicyNode({"checkpoint": ckpt, "robot": "rover"}, context=ros_context)
     with pytest.raises(ValueError, match="no checkpoint"):
         PolicyNode({"low": LOW, "high": HIGH}, context=ros_context)
     with pytest.raises(ValueError, match="state_type none cannot feed it"):
@@ -410,10 +415,47 @@ def test_missing_or_incompatible_checkpoint_fails_clearly(ros_context, tmp_path,
     assert code == 2 and "does not exist" in capsys.readouterr().err
 
 
+def test_limits_topics_and_joint_order_come_from_the_robot_profile(ros_context, tmp_path):
+    # no limits given: the drone's, from the profile the checkpoint names
+    node = PolicyNode({"checkpoint": make_checkpoint(tmp_path / "a.pt", [0.0] * 4)},
+                      context=ros_context)
+    assert node.inference.runner.config.low == [-1.0, -1.5, -1.0, -1.5]
+    node.destroy_node()
+    # a profile of another robot: its topics and its command type; its actions must fit
+    profile = tmp_path / "rover.yaml"
+    profile.write_text("""
+name: rover
+cameras: [{name: center, topic: /usb_cam/image_raw/compressed, transport: compressed,
+           width: 16, height: 12}]
+state: {type: odometry, topic: /wheel/odom}
+command: {type: twist_stamped, topic: /cmd_vel, actions: [vx, vy, vz, yaw_rate],
+          low: [-0.5, -0.1, -0.1, -1.0], high: [0.5, 0.1, 0.1, 1.0]}
+""")
+    node = PolicyNode({"checkpoint": make_checkpoint(tmp_path / "a.pt", [0.0] * 4),
+                       "robot": str(profile), "low": [-2.0, -2.0, -2.0, -2.0]},
+                      context=ros_context)
+    assert node.topics == {"image_center": "/usb_cam/image_raw/compressed",
+                           "state": "/wheel/odom"}
+    # explicit parameters win over the profile
+    assert node.inference.runner.config.low == [-2.0] * 4
+    assert node.inference.runner.config.high == [0.5, 0.1, 0.1, 1.0]
+    assert node.command_type == "twist_stamped" and node.config.image_transport == "compressed"
+    node.destroy_node()
+    # an arm policy reads the joints by name, in the profile's order
+    joints = [f"j{i}" for i in range(8)]
+    ckpt = make_checkpoint(tmp_path / "c.pt", [0.0] * 4, robot="", robot_profile={
+        "state": {"type": "joint_state", "joints": joints},
+        "command": {"low": [-1.0] * 4, "high": [1.0] * 4, "stop": []}})
+    node = PolicyNode({"checkpoint": ckpt, "state_type": "joint_state"}, context=ros_context)
+    assert node.joint_names == joints and node.topics["state"] == "joint_states"
+    node.destroy_node()
+
+
 def test_config_file_and_parameters_agree():
     cfg = from_dict(PolicyNodeConfig, load_ros_params_yaml(str(ROOT / "config/policy.yaml"),
                                                            "policy"))
-    assert cfg.low == LOW and cfg.high == HIGH and cfg.mode == "realtime"
+    # the limits are the robot profile's (policy.yaml sets none), the mode the file's
+    assert cfg.low == [] and cfg.robot == "" and cfg.mode == "realtime"
     with pytest.raises(ValueError, match="mode must be one of"):
         PolicyNodeConfig(mode="fast")
     with pytest.raises(ValueError, match="cpu_dma_latency_us must be -1"):

@@ -202,3 +202,33 @@ def test_joy_buttons_start_and_stop_episodes(ros_context, tmp_path):
         assert episode["success"] and episode["length"] == 3
     finally:
         close(executor)
+
+
+def test_a_profile_sets_topics_and_joints_are_stored_in_its_order(ros_context, tmp_path):
+    profile = tmp_path / "two_link.yaml"
+    profile.write_text("""
+name: two_link
+control_rate_hz: 20.0
+cameras: [{name: wrist, topic: /wrist_cam/image_raw, width: 32, height: 24}]
+state: {type: joint_state, topic: /robot/joint_states, joints: [elbow, shoulder]}
+command: {type: float64_multi_array, actions: [v_shoulder, v_elbow], low: [-1, -1],
+          high: [1, 1]}
+""")
+    recorder = RecorderNode({"robot": str(profile), "dataset": str(tmp_path / "ds")},
+                            context=ros_context)
+    cfg = recorder.config
+    assert cfg.rate_hz == 20.0 and cfg.command_type == "float64_multi_array"
+    topics = {s.topic_name for s in recorder.subscriptions}
+    assert {"/wrist_cam/image_raw", "/robot/joint_states"} <= topics
+    msg = conv.JointState(name=["shoulder", "gripper", "elbow"], position=[0.1, 0.2, 0.3])
+    msg.header.stamp = conv.time_to_msg(5.0)
+    recorder._on_joints(msg)
+    assert recorder.recorder.aligner.newest("state") == pytest.approx(5.0)
+    np.testing.assert_allclose(recorder.recorder.aligner.sample(5.0).values["state"], [0.3, 0.1])
+    msg = conv.JointState(name=["shoulder"], position=[0.4])
+    msg.header.stamp = conv.time_to_msg(5.1)
+    recorder._on_joints(msg)                 # no elbow: refused, counted, named
+    assert recorder.recorder.counts["state_bad_joints"] == 1
+    assert ("state", "joints") in recorder.problems.logged
+    assert recorder.recorder.store.meta["info"]["robot_profile"]["name"] == "two_link"
+    recorder.destroy_node()

@@ -27,7 +27,8 @@ from bc_ros.core.data.control import (CONTROL_BLEND, CONTROL_CODES,  # noqa: F40
                                       CONTROL_EXPERT, CONTROL_HOLD, CONTROL_POLICY,
                                       CONTROL_STOP, CONTROL_UNKNOWN)
 from bc_ros.core.data.store import EpisodeStore, EpisodeWriter
-from bc_ros.core.messages import check_image_transport
+from bc_ros.core.messages import camera_topic, check_image_transport
+from bc_ros.core.robot import load_profile
 
 OK, MISSING, STALE, BAD_VALUE = 0, 1, 2, 4
 NUMERIC_STREAMS = ("state", "action", "executed")   # the streams whose values can be NaN/inf
@@ -38,10 +39,15 @@ MAX_CATCH_UP_S = 3600.0  # a tick further behind the clock than this means the c
 class RecorderConfig:
     """Parameters of ``recorder_node`` (and ``bc-ros record``)."""
 
+    robot: str = field("", "Robot profile (a shipped name such as drone or arm, or a YAML "
+                           "path): fills the camera, state, command and rate fields below; "
+                           "parameters set explicitly still win. Stored with the dataset.")
     dataset: str = field("data/demos", "Dataset folder (created on first use, resumed after).")
     task: str = field("", "Task string stored with each episode (default: the sim's task).")
     cameras: list[str] = field(["left", "center", "right"], "Camera names; topic "
                                                             "camera/<name>/image_raw each.")
+    camera_topics: list[str] = field([], "Topic of each camera; empty (or an empty entry) = "
+                                         "camera/<name>/image_raw (+ /compressed).")
     image_transport: str = field("raw", "raw: sensor_msgs/Image on camera/<name>/image_raw; "
                                         "compressed: sensor_msgs/CompressedImage (JPEG or PNG, "
                                         "image_transport's compressed plugin) on "
@@ -56,6 +62,10 @@ class RecorderConfig:
                                        "them.")
     state_type: str = field("odometry", "odometry (nav_msgs/Odometry on odom) or joint_state "
                                         "(sensor_msgs/JointState on joint_states).")
+    state_topic: str = field("", "Topic of the state; empty = odom (odometry) or joint_states.")
+    joint_names: list[str] = field([], "joint_state: the joints stored, in this order (read by "
+                                       "name; a message without one of them is refused and "
+                                       "counted); empty = the message's order as it comes.")
     state_dim: int = field(8, "Length of the state vector (odometry: 8; joint_state: number of "
                               "joints).")
     action_names: list[str] = field(["vx", "vy", "vz", "yaw_rate"], "Command dimensions.")
@@ -81,6 +91,14 @@ class RecorderConfig:
             raise ValueError(f"state_type must be odometry or joint_state, "
                              f"got {self.state_type=}")
         check_image_transport(self.image_transport)
+        if self.camera_topics and len(self.camera_topics) != n:
+            raise ValueError(f"camera_topics needs one topic per camera {self.cameras} (or "
+                             f"none), got {self.camera_topics=}")
+        if self.joint_names and (self.state_type != "joint_state"
+                                 or len(self.joint_names) != self.state_dim):
+            raise ValueError(f"joint_names is for state_type joint_state, one name per state "
+                             f"value (state_dim {self.state_dim}), got {self.joint_names=} "
+                             f"with {self.state_type=}")
         if self.rate_hz <= 0 or self.latency <= 0:
             raise ValueError(f"rate_hz and latency must be > 0, got {self.rate_hz=} "
                              f"{self.latency=}")
@@ -108,6 +126,36 @@ class RecorderConfig:
                 tol[s] = self.command_tolerance
         return tol
 
+    def recorded_profile(self) -> dict | None:
+        """The robot profile as this recorder used it: the ``robot`` profile with the values
+        that parameters overrode (what the stored rows are); None without a profile."""
+        if not self.robot:
+            return None
+        p = load_profile(self.robot).to_dict()
+        by_name = {c["name"]: c for c in p["cameras"]}
+        p["cameras"] = [{**by_name.get(c, {}), "name": c, "topic": self.camera_topic(i),
+                         "transport": self.image_transport, "width": self.image_width,
+                         "height": self.image_height, "yaw_deg": self.camera_yaw_deg[i],
+                         "lateral_m": self.camera_lateral_m[i]}
+                        for i, c in enumerate(self.cameras)]
+        p["state"].update(type=self.state_type, topic=self.state_topic_name(),
+                          joints=list(self.joint_names))
+        p["command"]["type"] = self.command_type
+        p["control_rate_hz"] = self.rate_hz
+        if list(p["command"]["actions"]) != list(self.action_names):
+            raise ValueError(f"action_names {self.action_names} differ from the robot profile "
+                             f"{self.robot!r}'s command.actions {p['command']['actions']}: its "
+                             f"limits would not fit; give a profile of these actions")
+        return p
+
+    def camera_topic(self, index: int) -> str:
+        """The topic camera ``index`` is read from."""
+        topic = self.camera_topics[index] if self.camera_topics else ""
+        return topic or camera_topic(self.cameras[index], self.image_transport)
+
+    def state_topic_name(self) -> str:
+        return self.state_topic or ("odom" if self.state_type == "odometry" else "joint_states")
+
     def features(self) -> dict:
         h, w, a, n = self.image_height, self.image_width, len(self.action_names), len(self.streams)
         feats = {f"image_{c}": ((h, w, 3), "uint8") for c in self.cameras}
@@ -126,6 +174,8 @@ class RecorderConfig:
                             zip(self.cameras, self.camera_yaw_deg, self.camera_lateral_m)],
                 "state_type": self.state_type, "action_names": list(self.action_names),
                 "command_type": self.command_type, "image_transport": self.image_transport,
+                "joint_names": list(self.joint_names), "robot": self.robot,
+                "robot_profile": self.recorded_profile(),
                 "image_size": [self.image_width, self.image_height],
                 "tolerances": self.tolerances(), "flags": {"ok": OK, "missing": MISSING,
                                                            "stale": STALE,

@@ -60,6 +60,9 @@ class PolicyConfig:
     chunk_candidates: int = 1                       # > 1: coherent chunks (module docstring)
     robot: str = ""
     task: str = ""
+    # The recording's robot profile (bc_ros.core.robot), {} when it had none: the policy node
+    # takes topics, joint order and command limits from it when it is given no profile.
+    robot_profile: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if isinstance(self.encoder, dict):
@@ -88,7 +91,8 @@ class PolicyConfig:
         return {"cameras": list(self.cameras), "image_size": list(self.image_size),
                 "state_dim": self.state_dim, "state_names": list(self.state_names),
                 "action_names": list(self.action_names), "command_type": self.command_type,
-                "goal_dim": self.goal_dim, "robot": self.robot, "task": self.task}
+                "goal_dim": self.goal_dim, "robot": self.robot, "task": self.task,
+                "robot_profile": self.robot_profile}
 
 
 class Policy(nn.Module):

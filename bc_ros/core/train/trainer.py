@@ -152,13 +152,17 @@ def policy_config_for(cfg: TrainConfig, ds: EpisodeDataset) -> PolicyConfig:
         cameras = ["center"] if "center" in cameras else cameras[:1]   # policy sees one view
     enc = {k: tuple(v) if k == "channels" else v for k, v in cfg.encoder.items()}
     state_dim = ds.state_dim if cfg.use_state else 0
-    robot = ROBOT_OF_STATE.get(info.get("state_type", ""), "")
+    # the profile's name; datasets recorded before profiles: the sim of their state type
+    robot = info.get("robot") or ROBOT_OF_STATE.get(info.get("state_type", ""), "")
+    joints = list(info.get("joint_names") or [])
+    state_names = (joints if joints and len(joints) == state_dim else
+                   [f"{info.get('state_type', 'state')}_{i}" for i in range(state_dim)])
     tasks = sorted(ds.tasks)
     return PolicyConfig(head=cfg.head, head_options=cfg.head_options,
                         encoder=EncoderConfig(**enc), cameras=cameras,
                         image_size=tuple(info["image_size"]), state_dim=state_dim,
-                        state_names=[f"{info.get('state_type', 'state')}_{i}"
-                                     for i in range(state_dim)],
+                        state_names=state_names,
+                        robot_profile=dict(info.get("robot_profile") or {}),
                         action_names=list(info["action_names"]),
                         command_type=info.get("command_type", "twist"),
                         goal_dim=len(cfg.goal_state_indices), n_obs_steps=cfg.n_obs_steps,

@@ -42,6 +42,25 @@ if TYPE_CHECKING:
     from bc_ros.nodes.policy.node import PolicyNodeConfig
 
 
+def recorded_command(spec: dict) -> dict | None:
+    """The command part (limits, stop) of the profile of the robot a checkpoint was trained
+    for: the recording's profile, else, for checkpoints from before profiles, the shipped
+    profile of the robot the checkpoint names (drone, arm). None when neither exists."""
+    from bc_ros.core.robot import ProfileError, load_profile
+
+    profile = spec.get("robot_profile") or {}
+    if profile.get("command"):
+        return profile["command"]
+    if spec.get("robot"):
+        try:
+            command = load_profile(spec["robot"]).command
+        except ProfileError:
+            return None
+        if list(command.actions) == list(spec["action_names"]):
+            return {"low": command.low, "high": command.high, "stop": command.stop}
+    return None
+
+
 def load_runner(path: str, config: PolicyNodeConfig, expect_spec: dict | None = None):
     """(PolicyRunner, payload) for ``path``, with the node's limits, stop command, backend and
     seed; ``expect_spec``: what it must share with the running policy. CheckpointError /
@@ -54,12 +73,18 @@ def load_runner(path: str, config: PolicyNodeConfig, expect_spec: dict | None = 
 
     policy, payload = load_checkpoint(path, expect_spec)
     cfg, names = config, payload["spec"]["action_names"]
-    if len(cfg.low) != len(names) or len(cfg.high) != len(names):
+    low, high, stop = list(cfg.low), list(cfg.high), list(cfg.stop_command)
+    recorded = recorded_command(payload["spec"])
+    if not low and not high and recorded:    # no limits given: the recording robot's
+        low, high = list(recorded["low"]), list(recorded["high"])
+        stop = stop or list(recorded.get("stop") or [])
+    if len(low) != len(names) or len(high) != len(names):
         raise ValueError(f"low and high need one limit per action of the checkpoint "
-                         f"({', '.join(names)}), got low={cfg.low} high={cfg.high}")
-    if cfg.stop_command and len(cfg.stop_command) != len(names):
+                         f"({', '.join(names)}), got low={low} high={high} (set them, or "
+                         f"the robot parameter to the robot's profile)")
+    if stop and len(stop) != len(names):
         raise ValueError(f"stop_command needs one value per action ({', '.join(names)}), "
-                         f"got {cfg.stop_command}")
+                         f"got {stop}")
     try:                                    # before the backend exports
         policy.set_inference(cfg.n_action_steps, cfg.chunk_candidates)
     except ValueError as e:
@@ -68,8 +93,8 @@ def load_runner(path: str, config: PolicyNodeConfig, expect_spec: dict | None = 
         policy.set_backend(make_backend(cfg.backend, policy, cfg.torch_threads))
     except RuntimeError as e:   # export failed, or the graph disagrees with PyTorch
         raise ValueError(f"{path}: {e}") from None
-    runner = PolicyRunner(policy, RunnerConfig(low=list(cfg.low), high=list(cfg.high),
-                                               stop_command=cfg.stop_command or None,
+    runner = PolicyRunner(policy, RunnerConfig(low=low, high=high,
+                                               stop_command=stop or None,
                                                resize=cfg.resize_images),
                           generator=torch.Generator().manual_seed(cfg.seed))
     return runner, payload

@@ -89,6 +89,12 @@ ODOMETRY_DIM = 8            # conversions.odometry_from_msg: x, y, z, yaw, vx, v
 class PolicyNodeConfig:
     """Parameters of ``policy_node`` (and ``bc-ros policy``)."""
 
+    PROFILE_FIELD = "robot"    # a robot profile fills limits, stop, rate, topics, types
+
+    robot: str = field("", "Robot profile (a shipped name such as drone or arm, or a YAML "
+                           "path): command limits, stop command, rate, camera and state topics, "
+                           "joint order, command type. Empty: the checkpoint's recording "
+                           "profile where it has one. Parameters set explicitly still win.")
     checkpoint: str = field("", "Policy checkpoint file (bc-ros train --out). Required. Set it "
                                 "and call ~/load_checkpoint to swap policies while running.")
     mode: str = field("realtime", "realtime: command at rate_hz on the node's clock; lockstep: "
@@ -100,8 +106,7 @@ class PolicyNodeConfig:
                                      "than this (or absent) trips the watchdog (realtime: the "
                                      "stop command goes out instead of the policy's).")
     low: list[float] = field([], "Lower command limits, one per action of the checkpoint (its "
-                                 "action_names order). Required: config/policy.yaml has the "
-                                 "drone's.")
+                                 "action_names order); empty = the robot profile's.")
     high: list[float] = field([], "Upper command limits, one per action.")
     stop_command: list[float] = field([], "Command sent by the watchdog, on a non-finite "
                                           "action or a rejected observation; empty = zeros "
@@ -113,6 +118,7 @@ class PolicyNodeConfig:
                                         "compressed: sensor_msgs/CompressedImage (JPEG or PNG, "
                                         "image_transport's compressed plugin) on "
                                         "camera/<name>/image_raw/compressed.")
+    state_topic: str = field("", "Topic of the state; empty = odom (odometry) or joint_states.")
     state_type: str = field("auto", "Robot state stream: odometry (odom), joint_state "
                                     "(joint_states), none, or auto (from the checkpoint).")
     command_type: str = field("", "Command message type: twist, twist_stamped, "
@@ -202,6 +208,42 @@ def state_type_for(spec: dict, requested: str) -> str:
     return kind
 
 
+def camera_topics(cameras: list[str], transport: str, profile=None) -> dict[str, str]:
+    """Stream -> topic of each camera the checkpoint uses: the profile's topic for it, else
+    camera/<name>/image_raw (+ /compressed). A camera the profile lacks is an error."""
+    topics = {}
+    if profile is not None:
+        known = {c.name: c.topic for c in profile.cameras}
+        missing = [c for c in cameras if c not in known]
+        if missing:
+            raise ValueError(f"the checkpoint's policy uses cameras {cameras}, the robot "
+                             f"profile {profile.name!r} ({profile.source}) has "
+                             f"{list(known)}: {missing} missing")
+    for c in cameras:
+        topic = known[c] if profile is not None else ""
+        topics[f"image_{c}"] = topic or conv.camera_topic(c, transport)
+    return topics
+
+
+def joint_order(spec: dict, profile, state_type: str) -> list[str]:
+    """The joints the policy's state is read from, in order: the node's profile's, else those
+    of the checkpoint's recording profile; [] = the message's order (recordings before
+    profiles). A count that disagrees with the checkpoint's state is an error."""
+    if state_type != "joint_state":
+        return []
+    if profile is not None:
+        joints, where = list(profile.state.joints), f"robot profile {profile.name!r}"
+    else:
+        recorded = spec.get("robot_profile") or {}
+        joints = list((recorded.get("state") or {}).get("joints") or [])
+        where = "the checkpoint's recording profile"
+    dim = int(spec.get("state_dim") or 0)
+    if joints and len(joints) != dim:
+        raise ValueError(f"the checkpoint's policy reads {dim} state values, {where} lists "
+                         f"{len(joints)} joints {joints}")
+    return joints
+
+
 LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN}
 
 
@@ -236,15 +278,17 @@ class PolicyNode(Node):
         self.counts = self.stats.counts
         self.inference = InferenceWorker(
             runner, members, lock=self._lock, stats=self.stats,
-            score_scale=half_range_scale(cfg.low, cfg.high),   # the ensemble's score scale
+            score_scale=half_range_scale(runner.config.low, runner.config.high),
             budget_ms=1e3 / cfg.rate_hz, deliver=self._deliver, report=self._report,
             alive=self.context.ok)
 
         # Executor-thread state: the samples, the watchdog, the lockstep history.
         cameras = list(self.spec["cameras"])
-        self.topics = {f"image_{c}": conv.camera_topic(c, cfg.image_transport) for c in cameras}
+        self.topics = camera_topics(cameras, cfg.image_transport, self.robot_profile)
         if self.state_type != "none":
-            self.topics["state"] = "odom" if self.state_type == "odometry" else "joint_states"
+            self.topics["state"] = cfg.state_topic or (
+                "odom" if self.state_type == "odometry" else "joint_states")
+        self.joint_names = joint_order(self.spec, self.robot_profile, self.state_type)
         self.ticker = Ticker(self.topics, cfg.obs_timeout)
         self.aligner = self.ticker.aligner
         image_type = conv.image_class(cfg.image_transport)
@@ -252,9 +296,10 @@ class PolicyNode(Node):
             self.create_subscription(image_type, self.topics[f"image_{c}"],
                                      self._on_image(f"image_{c}"), SENSOR_QOS)
         if self.state_type == "odometry":
-            self.create_subscription(conv.Odometry, "odom", self._on_odom, SENSOR_QOS)
+            self.create_subscription(conv.Odometry, self.topics["state"], self._on_odom,
+                                     SENSOR_QOS)
         elif self.state_type == "joint_state":
-            self.create_subscription(conv.JointState, "joint_states", self._on_joints,
+            self.create_subscription(conv.JointState, self.topics["state"], self._on_joints,
                                      SENSOR_QOS)
         if cfg.reset_on_outcome:
             self.create_subscription(String, "sim/outcome", self._on_outcome, COMMAND_QOS)
@@ -451,8 +496,18 @@ class PolicyNode(Node):
         self._add("state", msg.header.stamp, conv.odometry_from_msg(msg))
 
     def _on_joints(self, msg) -> None:
-        # As the recorder stores it: every position in message order.
-        self._add("state", msg.header.stamp, np.asarray(msg.position, dtype=np.float64))
+        if not self.joint_names:   # as the recorder stored it: every position in message order
+            self._add("state", msg.header.stamp, np.asarray(msg.position, dtype=np.float64))
+            return
+        try:
+            values = conv.joint_state_from_msg(msg, self.joint_names)
+        except ValueError as e:    # a joint missing, or names and positions that disagree
+            self.counts["bad_messages"] += 1
+            self.counts["state/joints"] += 1
+            self.report(("state", "joints"), f"{self.topics['state']}: {e}; expected joints "
+                                             f"{self.joint_names}", error=True)
+            return
+        self._add("state", msg.header.stamp, values)
 
     # ---- lockstep ----------------------------------------------------------------------------
     def _maybe_step(self, t: float, stamp) -> None:
