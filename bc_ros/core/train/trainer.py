@@ -161,6 +161,7 @@ def policy_config_for(cfg: TrainConfig, ds: EpisodeDataset) -> PolicyConfig:
                                      for i in range(state_dim)],
                         action_names=list(info["action_names"]),
                         command_type=info.get("command_type", "twist"),
+                        command_interface=info.get("command_interface", "velocity"),
                         goal_dim=len(cfg.goal_state_indices), n_obs_steps=cfg.n_obs_steps,
                         horizon=cfg.horizon, n_action_steps=cfg.n_action_steps,
                         temporal_ensemble=cfg.temporal_ensemble,
