@@ -27,6 +27,7 @@ from bc_ros.core.data.control import (CONTROL_BLEND, CONTROL_CODES,  # noqa: F40
                                       CONTROL_EXPERT, CONTROL_HOLD, CONTROL_POLICY,
                                       CONTROL_STOP, CONTROL_UNKNOWN)
 from bc_ros.core.data.store import EpisodeStore, EpisodeWriter
+from bc_ros.core.messages import COMMAND_INTERFACES
 
 OK, MISSING, STALE, BAD_VALUE = 0, 1, 2, 4
 NUMERIC_STREAMS = ("state", "action", "executed")   # the streams whose values can be NaN/inf
@@ -54,8 +55,16 @@ class RecorderConfig:
     state_dim: int = field(8, "Length of the state vector (odometry: 8; joint_state: number of "
                               "joints).")
     action_names: list[str] = field(["vx", "vy", "vz", "yaw_rate"], "Command dimensions.")
-    command_type: str = field("twist", "Type of expert/cmd and cmd: twist, twist_stamped, "
-                                       "float64_multi_array, joint_state.")
+    command_type: str = field("twist", "Type of expert/cmd and cmd: twist, twist_stamped "
+                                       "(cmd_vel from Jazzy on), float64_multi_array "
+                                       "(ros2_control forward_command_controller), "
+                                       "joint_state, joint_trajectory (ros2_control "
+                                       "joint_trajectory_controller; its first point is "
+                                       "recorded).")
+    command_interface: str = field("velocity", "What the actions are, velocity or position: "
+                                               "the JointState / JointTrajectoryPoint field "
+                                               "read. Stored with the dataset; the policy "
+                                               "trained on it sends the same.")
     record_executed: bool = field(True, "Also record cmd (what the robot executed).")
     record_control: bool = field(False, "Also record who was in control (dagger/control).")
     rate_hz: float = field(10.0, "Control tick rate of the stored rows.")
@@ -78,6 +87,9 @@ class RecorderConfig:
         if self.rate_hz <= 0 or self.latency <= 0:
             raise ValueError(f"rate_hz and latency must be > 0, got {self.rate_hz=} "
                              f"{self.latency=}")
+        if self.command_interface not in COMMAND_INTERFACES:
+            raise ValueError(f"command_interface must be one of {COMMAND_INTERFACES}, got "
+                             f"{self.command_interface=}")
         if self.state_dim < 1 or not self.action_names:
             raise ValueError(f"state_dim must be >= 1 and action_names non-empty, got "
                              f"{self.state_dim=} {self.action_names=}")
@@ -119,7 +131,7 @@ class RecorderConfig:
                 "cameras": [{"name": c, "yaw_deg": y, "lateral_m": d} for c, y, d in
                             zip(self.cameras, self.camera_yaw_deg, self.camera_lateral_m)],
                 "state_type": self.state_type, "action_names": list(self.action_names),
-                "command_type": self.command_type,
+                "command_type": self.command_type, "command_interface": self.command_interface,
                 "image_size": [self.image_width, self.image_height],
                 "tolerances": self.tolerances(), "flags": {"ok": OK, "missing": MISSING,
                                                            "stale": STALE,
