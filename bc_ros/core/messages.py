@@ -24,8 +24,9 @@ TWIST_FIELDS = {
 # command_type parameter -> ROS message type. What each is for:
 #   twist                geometry_msgs/Twist: cmd_vel of Humble-era drivers (diff_drive_controller
 #                        before Jazzy, most drones and bases).
-#   twist_stamped        geometry_msgs/TwistStamped: cmd_vel from Jazzy on (diff_drive_controller
-#                        and the other ros2_controllers take it by default there).
+#   twist_stamped        geometry_msgs/TwistStamped: cmd_vel from Jazzy on (ros2_control's
+#                        diff_drive_controller subscribes only to it there; Humble's takes Twist
+#                        unless use_stamped_vel).
 #   float64_multi_array  std_msgs/Float64MultiArray: ros2_control's forward_command_controller
 #                        family (position_controllers/JointGroupPositionController,
 #                        velocity_controllers/JointGroupVelocityController): ``data`` is the
