@@ -401,7 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "camera/<name>/image_raw/compressed")
     p.add_argument("--sim-time", action="store_true", help="publish /clock and stamp with it")
     p.add_argument("--command-type", default="twist",
-                   help="twist, twist_stamped, float64_multi_array or joint_state")
+                   help="twist, twist_stamped (cmd_vel from Jazzy on), float64_multi_array "
+                        "(ros2_control forward_command_controller), joint_state or "
+                        "joint_trajectory (ros2_control joint_trajectory_controller); "
+                        "-p command_interface:=position after --ros-args for positions")
     p.add_argument("--snapshot", metavar="DIR", help="write camera and overview PNGs here")
     p.add_argument("--snapshot-step", type=int, default=20,
                    help="step of each episode at which the snapshot is taken")

@@ -149,10 +149,10 @@ def timed_node_class():
             self.marks.setdefault(ns(stamp), {})["submitted"] = time.perf_counter()
             super()._submit(t, stamp, obs)
 
-        def _publish(self, command, t, stamp, policy=False, score=None):
+        def _publish(self, command, t, stamp, policy=False, score=None, **kwargs):
             mark = self.marks.setdefault(ns(stamp), {})
             mark["publishing"] = time.perf_counter()
-            super()._publish(command, t, stamp, policy, score)
+            super()._publish(command, t, stamp, policy, score, **kwargs)
             mark["published"] = time.perf_counter()
 
     return TimedPolicyNode

@@ -5,6 +5,8 @@ lengths are rejected (counted, with the reason), out-of-range values are clamped
 ``CommandLatch`` decides which command to apply on the next control step, in real time (latest
 fresh command, else the stop command) or in lockstep (exactly one step per command received after
 the observation was published, with a timeout policy). Time comes in as an argument.
+``StopCommand`` says what "stop" is for a command interface (velocity: the stop vector;
+position: hold the last position commanded).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+
+from bc_ros.core.messages import COMMAND_INTERFACES
 
 TIMEOUT_POLICIES = ("wait", "hold", "stop")
 
@@ -114,3 +118,42 @@ class CommandLatch:
         if self.policy == "hold" and self._last is not None:
             return self._last
         return self.stop
+
+
+class StopCommand:
+    """What a node sends to stop the robot, for its command interface (velocity | position).
+
+    velocity: the robot's stop vector (zeros clipped to the limits, or the configured one), in
+    every command type: a Twist, a JointState, a Float64MultiArray or a one-point
+    JointTrajectory of those velocities.
+
+    position: a position is a place to go, not a stop: any fixed vector (zeros) would drive the
+    robot there. Stopping is holding where the robot is, and what a node that does not read the
+    robot's joint state knows of that is the last position it commanded, which the controller is
+    tracking: ``command()`` returns it (for a trajectory, its first point: the position due
+    now), so the robot ends the move it was on and goes no further. Before the node has
+    commanded anything there is nothing to hold: ``command()`` is None and the node sends
+    nothing (the controller holds where it started: joint_trajectory_controller holds its
+    position on activation). An empty JointTrajectory is no stop either: ros2_control's
+    joint_trajectory_controller refuses it ("Empty trajectory received"), whatever its older
+    docs say about cancelling.
+    """
+
+    def __init__(self, stop, interface: str = "velocity"):
+        if interface not in COMMAND_INTERFACES:
+            raise ValueError(f"unknown command interface {interface!r}; valid interfaces: "
+                             f"{', '.join(COMMAND_INTERFACES)}")
+        self.stop = np.asarray(stop, dtype=np.float64).reshape(-1)
+        self.interface = interface
+        self._last: np.ndarray | None = None   # position: the last position commanded
+
+    def sent(self, command) -> None:
+        """A command other than the stop went out (a chunk: its first action is due now)."""
+        a = np.asarray(command, dtype=np.float64)
+        self._last = (a[0] if a.ndim == 2 else a).reshape(-1).copy()
+
+    def command(self) -> np.ndarray | None:
+        """The stop to send now; None: send nothing (position, nothing commanded yet)."""
+        if self.interface == "velocity":
+            return self.stop.copy()
+        return None if self._last is None else self._last.copy()

@@ -41,13 +41,40 @@ TWIST_FIELDS = {
     "roll_rate": ("angular", "x"), "pitch_rate": ("angular", "y"), "yaw_rate": ("angular", "z"),
 }
 
-# command_type parameter -> ROS message type
+# command_type parameter -> ROS message type. What each is for:
+#   twist                geometry_msgs/Twist: cmd_vel of Humble-era drivers (diff_drive_controller
+#                        before Jazzy, most drones and bases).
+#   twist_stamped        geometry_msgs/TwistStamped: cmd_vel from Jazzy on (ros2_control's
+#                        diff_drive_controller subscribes only to it there; Humble's takes Twist
+#                        unless use_stamped_vel).
+#   float64_multi_array  std_msgs/Float64MultiArray: ros2_control's forward_command_controller
+#                        family (position_controllers/JointGroupPositionController,
+#                        velocity_controllers/JointGroupVelocityController): ``data`` is the
+#                        action vector in ``action_names`` order (the controller's ``joints``
+#                        order), nothing else (the layout only labels it).
+#   joint_state          sensor_msgs/JointState: ``name`` = action names, the values in
+#                        ``velocity`` or ``position`` (command_interface).
+#   joint_trajectory     trajectory_msgs/JointTrajectory: ros2_control's
+#                        joint_trajectory_controller (its ~/joint_trajectory topic):
+#                        ``joint_names`` = action names; point k (k = 1, 2, ...) at
+#                        ``time_from_start`` k control periods, the values in ``velocities`` or
+#                        ``positions`` (command_interface); one point, or a policy's chunk.
 COMMAND_TYPES = {
     "twist": "geometry_msgs/msg/Twist",
     "twist_stamped": "geometry_msgs/msg/TwistStamped",
     "float64_multi_array": "std_msgs/msg/Float64MultiArray",
     "joint_state": "sensor_msgs/msg/JointState",
+    "joint_trajectory": "trajectory_msgs/msg/JointTrajectory",
 }
+
+# command_interface parameter: what the action values are, so which field of a JointState or a
+# JointTrajectoryPoint carries them (JointState: ``velocity`` | ``position``; a trajectory point:
+# ``velocities`` | ``positions``). Twist types carry velocities only; a Float64MultiArray carries
+# whatever its controller commands (the interface only changes what "stop" means: see
+# bc_ros.core.commands.StopCommand).
+COMMAND_INTERFACES = ("velocity", "position")
+JOINT_STATE_FIELDS = {"velocity": "velocity", "position": "position"}
+TRAJECTORY_FIELDS = {"velocity": "velocities", "position": "positions"}
 
 
 def message_type(msg) -> str:
@@ -172,26 +199,56 @@ def raw_image_from_msg(msg) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def check_command_type(command_type: str, action_names) -> None:
-    """Raise ValueError if ``command_type`` is unknown or cannot carry every one of
-    ``action_names``."""
+def check_command_type(command_type: str, action_names, interface: str = "velocity") -> None:
+    """Raise ValueError if ``command_type`` or ``interface`` is unknown, or the type cannot carry
+    every one of ``action_names`` as ``interface`` values."""
     if command_type not in COMMAND_TYPES:
         raise ValueError(f"unknown command type {command_type!r}; valid types: "
                          f"{', '.join(COMMAND_TYPES)}")
+    if interface not in COMMAND_INTERFACES:
+        raise ValueError(f"unknown command interface {interface!r}; valid interfaces: "
+                         f"{', '.join(COMMAND_INTERFACES)}")
     if command_type in ("twist", "twist_stamped"):
+        if interface != "velocity":
+            raise ValueError(f"a {command_type} command carries velocities, not {interface}s; "
+                             f"use float64_multi_array, joint_state or joint_trajectory for "
+                             f"{interface} commands")
         missing = [n for n in action_names if n not in TWIST_FIELDS]
         if missing:
             raise ValueError(
-                f"a {command_type} command cannot carry {missing}; use float64_multi_array or "
-                f"joint_state for actions {list(action_names)}")
+                f"a {command_type} command cannot carry {missing}; use float64_multi_array, "
+                f"joint_state or joint_trajectory for actions {list(action_names)}")
 
 
-def command_from_msg(msg, action_names) -> np.ndarray:
-    """A Twist, TwistStamped, Float64MultiArray or JointState -> action vector (float64).
+def _other(interface: str) -> str:
+    return "position" if interface == "velocity" else "velocity"
 
-    Raises ValueError for a wrong length, a JointState whose names do not cover
-    ``action_names``, or a message type that cannot carry the action. Non-finite values are
-    passed through: deciding what to do with them is the caller's job (it counts them).
+
+def _by_name(kind: str, names, values, action_names, what: str) -> np.ndarray:
+    """``values`` laid out by ``names`` -> the action vector in ``action_names`` order."""
+    if len(values) != len(names):
+        raise ValueError(f"{kind} command has {len(names)} names but {len(values)} {what}")
+    index = {n: i for i, n in enumerate(names)}
+    missing = [n for n in action_names if n not in index]
+    if missing:
+        raise ValueError(f"{kind} command lacks {missing}; expected names "
+                         f"{list(action_names)}, got {list(names)}")
+    return np.array([values[index[n]] for n in action_names], dtype=np.float64)
+
+
+def command_from_msg(msg, action_names, interface: str = "velocity") -> np.ndarray:
+    """A Twist, TwistStamped, Float64MultiArray, JointState or JointTrajectory -> action vector
+    (float64) in ``action_names`` order.
+
+    ``interface`` (velocity | position) says which field carries the values: a JointState's
+    ``velocity`` or ``position`` (the other one when that one is empty, as senders that fill one
+    field do), a JointTrajectory's first point's ``velocities`` or ``positions`` (that one only:
+    a trajectory for the other interface is refused). Names may come in any order.
+
+    Raises ValueError for a wrong length, names that do not cover ``action_names`` (naming the
+    expected and the received ones), a trajectory without points, or a message type that cannot
+    carry the action. Non-finite values are passed through: deciding what to do with them is the
+    caller's job (it counts them).
     """
     kind = message_type(msg)
     if kind == COMMAND_TYPES["twist_stamped"]:
@@ -206,19 +263,27 @@ def command_from_msg(msg, action_names) -> np.ndarray:
             raise ValueError(f"Float64MultiArray command has {data.size} values, expected "
                              f"{len(action_names)} ({', '.join(action_names)})")
         return data
+    if interface not in COMMAND_INTERFACES:
+        raise ValueError(f"unknown command interface {interface!r}; valid interfaces: "
+                         f"{', '.join(COMMAND_INTERFACES)}")
     if kind == COMMAND_TYPES["joint_state"]:
-        values = msg.velocity if len(msg.velocity) else msg.position
-        if len(values) != len(msg.name):
-            raise ValueError(f"JointState command has {len(msg.name)} names but "
-                             f"{len(values)} velocities/positions")
-        index = {n: i for i, n in enumerate(msg.name)}
-        missing = [n for n in action_names if n not in index]
-        if missing:
-            raise ValueError(f"JointState command lacks {missing}; expected names "
-                             f"{list(action_names)}, got {list(msg.name)}")
-        return np.array([values[index[n]] for n in action_names], dtype=np.float64)
-    raise ValueError(f"cannot read a command from {kind}; expected one of "
-                     f"Twist, TwistStamped, Float64MultiArray, JointState")
+        first = getattr(msg, JOINT_STATE_FIELDS[interface])
+        values = first if len(first) else getattr(msg, JOINT_STATE_FIELDS[_other(interface)])
+        return _by_name("JointState", msg.name, values, action_names, "velocities/positions")
+    if kind == COMMAND_TYPES["joint_trajectory"]:
+        if len(msg.points) == 0:
+            raise ValueError(f"JointTrajectory command has no points; expected at least one "
+                             f"carrying {TRAJECTORY_FIELDS[interface]} for {list(action_names)}")
+        field_name = TRAJECTORY_FIELDS[interface]
+        values = getattr(msg.points[0], field_name)
+        if len(values) == 0:
+            other = TRAJECTORY_FIELDS[_other(interface)]
+            got = f"it has {other}" if len(getattr(msg.points[0], other)) else "it has neither"
+            raise ValueError(f"JointTrajectory command's first point has no {field_name} "
+                             f"(command_interface {interface}); {got}")
+        return _by_name("JointTrajectory", msg.joint_names, values, action_names, field_name)
+    raise ValueError(f"cannot read a command from {kind}; expected one of Twist, TwistStamped, "
+                     f"Float64MultiArray, JointState, JointTrajectory")
 
 
 def odometry_from_msg(msg) -> np.ndarray:

@@ -29,7 +29,12 @@ The file, field by field (``config/robots/*.yaml`` are complete examples)::
                                      # name: a message in another order is reordered, one
                                      # without a listed joint is refused and counted)
     command:
-      type: twist_stamped            # twist | twist_stamped | float64_multi_array | joint_state
+      type: twist_stamped            # twist | twist_stamped (cmd_vel, Jazzy+) |
+                                     # float64_multi_array (ros2_control forward controllers) |
+                                     # joint_state | joint_trajectory (joint_trajectory_controller)
+      interface: velocity            # velocity | position: what the actions are (the JointState
+                                     # / trajectory point field; position: a stop holds the last
+                                     # command)
       topic: cmd                     # where the robot takes commands (the mux publishes there)
       actions: [vx, vy, vz]          # the action vector's layout
       low: [-0.25, -0.25, -0.25]     # limits, one per action: commands are clamped to them
@@ -47,8 +52,8 @@ import os
 
 import yaml
 
-from bc_ros.core.messages import (COMMAND_TYPES, IMAGE_ENCODINGS, IMAGE_TRANSPORTS,
-                                  check_command_type)
+from bc_ros.core.messages import (COMMAND_INTERFACES, COMMAND_TYPES, IMAGE_ENCODINGS,
+                                  IMAGE_TRANSPORTS, check_command_type)
 
 STATE_TYPES = ("joint_state", "odometry", "none")
 ODOMETRY_STATE = ("x", "y", "z", "yaw", "vx", "vy", "vz", "yaw_rate")  # odometry_from_msg
@@ -58,8 +63,8 @@ DEFAULT_STATE_TOPICS = {"joint_state": "joint_states", "odometry": "odom", "none
 # The node config fields a profile decides (``RobotProfile.node_fields``'s keys).
 NODE_FIELDS = ("cameras", "camera_topics", "camera_yaw_deg", "camera_lateral_m", "image_width",
                "image_height", "image_transport", "state_type", "state_topic", "state_dim",
-               "joint_names", "action_names", "command_type", "low", "high", "stop_command",
-               "rate_hz", "robot_cmd_topic")
+               "joint_names", "action_names", "command_type", "command_interface", "low",
+               "high", "stop_command", "rate_hz", "robot_cmd_topic")
 
 
 class ProfileError(ValueError):
@@ -96,6 +101,7 @@ class CommandProfile:
     low: list
     high: list
     topic: str = "cmd"
+    interface: str = "velocity"
     stop: list = dataclasses.field(default_factory=list)
 
     def stop_command(self) -> list[float]:
@@ -138,6 +144,7 @@ class RobotProfile:
             "state_type": self.state.type, "state_topic": self.state.topic,
             "state_dim": self.state.dim, "joint_names": list(self.state.joints),
             "action_names": list(self.command.actions), "command_type": self.command.type,
+            "command_interface": self.command.interface,
             "low": [float(v) for v in self.command.low],
             "high": [float(v) for v in self.command.high],
             "stop_command": self.command.stop_command(),
@@ -285,8 +292,11 @@ def _check(p: RobotProfile, where: str) -> None:
     if not isinstance(c.actions, list) or not c.actions or not all(
             isinstance(a, str) for a in c.actions):
         bad("command.actions", f"must be a non-empty list of names, got {c.actions!r}")
+    if c.interface not in COMMAND_INTERFACES:
+        bad("command.interface", f"must be one of {list(COMMAND_INTERFACES)}, got "
+                                 f"{c.interface!r}")
     try:
-        check_command_type(c.type, c.actions)
+        check_command_type(c.type, c.actions, c.interface)
     except ValueError as e:
         bad("command.type", str(e))
     n = len(c.actions)

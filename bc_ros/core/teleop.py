@@ -36,8 +36,10 @@ class TeleopConfig:
                                                        "for - (e.g. 'ws': w forward, s back).")
     key_hold: float = field(0.3, "Seconds one key press drives its dimension.")
     rate_hz: float = field(20.0, "Rate of expert/cmd and expert/engaged.")
-    command_type: str = field("twist", "Message type of expert/cmd: twist, twist_stamped, "
-                                       "float64_multi_array, joint_state.")
+    command_type: str = field("twist", "Message type of expert/cmd: twist, twist_stamped "
+                                       "(cmd_vel from Jazzy on), float64_multi_array, "
+                                       "joint_state, joint_trajectory (velocities: sticks and "
+                                       "keys command rates).")
 
     def __post_init__(self):
         n = len(self.action_names)

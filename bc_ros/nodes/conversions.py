@@ -6,24 +6,31 @@ node can log it and carry on.
 
 Commands: an action vector is laid out by ``action_names`` (e.g. ``("vx", "vy", "vz",
 "yaw_rate")``). Twist/TwistStamped carry the names listed in ``TWIST_FIELDS``; Float64MultiArray
-carries the vector in order; JointState carries it in ``velocity`` with ``name`` = action names.
+carries the vector in order (ros2_control's forward_command_controller: ``data`` only);
+JointState carries it in ``velocity`` or ``position`` (``interface``) with ``name`` = action
+names; JointTrajectory (ros2_control's joint_trajectory_controller) carries one point per action
+of a chunk, in ``velocities`` or ``positions``, with ``joint_names`` = action names and point k
+(from 1) at ``time_from_start`` = k * ``period``. The type list and what each is for:
+``bc_ros.core.messages.COMMAND_TYPES``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from builtin_interfaces.msg import Time
+from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 # The readers (message -> array) are ROS-free and shared with the rosbag2 import; re-exported
 # here so that nodes find both directions in one place.
 from bc_ros.core.messages import (  # noqa: F401
-    COMPRESSED_FORMATS, IMAGE_ENCODINGS, IMAGE_TRANSPORTS, TWIST_FIELDS, camera_topic,
-    check_command_type, check_image_transport, command_from_msg, header_stamp, image_from_msg,
-    joint_state_from_msg, message_type, odometry_from_msg, time_from_msg)
+    COMMAND_INTERFACES, COMPRESSED_FORMATS, IMAGE_ENCODINGS, IMAGE_TRANSPORTS,
+    JOINT_STATE_FIELDS, TRAJECTORY_FIELDS, TWIST_FIELDS, camera_topic, check_command_type,
+    check_image_transport, command_from_msg, header_stamp, image_from_msg, joint_state_from_msg,
+    message_type, odometry_from_msg, time_from_msg)
 
 IMAGE_CLASSES = {"raw": Image, "compressed": CompressedImage}
 
@@ -32,6 +39,7 @@ COMMAND_TYPES = {
     "twist_stamped": TwistStamped,
     "float64_multi_array": Float64MultiArray,
     "joint_state": JointState,
+    "joint_trajectory": JointTrajectory,
 }
 
 
@@ -40,6 +48,12 @@ def time_to_msg(seconds: float) -> Time:
     """Seconds (float) -> builtin_interfaces/Time, rounded to the nanosecond."""
     ns = int(round(seconds * 1e9))
     return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def duration_to_msg(seconds: float) -> Duration:
+    """Seconds (float, >= 0) -> builtin_interfaces/Duration, rounded to the nanosecond."""
+    ns = int(round(seconds * 1e9))
+    return Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
 # ---- images -----------------------------------------------------------------------------------
@@ -110,10 +124,29 @@ def command_class(command_type: str):
 
 
 def command_to_msg(action, action_names, command_type: str, stamp: Time | None = None,
-                   frame_id: str = ""):
-    """Action vector -> a command message of ``command_type``."""
-    check_command_type(command_type, action_names)
-    values = [float(v) for v in np.asarray(action, dtype=np.float64).reshape(-1)]
+                   frame_id: str = "", *, interface: str = "velocity",
+                   period: float | None = None):
+    """Action vector -> a command message of ``command_type``.
+
+    ``interface`` (velocity | position): which field of a JointState or a trajectory point
+    carries the values. ``joint_trajectory`` also takes a chunk, ``action`` of shape (N, A):
+    point k (k = 1..N) is action k-1 at ``time_from_start`` = k * ``period`` (seconds, needed);
+    a single action is one point at one period. Its ``header.stamp`` stays zero, which
+    joint_trajectory_controller reads as "start on receipt": ``stamp`` (the observation's) would
+    put points already in the past on a command that took a while to compute, and a controller
+    on another clock (sim time against wall time) would refuse every trajectory.
+    """
+    check_command_type(command_type, action_names, interface)
+    actions = np.asarray(action, dtype=np.float64)
+    if actions.ndim == 2 and command_type == "joint_trajectory":
+        if actions.shape[1] != len(action_names) or actions.shape[0] == 0:
+            raise ValueError(f"a chunk needs shape (N >= 1, {len(action_names)}) for actions "
+                             f"({', '.join(action_names)}), got {actions.shape}")
+        return trajectory_to_msg(actions, action_names, interface, period)
+    if actions.ndim > 1:
+        raise ValueError(f"a chunk of actions (shape {actions.shape}) can only go out as a "
+                         f"joint_trajectory, not {command_type}")
+    values = [float(v) for v in actions.reshape(-1)]
     if len(values) != len(action_names):
         raise ValueError(f"action has {len(values)} values, expected {len(action_names)} "
                          f"({', '.join(action_names)})")
@@ -134,10 +167,29 @@ def command_to_msg(action, action_names, command_type: str, stamp: Time | None =
         msg.layout.dim = [MultiArrayDimension(label=",".join(action_names), size=len(values),
                                               stride=len(values))]
         return msg
-    msg = JointState(name=list(action_names), velocity=values)
+    if command_type == "joint_trajectory":
+        return trajectory_to_msg(actions[None], action_names, interface, period)
+    msg = JointState(name=list(action_names))
+    setattr(msg, JOINT_STATE_FIELDS[interface], values)
     if stamp is not None:
         msg.header.stamp = stamp
     return msg
+
+
+def trajectory_to_msg(actions: np.ndarray, action_names, interface: str,
+                      period: float | None) -> JointTrajectory:
+    """(N, A) actions -> JointTrajectory: point k (from 1) carries action k-1 in ``velocities``
+    or ``positions`` at ``time_from_start`` = k * period."""
+    if period is None or not (np.isfinite(period) and period > 0):
+        raise ValueError(f"a joint_trajectory command needs the control period (seconds, > 0) "
+                         f"for the points' time_from_start, got {period=}")
+    field_name = TRAJECTORY_FIELDS[interface]
+    points = []
+    for k, values in enumerate(actions, start=1):
+        point = JointTrajectoryPoint(time_from_start=duration_to_msg(k * period))
+        setattr(point, field_name, [float(v) for v in values])
+        points.append(point)
+    return JointTrajectory(joint_names=list(action_names), points=points)
 
 
 # ---- robot state ------------------------------------------------------------------------------

@@ -12,7 +12,11 @@ Subscribes (reliable, except joy):
                            policy/cmd (NaN when it has no score for that command: never a request)
     sim/outcome            std_msgs/String JSON from sim_node: the episode ended (reset_on_outcome)
 Publishes, once per control tick (rate_hz on the node's clock: sim time with use_sim_time):
-    cmd                    what the robot executes (command_type; robot_cmd_topic)
+    cmd                    what the robot executes (command_type, on robot_cmd_topic; a joint_trajectory: one
+                           point at one control period, 1 / rate_hz: the mux decides one
+                           command per tick, so a policy's chunk is not forwarded). A stop is
+                           stop_command with command_interface velocity, and the last command
+                           executed with position (hold; nothing before the first)
     dagger/control         std_msgs/Int8: the tick's source, recording.CONTROL_CODES (0 expert,
                            1 policy: the codes the recorder already stores; 2 hold, 3 blend, 4 stop)
     dagger/label           std_msgs/Bool: this tick's expert command is a training label (human
@@ -71,6 +75,7 @@ from sensor_msgs.msg import Joy
 from std_msgs.msg import Bool, Float32, Int8, String
 from std_srvs.srv import Trigger
 
+from bc_ros.core.commands import StopCommand
 from bc_ros.core.config import field
 from bc_ros.core.dagger.mux import TIME_EPS, CommandMux, MuxConfig, MuxDecision
 from bc_ros.core.dagger.schedules import BetaSchedule, make_schedule
@@ -103,7 +108,16 @@ class DaggerNodeConfig(MuxConfig):
                                     "Command dimensions, in order (drone: vx vy vz yaw_rate; "
                                     "arm: vx vy vz); stop_command has one value per name.")
     command_type: str = field("twist", "Message type of policy/cmd, expert/cmd and cmd: twist, "
-                                       "twist_stamped, float64_multi_array, joint_state.")
+                                       "twist_stamped (cmd_vel from Jazzy on), "
+                                       "float64_multi_array (ros2_control "
+                                       "forward_command_controller), joint_state, "
+                                       "joint_trajectory (ros2_control "
+                                       "joint_trajectory_controller; the first point is read).")
+    command_interface: str = field("velocity", "What the commands are, velocity or position: "
+                                               "the JointState / JointTrajectoryPoint field "
+                                               "read and written, and the stop (velocity: "
+                                               "stop_command; position: hold the last command "
+                                               "executed, stop_command unused).")
     trigger: str = field("timer", "timer: tick at rate_hz; inputs: tick once per sim-clock "
                                   "instant as soon as the policy's command (and, with "
                                   "wait_for_expert, the expert's) for it has arrived: lockstep "
@@ -134,7 +148,7 @@ class DaggerNodeConfig(MuxConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        conv.check_command_type(self.command_type, self.action_names)
+        conv.check_command_type(self.command_type, self.action_names, self.command_interface)
         if len(self.stop_command) != len(self.action_names):
             raise ValueError(f"stop_command needs one value per action name "
                              f"{self.action_names}, got {self.stop_command=}")
@@ -171,10 +185,11 @@ class DaggerNode(Node):
         self._time_fn = clock
         self.rng = np.random.default_rng(cfg.seed)
         self.mux = CommandMux(cfg, rng=self.rng)
+        self.stopper = StopCommand(cfg.stop_command, cfg.command_interface)
         self.episode = -1
         self.tick_count = 0                 # ticks of this episode
         self.received = {"policy": 0, "expert": 0, "engaged": 0, "joy": 0, "score": 0,
-                         "rejected": 0}
+                         "rejected": 0, "stops_unsent": 0}
         self.problems = ProblemLog(2.0)     # one log throttle per (source, problem)
         self._policy = self._expert = self._score = None   # (value, arrival time)
         self._flags: dict[str, tuple[bool, float]] = {}    # "topic" | "joy" -> (value, time)
@@ -218,7 +233,8 @@ class DaggerNode(Node):
     def _on_command(self, name: str):
         def callback(msg):
             try:
-                values = conv.command_from_msg(msg, self.config.action_names)
+                values = conv.command_from_msg(msg, self.config.action_names,
+                                               self.config.command_interface)
             except ValueError as e:
                 # Cached as an empty command: the mux stops the robot (<name>_invalid) rather than
                 # keep executing the previous command of a source that now sends garbage.
@@ -308,8 +324,15 @@ class DaggerNode(Node):
 
         cfg = self.config
         stamp = conv.time_to_msg(now)
-        self.cmd_pub.publish(conv.command_to_msg(decision.command, cfg.action_names,
-                                                 cfg.command_type, stamp))
+        command = self.stopper.command() if decision.source == "stop" else decision.command
+        if command is None:     # position interface, nothing executed yet: nothing to hold
+            self.received["stops_unsent"] += 1
+        else:
+            self.cmd_pub.publish(conv.command_to_msg(command, cfg.action_names,
+                                                     cfg.command_type, stamp,
+                                                     interface=cfg.command_interface,
+                                                     period=1.0 / cfg.rate_hz))
+            self.stopper.sent(command)
         self.control_pub.publish(Int8(data=CONTROL_CODES[decision.source]))
         self.label_pub.publish(Bool(data=bool(decision.record_label)))
         if decision.event == "takeover":

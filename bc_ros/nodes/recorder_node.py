@@ -79,7 +79,7 @@ class RecorderNode(Node):
         super().__init__("recorder", **node_kwargs)
         self.config: RecorderNodeConfig = declare_config(self, RecorderNodeConfig, overrides)
         cfg = self.config
-        conv.check_command_type(cfg.command_type, cfg.action_names)
+        conv.check_command_type(cfg.command_type, cfg.action_names, cfg.command_interface)
         self.recorder = Recorder(cfg)
         self.recorder.open_store()  # recover leftovers of a crash now, not at the first episode
         store = self.recorder.store
@@ -249,7 +249,8 @@ class RecorderNode(Node):
     def _on_command(self, stream):
         def callback(msg):
             try:
-                values = conv.command_from_msg(msg, self.config.action_names)
+                values = conv.command_from_msg(msg, self.config.action_names,
+                                               self.config.command_interface)
             except ValueError as e:
                 self.recorder.counts[f"{stream}_wrong_size"] += 1
                 self.report(stream, "size", f"{stream}: {e}", error=True)

@@ -5,13 +5,17 @@ Publishes (default names, all remappable):
                                           compressed: .../image_raw/compressed, CompressedImage)
     odom (drone) | joint_states (arm)       nav_msgs/Odometry | sensor_msgs/JointState
     expert/cmd                              the scripted expert's clean command, every tick
+                                            (command_type; a joint_trajectory: one point at
+                                            one control period)
     expert/engaged                          std_msgs/Bool, with simulated_human: the simulated
                                             human holds control at this tick
                                             (bc_ros.core.sim.human), every tick
     sim/outcome                             std_msgs/String, JSON: episode, seed, success, failure
     clock                                   rosgraph_msgs/Clock, when publish_clock is on
 Subscribes:
-    cmd                                     the command to execute (command_type)
+    cmd                                     the command to execute (command_type; of a
+                                            joint_trajectory the first point, in the field of
+                                            command_interface)
 Services:
     ~/reset                                 std_srvs/Trigger: start a new episode with the seed
                                             in parameter ``seed`` (then seed + 1, ...)
@@ -47,7 +51,7 @@ class SimNode(Node):
         cfg = self.config
         self.session = SimSession(cfg)
         env = self.session.env
-        conv.check_command_type(cfg.command_type, env.action_names)
+        conv.check_command_type(cfg.command_type, env.action_names, cfg.command_interface)
         self._wall = clock
         self.snapshot_dir = snapshot_dir
         self.snapshot_step = snapshot_step
@@ -117,7 +121,8 @@ class SimNode(Node):
     # ---- commands and steps ------------------------------------------------------------------
     def _on_cmd(self, msg) -> None:
         try:
-            values = conv.command_from_msg(msg, self.session.env.action_names)
+            values = conv.command_from_msg(msg, self.session.env.action_names,
+                                           self.config.command_interface)
         except ValueError as e:
             self.session.filter.counts["rejected_shape"] += 1
             self.get_logger().error(f"rejected command on cmd: {e}", throttle_duration_sec=2.0)
@@ -185,7 +190,8 @@ class SimNode(Node):
             self.state_pub.publish(conv.joint_state_to_msg(env.joint_state(), stamp))
         if self.expert_pub is not None:
             self.expert_pub.publish(conv.command_to_msg(
-                session.expert().clean, env.action_names, self.config.command_type, stamp))
+                session.expert().clean, env.action_names, self.config.command_type, stamp,
+                interface=self.config.command_interface, period=env.control_dt))
         if self.engaged_pub is not None:
             self.engaged_pub.publish(Bool(data=session.human_engaged()))
         if repeat:

@@ -2,7 +2,8 @@
 
 Subscribes ``joy`` (sensor_msgs/Joy, from the joy package's joy_node); reads the terminal when
 stdin is one and ``keyboard`` is on. Publishes at ``rate_hz``:
-    expert/cmd       the command (command_type), zero while nobody is steering
+    expert/cmd       the command (command_type), zero while nobody is steering; always
+                     velocities (a joint_trajectory: one point of velocities at 1 / rate_hz)
     expert/engaged   std_msgs/Bool: the deadman is held (joy) or engagement is toggled on (space)
 A joystick that goes silent for ``joy_timeout`` seconds disengages and sends the stop command.
 """
@@ -76,7 +77,8 @@ class TeleopNode(Node):
         command, engaged = self.current()
         stamp = self.get_clock().now().to_msg()
         self.cmd_pub.publish(conv.command_to_msg(command, self.config.action_names,
-                                                 self.config.command_type, stamp))
+                                                 self.config.command_type, stamp,
+                                                 period=1.0 / self.config.rate_hz))
         self.engaged_pub.publish(Bool(data=engaged))
 
     def _check_other_experts(self) -> None:

@@ -47,8 +47,12 @@ def sim_launch(robot: str, default_task: str, config_file: str) -> LaunchDescrip
         DeclareLaunchArgument("use_sim_time", default_value="false",
                               description="publish /clock from the sim and stamp with sim time"),
         DeclareLaunchArgument("command_type", default_value="twist",
-                              description="cmd type: twist, twist_stamped, "
-                                          "float64_multi_array, joint_state"),
+                              description="cmd type: twist, twist_stamped (cmd_vel from "
+                                          "Jazzy on), float64_multi_array (ros2_control "
+                                          "forward_command_controller), joint_state, "
+                                          "joint_trajectory (ros2_control "
+                                          "joint_trajectory_controller); command_interface "
+                                          "(velocity | position) is in the config file"),
         DeclareLaunchArgument("cmd_topic", default_value="cmd",
                               description="topic the sim executes commands from"),
         DeclareLaunchArgument("teleop", default_value="false",
@@ -172,8 +176,12 @@ def policy_launch() -> LaunchDescription:
                                           "odom / joint_states)"),
         DeclareLaunchArgument("command_type", default_value="twist_stamped",
                               description="command message type of policy_node (and of the "
-                                          "sim with sim:=true): twist, twist_stamped, "
-                                          "float64_multi_array, joint_state"),
+                                          "sim with sim:=true): twist, twist_stamped "
+                                          "(cmd_vel from Jazzy on), float64_multi_array "
+                                          "(ros2_control forward_command_controller), "
+                                          "joint_state, joint_trajectory (ros2_control "
+                                          "joint_trajectory_controller; publish_chunk and "
+                                          "command_interface are in the config file)"),
         DeclareLaunchArgument("backend", default_value="torch",
                               description="torch (eager) or onnxruntime (exported at load; "
                                           "faster at batch 1)"),
@@ -242,8 +250,12 @@ def dagger_launch() -> LaunchDescription:
                               description="seed of the beta-mode draws"),
         DeclareLaunchArgument("command_type", default_value="twist",
                               description="command type of policy/cmd, expert/cmd and cmd: "
-                                          "twist, twist_stamped, float64_multi_array, "
-                                          "joint_state"),
+                                          "twist, twist_stamped (cmd_vel from Jazzy on), "
+                                          "float64_multi_array (ros2_control "
+                                          "forward_command_controller), joint_state, "
+                                          "joint_trajectory (ros2_control "
+                                          "joint_trajectory_controller); command_interface "
+                                          "(velocity | position) is in the config files"),
         DeclareLaunchArgument("use_sim_time", default_value="false",
                               description="tick on /clock (the sim publishes it when started "
                                           "here)"),

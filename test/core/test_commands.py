@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bc_ros.core.commands import CommandFilter, CommandLatch
+from bc_ros.core.commands import CommandFilter, CommandLatch, StopCommand
 
 NAMES = ("vx", "vy", "vz", "yaw_rate")
 LOW = [-1.0, -1.5, -1.0, -1.5]
@@ -64,3 +64,29 @@ def test_latch_rejects_bad_settings():
         CommandLatch([0], lockstep=True, timeout=1.0, policy="maybe")
     with pytest.raises(ValueError, match="timeout"):
         CommandLatch([0], lockstep=True, timeout=0.0)
+
+
+# ---- the stop command per interface ---------------------------------------------------------
+def test_velocity_stop_is_the_stop_vector_whatever_was_sent():
+    stop = StopCommand([0.0, 0.0, -0.2, 0.0], "velocity")
+    assert stop.command().tolist() == [0.0, 0.0, -0.2, 0.0]
+    stop.sent([1.0, 1.0, 1.0, 1.0])
+    assert stop.command().tolist() == [0.0, 0.0, -0.2, 0.0]
+
+
+def test_position_stop_holds_the_last_position_commanded():
+    """A zero position is a place to go, not a stop: the stop repeats the position the robot
+    was last sent to (of a chunk, its first point: the one due now); before any, nothing."""
+    stop = StopCommand([0.0] * 4, "position")
+    assert stop.command() is None
+    stop.sent([0.5, -0.1, 0.2, 0.0])
+    assert stop.command().tolist() == [0.5, -0.1, 0.2, 0.0]
+    stop.sent(np.array([[0.6, 0.0, 0.2, 0.0], [0.7, 0.0, 0.2, 0.0]]))
+    assert stop.command().tolist() == [0.6, 0.0, 0.2, 0.0]
+    stop.command()[0] = 99.0                       # a copy: the caller cannot change it
+    assert stop.command()[0] == 0.6
+
+
+def test_stop_refuses_an_unknown_interface():
+    with pytest.raises(ValueError, match="unknown command interface 'effort'"):
+        StopCommand([0.0], "effort")

@@ -97,13 +97,98 @@ def test_bad_compressed_images_are_rejected_with_what_was_wrong(rgb):
     assert conv.camera_topic("left", "compressed") == "camera/left/image_raw/compressed"
 
 
-@pytest.mark.parametrize("command_type", ["twist", "twist_stamped", "float64_multi_array",
-                                          "joint_state"])
+ARM = ("vx", "vy", "vz", "gripper")
+TYPES = ["twist", "twist_stamped", "float64_multi_array", "joint_state", "joint_trajectory"]
+POSITION_TYPES = ["float64_multi_array", "joint_state", "joint_trajectory"]
+
+
+@pytest.mark.parametrize("command_type", TYPES)
 def test_command_round_trip(command_type):
     action = np.array([1.25, -0.5, 0.1, 0.75])
-    msg = conv.command_to_msg(action, DRONE, command_type, conv.time_to_msg(3.0))
+    msg = conv.command_to_msg(action, DRONE, command_type, conv.time_to_msg(3.0), period=0.1)
     assert isinstance(msg, conv.command_class(command_type))
     np.testing.assert_array_equal(conv.command_from_msg(msg, DRONE), action)
+
+
+@pytest.mark.parametrize("command_type", POSITION_TYPES)
+def test_position_commands_round_trip_in_their_field(command_type):
+    action = np.array([0.4, -0.3, 0.2, 0.04])
+    msg = conv.command_to_msg(action, ARM, command_type, period=0.1, interface="position")
+    np.testing.assert_array_equal(conv.command_from_msg(msg, ARM, "position"), action)
+    if command_type == "joint_state":
+        assert list(msg.position) == action.tolist() and len(msg.velocity) == 0
+    if command_type == "joint_trajectory":
+        assert list(msg.points[0].positions) == action.tolist()
+        assert len(msg.points[0].velocities) == 0
+
+
+def test_joint_trajectory_for_joint_trajectory_controller():
+    """joint_names = action names, one point at one control period, velocities only (the
+    velocity interface), and a zero stamp: the controller starts it on receipt."""
+    msg = conv.command_to_msg([0.1, 0.2, 0.3, 1.0], ARM, "joint_trajectory",
+                              conv.time_to_msg(5.0), period=0.05)
+    assert list(msg.joint_names) == list(ARM) and len(msg.points) == 1
+    (p,) = msg.points
+    assert list(p.velocities) == [0.1, 0.2, 0.3, 1.0]
+    assert len(p.positions) == len(p.accelerations) == len(p.effort) == 0
+    assert (p.time_from_start.sec, p.time_from_start.nanosec) == (0, 50_000_000)
+    assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (0, 0)
+
+
+@pytest.mark.parametrize("interface,field", [("velocity", "velocities"),
+                                             ("position", "positions")])
+def test_a_chunk_is_one_point_per_action_k_periods_on(interface, field):
+    chunk = np.array([[0.1, 0.0, 0.0, 0.0], [0.2, 0.0, 0.0, 0.0], [0.3, 0.0, 0.0, 1.0]])
+    msg = conv.command_to_msg(chunk, ARM, "joint_trajectory", interface=interface, period=0.4)
+    assert [list(getattr(p, field)) for p in msg.points] == chunk.tolist()
+    assert [(p.time_from_start.sec, p.time_from_start.nanosec) for p in msg.points] == [
+        (0, 400_000_000), (0, 800_000_000), (1, 200_000_000)]
+    # the reader takes the first point: the command now
+    np.testing.assert_array_equal(conv.command_from_msg(msg, ARM, interface), chunk[0])
+
+
+def test_trajectory_and_chunk_misuse_is_named():
+    with pytest.raises(ValueError, match="needs the control period .*period=None"):
+        conv.command_to_msg([0.0] * 4, ARM, "joint_trajectory")
+    with pytest.raises(ValueError, match="can only go out as a joint_trajectory, not "
+                                         "float64_multi_array"):
+        conv.command_to_msg(np.zeros((2, 4)), ARM, "float64_multi_array")
+    with pytest.raises(ValueError, match=r"shape \(N >= 1, 4\).*got \(2, 3\)"):
+        conv.command_to_msg(np.zeros((2, 3)), ARM, "joint_trajectory", period=0.1)
+    with pytest.raises(ValueError, match="carries velocities, not positions"):
+        conv.command_to_msg([0.0] * 4, DRONE, "twist", interface="position")
+
+
+def test_float64_multi_array_is_the_plain_vector_forward_command_controller_takes():
+    """forward_command_controller reads ``data`` only, one value per joint in its order; the
+    layout is a label."""
+    msg = conv.command_to_msg([0.5, -0.25, 0.0, 0.04], ARM, "float64_multi_array",
+                              interface="position")
+    assert list(msg.data) == [0.5, -0.25, 0.0, 0.04] and msg.layout.data_offset == 0
+
+
+@pytest.mark.parametrize("command_type", TYPES)
+def test_the_velocity_stop_goes_out_in_every_type(command_type):
+    """The robot's stop command (the zero vector clipped to its limits: here a drone whose
+    lowest vz is 0.1) is a normal command of each type."""
+    from bc_ros.core.commands import StopCommand
+    stop = StopCommand(np.clip(np.zeros(4), [-1, -1, 0.1, -1], [1, 1, 1, 1]), "velocity")
+    msg = conv.command_to_msg(stop.command(), DRONE, command_type, period=0.1)
+    np.testing.assert_array_equal(conv.command_from_msg(msg, DRONE), [0.0, 0.0, 0.1, 0.0])
+
+
+@pytest.mark.parametrize("command_type", POSITION_TYPES)
+def test_the_position_stop_holds_the_last_position_in_every_type(command_type):
+    from bc_ros.core.commands import StopCommand
+    stop = StopCommand(np.zeros(4), "position")
+    assert stop.command() is None                       # nothing sent yet: nothing to hold
+    chunk = np.array([[0.4, 0.1, 0.3, 0.04], [0.5, 0.1, 0.3, 0.04]])
+    stop.sent(chunk if command_type == "joint_trajectory" else chunk[0])
+    msg = conv.command_to_msg(stop.command(), ARM, command_type, period=0.1,
+                              interface="position")
+    np.testing.assert_array_equal(conv.command_from_msg(msg, ARM, "position"), chunk[0])
+    if command_type == "joint_trajectory":
+        assert len(msg.points) == 1                     # the hold only, not the rest of a plan
 
 
 def test_twist_fields_follow_ros_conventions():
@@ -119,7 +204,7 @@ def test_wrong_command_forms_are_named():
                               DRONE)
     with pytest.raises(ValueError, match="cannot carry \\['gripper'\\]"):
         conv.command_to_msg([0, 0, 0, 1], ("vx", "vy", "vz", "gripper"), "twist")
-    with pytest.raises(ValueError, match="valid types"):
+    with pytest.raises(ValueError, match="valid types: .*joint_trajectory"):
         conv.command_class("pose")
 
 

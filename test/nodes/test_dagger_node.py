@@ -53,7 +53,8 @@ class Rig:
                                parameter_overrides=[Parameter("use_sim_time", value=True)])
         cfg = self.node.config
         self.names = cfg.action_names
-        self.command_type = cfg.command_type
+        self.command_type, self.interface = cfg.command_type, cfg.command_interface
+        self.unsent = 0      # stops with nothing to send (position interface) when cleared
         probe = self.probe = Node("probe", context=context)
         cls = conv.command_class(cfg.command_type)
         self.pubs = {"policy": probe.create_publisher(cls, "policy/cmd", COMMAND_QOS),
@@ -85,13 +86,16 @@ class Rig:
                    what="episode 1 start event")
         for inbox in (self.cmd, self.control, self.label, self.events):
             inbox.messages.clear()
+        self.unsent = self.node.received["stops_unsent"]
 
     def clock(self, k):
         self.pubs["clock"].publish(Clock(clock=conv.time_to_msg((EPOCH + k) * DT)))
 
     def wait_outputs(self, n):
-        spin_until(self.executor, lambda: min(len(self.cmd), len(self.control),
-                                              len(self.label)) >= n, what=f"tick outputs #{n}")
+        """Until tick n's outputs are in (a stop with nothing to hold sends no cmd)."""
+        spin_until(self.executor, lambda: min(len(self.control), len(self.label)) >= n
+                   and len(self.cmd) >= n - (self.node.received["stops_unsent"] - self.unsent),
+                   what=f"tick outputs #{n}")
 
     def step(self, *, policy=None, expert=None, engaged=None, joy=None, score=None):
         """Publish this tick's inputs, wait until the node has them, tick once."""
@@ -99,7 +103,9 @@ class Rig:
         wanted = {}
         for name, value in (("policy", policy), ("expert", expert)):
             if value is not None:
-                self.pubs[name].publish(conv.command_to_msg(value, self.names, self.command_type))
+                self.pubs[name].publish(conv.command_to_msg(value, self.names, self.command_type,
+                                                            interface=self.interface,
+                                                            period=DT))
                 wanted[name] = 1
         if engaged is not None:
             self.pubs["engaged"].publish(Bool(data=engaged))
@@ -122,7 +128,8 @@ class Rig:
         return [m.data for m in self.control.messages]
 
     def commands(self):
-        return [conv.command_from_msg(m, self.names).tolist() for m in self.cmd.messages]
+        return [conv.command_from_msg(m, self.names, self.interface).tolist()
+                for m in self.cmd.messages]
 
     def event_names(self):
         return [json.loads(m.data)["event"] for m in self.events.messages]
@@ -203,6 +210,34 @@ def test_silent_or_invalid_policy_stops_the_robot(rig):
     assert r.node.received["rejected"] == 1
     assert r.codes()[-1] == STOP and r.commands()[-1] == [0.0] * 4
     assert r.node.mux.stats.stop_reasons == {"policy_stale": 2, "policy_invalid": 1}
+
+
+def test_joint_trajectory_cmd_is_one_point_and_stops_with_zero_velocities(rig):
+    r = rig(command_type="joint_trajectory", stop_command=[0.0, 0.0, 0.1, 0.0])
+    for k in range(1, 8):
+        r.step(policy=POLICY_CMD if k <= 4 else None)
+    assert r.codes() == [POLICY] * 5 + [STOP] * 2
+    assert r.commands() == [POLICY_CMD] * 5 + [[0.0, 0.0, 0.1, 0.0]] * 2
+    for msg in r.cmd.messages:         # one point, one control period on, velocities
+        (point,) = msg.points
+        assert list(msg.joint_names) == NAMES and len(point.positions) == 0
+        assert (point.time_from_start.sec, point.time_from_start.nanosec) == (0, 100_000_000)
+
+
+def test_position_interface_stops_by_holding_the_last_position_executed(rig):
+    """stop_command would be a place to go: a position robot's stop repeats the last command
+    executed; before any (tick 0: no policy yet) there is none to hold and no cmd goes out."""
+    r = rig(command_type="joint_trajectory", command_interface="position")
+    assert r.unsent == 1 and r.node.mux.stats.ticks == 0
+    for k in range(1, 10):
+        r.step(policy=[0.1 * k, 0.0, 0.0, 0.0] if k <= 4 or k >= 8 else None)
+    assert r.codes() == [POLICY] * 5 + [STOP] * 2 + [POLICY] * 2
+    held = [0.4, 0.0, 0.0, 0.0]        # the policy's command of step 4, executed at tick 5
+    cmds = r.commands()
+    np.testing.assert_allclose(cmds[4:7], [held] * 3)
+    np.testing.assert_allclose(cmds[7:], [[0.8, 0.0, 0.0, 0.0], [0.9, 0.0, 0.0, 0.0]])
+    assert all(len(m.points[0].positions) == 4 and len(m.points[0].velocities) == 0
+               for m in r.cmd.messages)
 
 
 def test_joy_deadman_engages_the_expert_and_the_handback_blends(rig):
@@ -360,6 +395,8 @@ def test_inputs_trigger_waits_for_the_flag_and_the_score_of_the_instant(ros_cont
 
 
 def test_config_is_validated_and_the_config_file_agrees(ros_context, capsys):
+    with pytest.raises(ValueError, match="twist command carries velocities, not positions"):
+        DaggerNodeConfig(command_interface="position")
     cfg = from_dict(DaggerNodeConfig, load_ros_params_yaml(str(ROOT / "config/dagger.yaml"),
                                                            "dagger"))
     assert cfg.mode == "human" and cfg.action_names == NAMES and cfg.rate_hz == 10.0

@@ -232,15 +232,20 @@ def test_preload_is_all_or_nothing_and_names_what_failed(failing, error, message
 
 def test_a_swapped_checkpoint_must_keep_the_topics_of_the_running_one():
     spec = {"cameras": ["center"], "state_dim": 8, "action_names": ["vx"],
-            "command_type": "twist", "image_size": [16, 12], "head": "mog"}
+            "command_type": "twist", "command_interface": "velocity", "image_size": [16, 12],
+            "head": "mog"}
 
-    def config(command_type="", resize_images=False):
-        return types.SimpleNamespace(command_type=command_type, resize_images=resize_images)
+    def config(command_type="", command_interface="", resize_images=False):
+        return types.SimpleNamespace(command_type=command_type,
+                                     command_interface=command_interface,
+                                     resize_images=resize_images)
 
     assert swap_spec(spec, config()) == {k: spec[k] for k in ("cameras", "state_dim",
                                                               "action_names", "command_type",
+                                                              "command_interface",
                                                               "image_size")}
-    assert set(swap_spec(spec, config(command_type="twist", resize_images=True))) == {
+    assert set(swap_spec(spec, config(command_type="twist", command_interface="velocity",
+                                      resize_images=True))) == {
         "cameras", "state_dim", "action_names"}
 
 

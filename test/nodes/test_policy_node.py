@@ -61,7 +61,7 @@ def make_checkpoint(path, action, *, nan=False, action_names=DRONE, horizon=1,
 class Robot(Node):
     """A camera, odometry and /clock with chosen stamps; listens to the policy."""
 
-    def __init__(self, context, transport="raw"):
+    def __init__(self, context, command_type="twist_stamped", transport="raw"):
         super().__init__("fake_robot", context=context)
         self.transport = transport
         self.clock = self.create_publisher(Clock, "clock", COMMAND_QOS)
@@ -69,7 +69,7 @@ class Robot(Node):
                                          conv.camera_topic("center", transport), SENSOR_QOS)
         self.odom = self.create_publisher(conv.Odometry, "odom", SENSOR_QOS)
         self.outcome = self.create_publisher(String, "sim/outcome", COMMAND_QOS)
-        self.cmds = Inbox(self, conv.TwistStamped, "policy/cmd", COMMAND_QOS)
+        self.cmds = Inbox(self, conv.command_class(command_type), "policy/cmd", COMMAND_QOS)
         self.diag = Inbox(self, DiagnosticArray, "/diagnostics", COMMAND_QOS)
         self.reset = self.create_client(Trigger, "policy/reset")
         self.enable = self.create_client(SetBool, "policy/enable")
@@ -120,7 +120,8 @@ def rig(ros_context, tmp_path):
         params.update(overrides)
         node = PolicyNode(params, context=ros_context,
                           parameter_overrides=[Parameter("use_sim_time", value=sim_time)])
-        robot = Robot(ros_context, overrides.get("image_transport", "raw"))
+        robot = Robot(ros_context, overrides.get("command_type") or "twist_stamped",
+                      overrides.get("image_transport", "raw"))
         executor = make_executor(ros_context, node, robot)
         made.append((node, robot, executor))
         spin_until(executor, lambda: robot.cam.get_subscription_count()
@@ -144,6 +145,19 @@ def step(node, robot, executor, t, **kw):
     return robot.commands_at(t)[-1]
 
 
+def step_unstamped(node, robot, executor, t, **kw):
+    """Lockstep for a command without a stamp (a trajectory starts on receipt): the next one."""
+    before = len(robot.cmds)
+    robot.publish_obs(t, **kw)
+    spin_until(executor, lambda: len(robot.cmds) > before, what=f"the command for {t}")
+    return robot.cmds.last
+
+
+def point_times(msg):
+    return [round(p.time_from_start.sec + p.time_from_start.nanosec * 1e-9, 9)
+            for p in msg.points]
+
+
 # ---- lockstep ---------------------------------------------------------------------------------
 def test_lockstep_one_clamped_command_per_new_observation(rig):
     node, robot, executor = rig()
@@ -159,6 +173,66 @@ def test_lockstep_one_clamped_command_per_new_observation(rig):
     spin_until(executor, lambda: len(robot.cmds) == 6, what="the sixth command")
     spin_for(executor, 0.2)
     assert len(robot.cmds) == 6
+
+
+def test_joint_trajectory_one_point_at_one_period(rig):
+    """joint_trajectory_controller's form: joint_names = action names, this tick's clamped
+    action in velocities at time_from_start = 1 / rate_hz, started on receipt."""
+    node, robot, executor = rig(command_type="joint_trajectory", rate_hz=20.0)
+    msg = step_unstamped(node, robot, executor, 1.0)
+    assert list(msg.joint_names) == DRONE and point_times(msg) == [0.05]
+    assert list(msg.points[0].velocities) == [3.0, -1.5, 0.5, 0.0]
+    assert len(msg.points[0].positions) == 0 and msg.header.stamp.sec == 0
+
+
+@pytest.mark.parametrize("interface,field", [("velocity", "velocities"),
+                                             ("position", "positions")])
+def test_publish_chunk_sends_the_rest_of_the_chunk_k_periods_on(rig, tmp_path, interface,
+                                                                field):
+    """A chunk of 4, 3 executed: the ticks send 3, 2, 1 points, then the next chunk's 3; point k
+    at k periods; each is what the policy will execute at that tick (clamped)."""
+    ckpt = make_checkpoint(tmp_path / "c.pt", [10.0, -10.0, 0.5, 0.0], horizon=4,
+                           n_action_steps=3)
+    node, robot, executor = rig(checkpoint=ckpt, command_type="joint_trajectory",
+                                command_interface=interface, publish_chunk=True)
+    sent = [step_unstamped(node, robot, executor, 1.0 + 0.1 * k) for k in range(4)]
+    assert [len(m.points) for m in sent] == [3, 2, 1, 3]
+    assert point_times(sent[0]) == [0.1, 0.2, 0.3] and point_times(sent[1]) == [0.1, 0.2]
+    assert all(list(getattr(p, field)) == [3.0, -1.5, 0.5, 0.0]
+               for m in sent for p in m.points)
+    assert node.counts["inferences"] == 4 and node.counts["commands"] == 4
+
+
+def test_without_publish_chunk_a_chunked_policy_sends_one_point(rig, tmp_path):
+    ckpt = make_checkpoint(tmp_path / "c.pt", [1.0] * 4, horizon=4, n_action_steps=4)
+    node, robot, executor = rig(checkpoint=ckpt, command_type="joint_trajectory")
+    assert all(len(step_unstamped(node, robot, executor, 1.0 + 0.1 * k).points) == 1
+               for k in range(3))
+
+
+def test_the_velocity_stop_is_a_trajectory_of_the_stop_command(rig):
+    node, robot, executor = rig(command_type="joint_trajectory", publish_chunk=True,
+                                stop_command=[0.0, 0.0, 0.1, 0.0])
+    msg = step_unstamped(node, robot, executor, 1.0, size=(32, 24))   # refused: stop
+    assert len(msg.points) == 1 and list(msg.points[0].velocities) == [0.0, 0.0, 0.1, 0.0]
+    assert node.counts["stop_commands"] == 1
+
+
+@pytest.mark.parametrize("command_type", ["joint_trajectory", "float64_multi_array",
+                                          "joint_state"])
+def test_the_position_stop_holds_the_last_position_sent(rig, command_type):
+    """A position is a place to go: the stop re-sends the last one (nothing before the
+    first: there is nothing to hold, and a zero position would be a move)."""
+    node, robot, executor = rig(command_type=command_type, command_interface="position")
+    robot.publish_obs(1.0, size=(32, 24))                            # refused: stop
+    spin_until(executor, lambda: node.counts["stops_unsent"] == 1, what="the unsent stop")
+    spin_for(executor, 0.2)
+    assert len(robot.cmds) == 0 and node.counts["stop_commands"] == 1
+    sent = step_unstamped(node, robot, executor, 1.1)
+    stop = step_unstamped(node, robot, executor, 1.2, size=(32, 24))  # refused: hold
+    for msg in (sent, stop):
+        assert conv.command_from_msg(msg, DRONE, "position").tolist() == [3.0, -1.5, 0.5, 0.0]
+    assert node.counts["stop_commands"] == 2 and len(robot.cmds) == 2
 
 
 def test_onnxruntime_backend_drives_and_hot_swaps_like_torch(rig, tmp_path):
@@ -410,6 +484,14 @@ def test_missing_or_incompatible_checkpoint_fails_clearly(ros_context, tmp_path,
     with pytest.raises(ValueError, match="backend must be one of"):
         PolicyNode({"checkpoint": ckpt, "low": LOW, "high": HIGH, "backend": "tensorrt"},
                    context=ros_context)
+    with pytest.raises(ValueError, match="publish_chunk needs command_type joint_trajectory "
+                                         ".*checkpoint's is 'twist_stamped'"):
+        PolicyNode({"checkpoint": ckpt, "low": LOW, "high": HIGH, "publish_chunk": True},
+                   context=ros_context)
+    with pytest.raises(ValueError, match="twist_stamped command carries velocities, not "
+                                         "positions"):
+        PolicyNode({"checkpoint": ckpt, "low": LOW, "high": HIGH,
+                    "command_interface": "position"}, context=ros_context)
 
     code = main(["policy_node", "--ros-args", "-p", f"checkpoint:={tmp_path / 'none.pt'}"])
     assert code == 2 and "does not exist" in capsys.readouterr().err
@@ -460,4 +542,8 @@ def test_config_file_and_parameters_agree():
         PolicyNodeConfig(mode="fast")
     with pytest.raises(ValueError, match="cpu_dma_latency_us must be -1"):
         PolicyNodeConfig(cpu_dma_latency_us=-5)
+    with pytest.raises(ValueError, match="command_interface must be one of"):
+        PolicyNodeConfig(command_interface="effort")
+    with pytest.raises(ValueError, match="publish_chunk needs command_type joint_trajectory"):
+        PolicyNodeConfig(command_type="twist", publish_chunk=True)
     assert cfg.backend == "torch" and cfg.cpu_dma_latency_us == -1

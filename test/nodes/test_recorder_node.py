@@ -25,15 +25,18 @@ DRONE = ["vx", "vy", "vz", "yaw_rate"]
 class Robot(Node):
     """Publishes what a camera driver, odometry and a teleop would, with chosen stamps."""
 
-    def __init__(self, context, transport="raw"):
+    def __init__(self, context, command_type="twist_stamped", interface="velocity",
+                 transport="raw"):
         super().__init__("fake_robot", context=context)
+        self.command_type, self.interface = command_type, interface
         self.transport = transport
         self.clock = self.create_publisher(Clock, "clock", COMMAND_QOS)
         self.cams = {c: self.create_publisher(conv.image_class(transport),
                                               conv.camera_topic(c, transport), SENSOR_QOS)
                      for c in ("left", "center", "right")}
         self.odom = self.create_publisher(conv.Odometry, "odom", SENSOR_QOS)
-        self.cmd = self.create_publisher(conv.TwistStamped, "expert/cmd", COMMAND_QOS)
+        self.cmd = self.create_publisher(conv.command_class(command_type), "expert/cmd",
+                                         COMMAND_QOS)
         self.status = Inbox(self, String, "recorder/status", LATCHED_QOS)
         self.start = self.create_client(Trigger, "recorder/start_episode")
         self.stop = self.create_client(SetBool, "recorder/stop_episode")
@@ -51,8 +54,8 @@ class Robot(Node):
         odom = {"position": [k, 0, 1], "orientation_xyzw": [0, 0, 0, 1],
                 "linear_body": [1, 0, 0], "angular_body": [0, 0, 0]}
         self.odom.publish(conv.odometry_to_msg(odom, stamp))
-        self.cmd.publish(conv.command_to_msg([1.0, 0.0, 0.0, 0.1 * k], DRONE, "twist_stamped",
-                                             stamp))
+        self.cmd.publish(conv.command_to_msg([1.0, 0.0, 0.0, 0.1 * k], DRONE, self.command_type,
+                                             stamp, interface=self.interface, period=0.1))
 
 
 def call(executor, client, request):
@@ -62,15 +65,20 @@ def call(executor, client, request):
     return future.result()
 
 
-@pytest.fixture(params=["raw"])
+@pytest.fixture
 def rig(ros_context, tmp_path, request):
+    # request.param: (command_type, interface[, image_transport])
+    command_type, interface, *transport = getattr(request, "param",
+                                                  ("twist_stamped", "velocity"))
+    transport = transport[0] if transport else "raw"
     recorder = RecorderNode({"dataset": str(tmp_path / "ds"), "image_width": 32,
-                             "image_height": 24, "command_type": "twist_stamped",
+                             "image_height": 24, "command_type": command_type,
+                             "command_interface": interface,
                              "record_executed": False, "task": "trail",
-                             "image_transport": request.param},
+                             "image_transport": transport},
                             context=ros_context,
                             parameter_overrides=[Parameter("use_sim_time", value=True)])
-    robot = Robot(ros_context, request.param)
+    robot = Robot(ros_context, command_type, interface, transport)
     executor = make_executor(ros_context, recorder, robot)
     spin_until(executor, lambda: all(p.get_subscription_count() for p in robot.cams.values())
                and robot.odom.get_subscription_count() and robot.cmd.get_subscription_count()
@@ -82,6 +90,10 @@ def rig(ros_context, tmp_path, request):
 def publish_ticks(recorder, robot, executor, ticks):
     for t, k in ticks:
         before = recorder.recorder.aligner.newest("action")
+        # The clock first: an unstamped command (Twist, a trajectory) is stamped on arrival.
+        robot.clock.publish(Clock(clock=conv.time_to_msg(t)))
+        spin_until(executor, lambda: recorder.get_clock().now().nanoseconds
+                   >= conv.time_from_msg(conv.time_to_msg(t)) * 1e9 - 1, what="the clock")
         robot.publish_tick(t, k)
         spin_until(executor, lambda: recorder.recorder.aligner.newest("action") != before
                    and recorder.recorder.aligner.newest("image_right") == pytest.approx(t)
@@ -92,6 +104,8 @@ def publish_ticks(recorder, robot, executor, ticks):
         executor.spin_once(timeout_sec=0.05)
 
 
+@pytest.mark.parametrize("rig", [("twist_stamped", "velocity"),
+                                 ("joint_trajectory", "position")], indirect=True)
 def test_services_start_and_stop_an_episode_with_every_tick(rig):
     recorder, robot, executor, ds = rig
     publish_ticks(recorder, robot, executor, [(1.0, 0)])
@@ -107,6 +121,7 @@ def test_services_start_and_stop_an_episode_with_every_tick(rig):
     assert not data["flags"].any()
     np.testing.assert_allclose(data["action"][:, 3], 0.1 * np.arange(6), atol=1e-6)
     assert data["image_center"][4].max() == 4
+    assert store.meta["info"]["command_interface"] == robot.interface   # the policy's default
 
 
 def test_stop_without_an_episode_says_so(rig):
@@ -153,7 +168,7 @@ def test_bad_encoding_and_size_are_counted_and_recording_goes_on(rig):
                json.loads(robot.status.last.data)["episodes_saved"] == 1, what="status")
 
 
-@pytest.mark.parametrize("rig", ["compressed"], indirect=True)
+@pytest.mark.parametrize("rig", [("twist_stamped", "velocity", "compressed")], indirect=True)
 def test_compressed_cameras_are_recorded_and_corrupt_frames_counted(rig):
     recorder, robot, executor, ds = rig
     publish_ticks(recorder, robot, executor, [(1.0, 0)])

@@ -59,11 +59,12 @@ def newest(inbox):
     return max((conv.time_from_msg(m.header.stamp) for m in inbox.messages), default=-1.0)
 
 
-def send(sim, probe, executor, action, command_type="twist"):
+def send(sim, probe, executor, action, command_type="twist", interface="velocity"):
     """Send one command and wait until the observation of the step it caused has arrived on
     every topic (while waiting for a command the sim repeats the last one with its old stamp)."""
     before = sim.session.clock  # the stamp of the observation the command answers
-    probe.cmd.publish(conv.command_to_msg(action, sim.session.env.action_names, command_type))
+    probe.cmd.publish(conv.command_to_msg(action, sim.session.env.action_names, command_type,
+                                          interface=interface, period=0.1))
     spin_until(executor, lambda: all(newest(box) > before
                                      for box in [probe.state, *probe.images.values()]),
                what="the next observation")
@@ -117,14 +118,38 @@ def test_compressed_images_arrive_as_image_transport_publishes_them(ros_context,
         sim.close()
 
 
-def test_lockstep_advances_exactly_one_step_per_command(drone):
-    sim, probe, executor = drone
+COMMAND_FORMS = [("twist", "velocity"), ("twist_stamped", "velocity"),
+                 ("float64_multi_array", "velocity"), ("joint_state", "velocity"),
+                 ("joint_trajectory", "velocity"), ("joint_trajectory", "position")]
+
+
+@pytest.mark.parametrize("command_type,interface", COMMAND_FORMS)
+def test_lockstep_advances_exactly_one_step_per_command(ros_context, command_type, interface):
+    """In every command type the sim takes (a trajectory: its first point, in the field of
+    command_interface) the ROS run is the ROS-free one, and expert/cmd comes in that type."""
+    sim, probe, executor = start(ros_context, command_type=command_type,
+                                 command_interface=interface)
+    try:
+        check_lockstep(sim, probe, executor, command_type, interface)
+    finally:
+        close(executor)
+        sim.close()
+
+
+def check_lockstep(sim, probe, executor, command_type, interface):
     actions = [[1.5, 0.0, 0.0, 0.2], [1.5, 0.1, 0.0, 0.2], [1.0, -0.1, 0.0, 0.0]]
     for i, action in enumerate(actions, 1):
-        send(sim, probe, executor, action)
+        send(sim, probe, executor, action, command_type, interface)
         assert sim.session.steps == i
     spin_for(executor, 0.3)  # no command, "wait" policy: the sim must not move
     assert sim.session.steps == len(actions)
+    spin_until(executor, lambda: len(probe.expert) >= 3, what="expert/cmd")
+    names = sim.session.env.action_names
+    expert = [conv.command_from_msg(m, names, interface) for m in probe.expert.messages]
+    assert all(e[0] > 0 for e in expert), "the trail expert flies forward"
+    if command_type == "joint_trajectory":
+        (point,) = probe.expert.last.points      # one point, one control period on
+        assert (point.time_from_start.sec, point.time_from_start.nanosec) == (0, 100_000_000)
     # What came over ROS is what the ROS-free sim gives for the same seed and actions.
     with make_env("drone", "trail", image_size=(64, 48)) as env:
         env.reset(SEED)
@@ -164,6 +189,31 @@ def test_wrong_sized_array_command_is_rejected(ros_context):
         assert sim.session.steps == 0
         send(sim, probe, executor, [1.0, 0.0, 0.0, 0.0], "float64_multi_array")
         assert sim.session.steps == 1
+    finally:
+        close(executor)
+        sim.close()
+
+
+def test_trajectories_that_do_not_fit_are_rejected_without_stepping(ros_context):
+    """An empty trajectory, one that lacks a joint, one for the other interface: no step, each
+    counted; then a fitting one steps (its first point)."""
+    sim, probe, executor = start(ros_context, command_type="joint_trajectory")
+    names = list(sim.session.env.action_names)
+    try:
+        bad = [conv.JointTrajectory(joint_names=names),
+               conv.command_to_msg([1.0, 0.0, 0.0], names[:3], "joint_trajectory", period=0.1),
+               conv.command_to_msg([1.0, 0.0, 0.0, 0.0], names, "joint_trajectory",
+                                   period=0.1, interface="position")]
+        for k, msg in enumerate(bad, 1):
+            probe.cmd.publish(msg)
+            spin_until(executor, lambda: sim.session.filter.counts["rejected_shape"] == k,
+                       what=f"bad trajectory {k} to be rejected")
+        assert sim.session.steps == 0
+        chunk = np.array([[1.0, 0.0, 0.0, 0.1], [9.0, 9.0, 9.0, 9.0]])
+        before = sim.session.clock
+        probe.cmd.publish(conv.command_to_msg(chunk, names, "joint_trajectory", period=0.1))
+        spin_until(executor, lambda: newest(probe.state) > before, what="the step")
+        assert sim.session.steps == 1 and sim.session.latch._last.tolist() == chunk[0].tolist()
     finally:
         close(executor)
         sim.close()
@@ -213,6 +263,11 @@ def test_parameters_mirror_the_config_with_descriptions(drone):
         assert sim.has_parameter(f.name), f.name
         descriptor = sim.describe_parameter(f.name)
         assert descriptor.description == f.metadata["help"]
+
+
+def test_command_interface_is_checked():
+    with pytest.raises(ValueError, match="command_interface must be one of"):
+        SimConfig(command_interface="effort")
 
 
 def test_unknown_robot_or_task_lists_the_valid_ones():

@@ -82,3 +82,27 @@ def test_another_publisher_on_expert_cmd_is_counted_and_warned(teleop):
     spin_until(executor, lambda: node.count_publishers("expert/cmd") == 1, what="the end")
     node._check_other_experts()
     assert node.other_experts == 0
+
+
+def test_joint_trajectory_teleop_sends_velocity_points_one_period_on(ros_context):
+    """Sticks command rates: a trajectory of one velocity point at 1 / rate_hz; released, the
+    zero velocities (the stop)."""
+    node = TeleopNode({"rate_hz": 50.0, "command_type": "joint_trajectory"}, clock=FakeClock(),
+                      read_terminal=False, context=ros_context)
+    probe = Node("probe", context=ros_context)
+    cmds = Inbox(probe, conv.JointTrajectory, "expert/cmd", COMMAND_QOS)
+    joy = probe.create_publisher(Joy, "joy", SENSOR_QOS)
+    executor = make_executor(ros_context, node, probe)
+    try:
+        spin_until(executor, lambda: joy.get_subscription_count() > 0 and len(cmds) > 0,
+                   what="teleop discovery")
+        names = node.config.action_names
+        assert conv.command_from_msg(cmds.last, names).tolist() == [0.0] * 4
+        joy.publish(Joy(axes=[0.0, 1.0, 0.0, 0.5, 0.0], buttons=[0, 0, 0, 0, 1]))
+        spin_until(executor, lambda: conv.command_from_msg(cmds.last, names)[0] == 1.5,
+                   what="forward cmd")
+        (point,) = cmds.last.points
+        assert list(point.velocities) == [1.5, 0.0, 0.0, 0.5] and len(point.positions) == 0
+        assert (point.time_from_start.sec, point.time_from_start.nanosec) == (0, 20_000_000)
+    finally:
+        close(executor)

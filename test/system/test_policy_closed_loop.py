@@ -48,13 +48,19 @@ def ros_free(path, backend):
     return results
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
-def test_ros_closed_loop_equals_the_ros_free_eval(tmp_path, ros_context, backend):
+@pytest.mark.parametrize("backend,command_type,chunk", [
+    ("torch", "twist_stamped", 0), ("onnxruntime", "twist_stamped", 0),
+    ("torch", "joint_trajectory", 3)])
+def test_ros_closed_loop_equals_the_ros_free_eval(tmp_path, ros_context, backend, command_type,
+                                                  chunk):
+    """joint_trajectory: the policy sends the rest of a chunk of 3 as trajectory points, the
+    sim executes their first: the same closed loop as eval's."""
     if backend == "onnxruntime":
         pytest.importorskip("onnxruntime")
     torch.manual_seed(3)
     path = str(tmp_path / "policy.pt")
-    save_checkpoint(drone_policy(), path)          # untrained, with state: both paths matter
+    kw = {"horizon": chunk, "n_action_steps": chunk} if chunk else {}
+    save_checkpoint(drone_policy(**kw), path)      # untrained, with state: both paths matter
     expected = ros_free(path, backend)
 
     env = make_env("drone", "trail", image_size=(32, 32))
@@ -62,14 +68,15 @@ def test_ros_closed_loop_equals_the_ros_free_eval(tmp_path, ros_context, backend
     env.close()
     sim = SimNode({"robot": "drone", "task": "trail", "seed": SEEDS[0], "mode": "lockstep",
                    "publish_clock": True, "auto_reset": False, "image_width": 32,
-                   "image_height": 32, "command_type": "twist_stamped",
+                   "image_height": 32, "command_type": command_type,
                    "command_timeout": 0.5}, context=ros_context)
     policy = PolicyNode({"checkpoint": path, "mode": "lockstep", "cmd_topic": "cmd",
-                         "command_type": "twist_stamped", "low": low, "high": high,
-                         "torch_threads": 1, "backend": backend}, context=ros_context,
+                         "command_type": command_type, "low": low, "high": high,
+                         "torch_threads": 1, "backend": backend,
+                         "publish_chunk": bool(chunk)}, context=ros_context,
                         parameter_overrides=[Parameter("use_sim_time", value=True)])
     probe = Node("probe", context=ros_context)
-    cmds = Inbox(probe, conv.TwistStamped, "cmd", COMMAND_QOS)
+    cmds = Inbox(probe, conv.command_class(command_type), "cmd", COMMAND_QOS)
     outcomes = Inbox(probe, String, "sim/outcome", COMMAND_QOS)
     reset = probe.create_client(Trigger, "/sim/reset")
     executor = make_executor(ros_context, sim, policy, probe)
@@ -90,6 +97,9 @@ def test_ros_closed_loop_equals_the_ros_free_eval(tmp_path, ros_context, backend
             assert (outcome["success"], outcome["failure"], outcome["steps"]) == \
                 (record["success"], record["failure"], record["steps"])
             np.testing.assert_allclose(got, want, atol=1e-5)
+            if chunk:   # the ticks of a chunk sent 3, 2, 1 points: the plan from each on
+                sizes = [len(m.points) for m in cmds.messages[start:]][:outcome["steps"]]
+                assert sizes == [3, 2, 1] * (len(sizes) // 3) + [3, 2, 1][:len(sizes) % 3]
     finally:
         close(executor)
         sim.close()

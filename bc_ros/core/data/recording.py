@@ -27,7 +27,8 @@ from bc_ros.core.data.control import (CONTROL_BLEND, CONTROL_CODES,  # noqa: F40
                                       CONTROL_EXPERT, CONTROL_HOLD, CONTROL_POLICY,
                                       CONTROL_STOP, CONTROL_UNKNOWN)
 from bc_ros.core.data.store import EpisodeStore, EpisodeWriter
-from bc_ros.core.messages import camera_topic, check_image_transport
+from bc_ros.core.messages import (COMMAND_INTERFACES, camera_topic,
+                                  check_image_transport)
 from bc_ros.core.robot import load_profile
 
 OK, MISSING, STALE, BAD_VALUE = 0, 1, 2, 4
@@ -69,8 +70,16 @@ class RecorderConfig:
     state_dim: int = field(8, "Length of the state vector (odometry: 8; joint_state: number of "
                               "joints).")
     action_names: list[str] = field(["vx", "vy", "vz", "yaw_rate"], "Command dimensions.")
-    command_type: str = field("twist", "Type of expert/cmd and cmd: twist, twist_stamped, "
-                                       "float64_multi_array, joint_state.")
+    command_type: str = field("twist", "Type of expert/cmd and cmd: twist, twist_stamped "
+                                       "(cmd_vel from Jazzy on), float64_multi_array "
+                                       "(ros2_control forward_command_controller), "
+                                       "joint_state, joint_trajectory (ros2_control "
+                                       "joint_trajectory_controller; its first point is "
+                                       "recorded).")
+    command_interface: str = field("velocity", "What the actions are, velocity or position: "
+                                               "the JointState / JointTrajectoryPoint field "
+                                               "read. Stored with the dataset; the policy "
+                                               "trained on it sends the same.")
     record_executed: bool = field(True, "Also record cmd (what the robot executed).")
     record_control: bool = field(False, "Also record who was in control (dagger/control).")
     rate_hz: float = field(10.0, "Control tick rate of the stored rows.")
@@ -102,6 +111,9 @@ class RecorderConfig:
         if self.rate_hz <= 0 or self.latency <= 0:
             raise ValueError(f"rate_hz and latency must be > 0, got {self.rate_hz=} "
                              f"{self.latency=}")
+        if self.command_interface not in COMMAND_INTERFACES:
+            raise ValueError(f"command_interface must be one of {COMMAND_INTERFACES}, got "
+                             f"{self.command_interface=}")
         if self.state_dim < 1 or not self.action_names:
             raise ValueError(f"state_dim must be >= 1 and action_names non-empty, got "
                              f"{self.state_dim=} {self.action_names=}")
@@ -140,7 +152,7 @@ class RecorderConfig:
                         for i, c in enumerate(self.cameras)]
         p["state"].update(type=self.state_type, topic=self.state_topic_name(),
                           joints=list(self.joint_names))
-        p["command"]["type"] = self.command_type
+        p["command"].update(type=self.command_type, interface=self.command_interface)
         p["control_rate_hz"] = self.rate_hz
         if list(p["command"]["actions"]) != list(self.action_names):
             raise ValueError(f"action_names {self.action_names} differ from the robot profile "
@@ -173,7 +185,8 @@ class RecorderConfig:
                 "cameras": [{"name": c, "yaw_deg": y, "lateral_m": d} for c, y, d in
                             zip(self.cameras, self.camera_yaw_deg, self.camera_lateral_m)],
                 "state_type": self.state_type, "action_names": list(self.action_names),
-                "command_type": self.command_type, "image_transport": self.image_transport,
+                "command_type": self.command_type, "command_interface": self.command_interface,
+                "image_transport": self.image_transport,
                 "joint_names": list(self.joint_names), "robot": self.robot,
                 "robot_profile": self.recorded_profile(),
                 "image_size": [self.image_width, self.image_height],

@@ -148,7 +148,7 @@ def import_rosbag(bag: str, config: RecorderConfig, *, episode_split: str = "out
         raise ValueError(f"clock must be one of {CLOCKS}, got {clock!r}")
     if episode_split == "gap" and not gap_seconds > 0:
         raise ValueError(f"gap_seconds must be > 0, got {gap_seconds!r}")
-    check_command_type(config.command_type, config.action_names)
+    check_command_type(config.command_type, config.action_names, config.command_interface)
     subs = subscriptions(config, episode_split)
     remap = {}
     for name, target in (topics or {}).items():
@@ -371,7 +371,8 @@ class _Run:
             self._add(role, time_from_msg(msg.header.stamp), value)
         elif role in ("action", "executed"):
             try:
-                values = command_from_msg(msg, self.config.action_names)
+                values = command_from_msg(msg, self.config.action_names,
+                                          self.config.command_interface)
             except ValueError:
                 self.recorder.counts[f"{role}_wrong_size"] += 1
                 self.rejected[f"{role}_wrong_size"] += 1

@@ -33,7 +33,8 @@ def dataset_info(root: str) -> dict:
             "tasks": dict(tasks), "sources": dict(sources), "control_ticks": dict(control),
             "cameras": [c["name"] for c in info.get("cameras", [])],
             "image_size": info.get("image_size"), "action_names": info.get("action_names"),
-            "command_type": info.get("command_type")}
+            "command_type": info.get("command_type"),
+            "command_interface": info.get("command_interface", "velocity")}
 
 
 def audit_dataset(root: str, max_flagged_fraction: float = 0.05,

@@ -59,6 +59,8 @@ def read_checkpoint(path: str) -> dict:
                               f"expected {FORMAT!r})")
     for key in ("config", "spec", "versions", "extra"):
         payload[key] = json.loads(payload[key])
+    # written before commands had an interface, when every command carried velocities
+    payload["spec"].setdefault("command_interface", "velocity")
     encoder = payload["config"].get("encoder")
     if isinstance(encoder, dict):
         # written before EncoderConfig had an activation, when the only one was mish

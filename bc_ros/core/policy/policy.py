@@ -52,6 +52,7 @@ class PolicyConfig:
     state_names: list[str] = dataclasses.field(default_factory=list)
     action_names: list[str] = dataclasses.field(default_factory=lambda: ["vx", "yaw_rate"])
     command_type: str = "twist"
+    command_interface: str = "velocity"             # what the actions are: velocity | position
     goal_dim: int = 0
     n_obs_steps: int = 1                            # observation history
     horizon: int = 1                                # actions predicted per chunk
@@ -91,8 +92,8 @@ class PolicyConfig:
         return {"cameras": list(self.cameras), "image_size": list(self.image_size),
                 "state_dim": self.state_dim, "state_names": list(self.state_names),
                 "action_names": list(self.action_names), "command_type": self.command_type,
-                "goal_dim": self.goal_dim, "robot": self.robot, "task": self.task,
-                "robot_profile": self.robot_profile}
+                "command_interface": self.command_interface, "goal_dim": self.goal_dim,
+                "robot": self.robot, "task": self.task, "robot_profile": self.robot_profile}
 
 
 class Policy(nn.Module):
@@ -215,6 +216,16 @@ class Policy(nn.Module):
                 chosen = chunk()
             self._actions.extend(chosen[: c.n_action_steps])
         return self._actions.popleft()
+
+    def queued_actions(self) -> np.ndarray:
+        """(n, A) the actions the next n ticks' ``select_action`` will return without predicting
+        again: the rest of the current chunk's executed part (its first ``n_action_steps``),
+        oldest first. Empty (0, A) when the queue is, and always with temporal ensembling, where
+        every tick predicts anew. A robot that takes trajectories (policy_node's
+        ``publish_chunk``) gets them with this tick's action, as one plan."""
+        if not self._actions:
+            return np.zeros((0, len(self.config.action_names)))
+        return np.stack([np.asarray(a, dtype=np.float64) for a in self._actions])
 
     def _coherent(self, candidates: np.ndarray) -> np.ndarray:
         """The candidate (K, H, A) -> (H, A) that continues the previous chunk's plan."""

@@ -5,6 +5,7 @@ and the policy node, so that both compute the same command from the same observa
     runner.reset()                                  # episode start
     out = runner.act({"images": {name: HxWx3 uint8}, "state": (S,)})
     out.command                                     # what to send: clamped, always finite
+    out.upcoming                                    # (n, A) what the next ticks will send
 
 What it decides:
 - images are checked against the checkpoint's spec (camera names, size, 3 channels, uint8); a
@@ -46,6 +47,10 @@ class RunnerOutput:
     command: np.ndarray              # (A,) float64, finite, within limits
     raw: np.ndarray                  # (A,) what the policy produced
     status: str = "ok"               # ok | clamped | nonfinite
+    # (n, A) the actions queued after ``command`` for the next n ticks (the rest of the chunk
+    # being executed), clamped like it and cut before the first non-finite one (that tick will
+    # send the stop command); empty after a non-finite command and with temporal ensembling
+    upcoming: np.ndarray | None = None
 
 
 class PolicyRunner:
@@ -112,8 +117,19 @@ class PolicyRunner:
         result = self.filter(raw)
         if result.action is None:
             self.counts["nonfinite"] += 1
-            return RunnerOutput(self.stop_command.copy(), raw, "nonfinite")
+            return RunnerOutput(self.stop_command.copy(), raw, "nonfinite",
+                                upcoming=np.zeros((0, raw.size)))
+        upcoming = self.upcoming()
         if result.clamped:
             self.counts["clamped"] += 1
-            return RunnerOutput(result.action, raw, "clamped")
-        return RunnerOutput(result.action, raw)
+            return RunnerOutput(result.action, raw, "clamped", upcoming)
+        return RunnerOutput(result.action, raw, upcoming=upcoming)
+
+    def upcoming(self) -> np.ndarray:
+        """(n, A) the policy's queued actions (``Policy.queued_actions``) as the next ticks will
+        send them: clamped to the limits (not counted: each is counted at its own tick), cut
+        before the first non-finite one."""
+        queued = self.policy.queued_actions()
+        finite = np.isfinite(queued).all(axis=1)
+        n = len(queued) if finite.all() else int(np.argmin(finite))
+        return np.clip(queued[:n], self.filter.low, self.filter.high)

@@ -15,7 +15,7 @@ import numpy as np
 
 from bc_ros.core.commands import TIMEOUT_POLICIES, CommandFilter, CommandLatch
 from bc_ros.core.config import field
-from bc_ros.core.messages import COMPRESSED_FORMATS, check_image_transport
+from bc_ros.core.messages import COMMAND_INTERFACES, COMPRESSED_FORMATS, check_image_transport
 from bc_ros.core.sim import check_robot_task, default_task, make_env
 from bc_ros.core.sim.base import SimEnv
 from bc_ros.core.sim.experts import ExpertCommand, NoisyExpert
@@ -64,7 +64,16 @@ class SimConfig:
                                          "expert_drives, as a fraction of each action's half "
                                          "range (recovery data, DART).")
     command_type: str = field("twist", "Message type of cmd and expert/cmd: twist, "
-                                       "twist_stamped, float64_multi_array, joint_state.")
+                                       "twist_stamped (cmd_vel from Jazzy on), "
+                                       "float64_multi_array (ros2_control "
+                                       "forward_command_controller), joint_state, "
+                                       "joint_trajectory (ros2_control "
+                                       "joint_trajectory_controller: expert/cmd one point at "
+                                       "one control period; cmd: its first point is applied).")
+    command_interface: str = field("velocity", "Field of a JointState / JointTrajectoryPoint "
+                                               "that carries the action: velocity or position "
+                                               "(the sims' actions are velocities; position "
+                                               "only moves them to the other field).")
     episodes: int = field(0, "Stop after this many episodes (0 = run until shut down).")
     auto_reset: bool = field(True, "Start the next episode as soon as one ends.")
     publish_clock: bool = field(False, "Publish /clock with sim time and stamp messages with it "
@@ -88,6 +97,9 @@ class SimConfig:
             self.task = default_task(self.robot)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode=}")
+        if self.command_interface not in COMMAND_INTERFACES:
+            raise ValueError(f"command_interface must be one of {COMMAND_INTERFACES}, "
+                             f"got {self.command_interface=}")
         if self.timeout_policy not in TIMEOUT_POLICIES:
             raise ValueError(f"timeout_policy must be one of {TIMEOUT_POLICIES}, "
                              f"got {self.timeout_policy=}")

@@ -165,6 +165,7 @@ def policy_config_for(cfg: TrainConfig, ds: EpisodeDataset) -> PolicyConfig:
                         robot_profile=dict(info.get("robot_profile") or {}),
                         action_names=list(info["action_names"]),
                         command_type=info.get("command_type", "twist"),
+                        command_interface=info.get("command_interface", "velocity"),
                         goal_dim=len(cfg.goal_state_indices), n_obs_steps=cfg.n_obs_steps,
                         horizon=cfg.horizon, n_action_steps=cfg.n_action_steps,
                         temporal_ensemble=cfg.temporal_ensemble,

@@ -102,11 +102,13 @@ def load_runner(path: str, config: PolicyNodeConfig, expect_spec: dict | None = 
 
 def swap_spec(spec: dict, config: PolicyNodeConfig) -> dict:
     """What a new checkpoint must share with the running one (the node's topics): cameras,
-    state and actions; the command type unless ``command_type`` is set; the image size unless
-    images are resized."""
+    state and actions; the command type and interface unless ``command_type`` /
+    ``command_interface`` is set; the image size unless images are resized."""
     keys = ["cameras", "state_dim", "action_names"]
     if not config.command_type:
         keys.append("command_type")
+    if not getattr(config, "command_interface", ""):
+        keys.append("command_interface")
     if not config.resize_images:
         keys.append("image_size")
     return {k: spec[k] for k in keys}

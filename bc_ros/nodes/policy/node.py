@@ -11,7 +11,10 @@ Subscribes (sensor-data QoS; the topics the checkpoint's spec names, all remappa
 Publishes:
     policy/cmd                the command, in the checkpoint's command type (``cmd_topic``); a
                               stamped type carries the exact stamp of the observation it answers
-                              (lockstep) or of its tick (realtime)
+                              (lockstep) or of its tick (realtime); a joint_trajectory carries
+                              this tick's action at one period (1 / rate_hz), or with
+                              ``publish_chunk`` the rest of the chunk being executed, point k at
+                              k periods, and a zero stamp (start on receipt)
     policy/uncertainty        std_msgs/Float32, with ``ensemble`` only: the members' disagreement
                               at the observation, published just before its command; before
                               any other command (stop, refused observation) or when a member
@@ -67,6 +70,7 @@ from rclpy.node import Node
 from std_msgs.msg import Float32, String
 from std_srvs.srv import SetBool, Trigger
 
+from bc_ros.core.commands import StopCommand
 from bc_ros.core.config import field
 from bc_ros.core.dagger.uncertainty import half_range_scale
 from bc_ros.core.policy.backend import BACKENDS
@@ -110,7 +114,10 @@ class PolicyNodeConfig:
     high: list[float] = field([], "Upper command limits, one per action.")
     stop_command: list[float] = field([], "Command sent by the watchdog, on a non-finite "
                                           "action or a rejected observation; empty = zeros "
-                                          "(clamped to the limits).")
+                                          "(clamped to the limits). Velocity interface only: "
+                                          "with command_interface position the stop holds the "
+                                          "last position commanded (nothing is sent before "
+                                          "the first).")
     resize_images: bool = field(False, "Resize camera images whose size differs from the "
                                        "checkpoint's; off: such observations are refused and "
                                        "the stop command is sent.")
@@ -121,8 +128,21 @@ class PolicyNodeConfig:
     state_topic: str = field("", "Topic of the state; empty = odom (odometry) or joint_states.")
     state_type: str = field("auto", "Robot state stream: odometry (odom), joint_state "
                                     "(joint_states), none, or auto (from the checkpoint).")
-    command_type: str = field("", "Command message type: twist, twist_stamped, "
-                                  "float64_multi_array, joint_state; empty = the checkpoint's.")
+    command_type: str = field("", "Command message type: twist, twist_stamped (cmd_vel from "
+                                  "Jazzy on), float64_multi_array (ros2_control "
+                                  "forward_command_controller), joint_state, joint_trajectory "
+                                  "(ros2_control joint_trajectory_controller); empty = the "
+                                  "checkpoint's.")
+    command_interface: str = field("", "What the actions are: velocity or position; picks the "
+                                       "JointState / JointTrajectoryPoint field that carries "
+                                       "them and what a stop is (velocity: stop_command; "
+                                       "position: hold the last position commanded). Empty = "
+                                       "the checkpoint's (velocity for older ones).")
+    publish_chunk: bool = field(False, "joint_trajectory only: publish the rest of the chunk "
+                                       "the policy is executing (this tick's action and the "
+                                       "ones queued for the next ticks), point k at k / rate_hz "
+                                       "s, instead of one point; each tick's trajectory replaces "
+                                       "the last.")
     cmd_topic: str = field("policy/cmd", "Topic the commands are published on.")
     ensemble: list[str] = field([], "More checkpoints of the same spec. Each observation also "
                                     "runs through them and their disagreement with the main "
@@ -169,6 +189,12 @@ class PolicyNodeConfig:
         if self.command_type:
             conv.command_class(self.command_type)
         conv.check_image_transport(self.image_transport)
+        if self.command_interface and self.command_interface not in conv.COMMAND_INTERFACES:
+            raise ValueError(f"command_interface must be one of {conv.COMMAND_INTERFACES} or "
+                             f"empty (the checkpoint's), got {self.command_interface=}")
+        if self.publish_chunk and self.command_type not in ("", "joint_trajectory"):
+            raise ValueError(f"publish_chunk needs command_type joint_trajectory (a chunk is a "
+                             f"trajectory), got {self.command_type=}")
         if self.cpu_dma_latency_us < -1:
             raise ValueError(f"cpu_dma_latency_us must be -1 (untouched) or >= 0, got "
                              f"{self.cpu_dma_latency_us=}")
@@ -265,9 +291,14 @@ class PolicyNode(Node):
         self.head = runner.policy.config.head
         self.action_names = list(self.spec["action_names"])
         self.command_type = cfg.command_type or self.spec["command_type"]
-        conv.check_command_type(self.command_type, self.action_names)
+        self.command_interface = cfg.command_interface or self.spec["command_interface"]
+        conv.check_command_type(self.command_type, self.action_names, self.command_interface)
+        if cfg.publish_chunk and self.command_type != "joint_trajectory":
+            raise ValueError(f"publish_chunk needs command_type joint_trajectory (a chunk is a "
+                             f"trajectory); the checkpoint's is {self.command_type!r}")
+        self.period = 1.0 / cfg.rate_hz       # a trajectory's point k is due k periods on
         self.state_type = state_type_for(self.spec, cfg.state_type)
-        self.stop_command = runner.stop_command.copy()
+        self.stopper = StopCommand(runner.stop_command, self.command_interface)
 
         # Shared between the executor thread(s) and the inference thread, under _lock.
         self._lock = threading.Lock()
@@ -327,7 +358,8 @@ class PolicyNode(Node):
         self.get_logger().info(
             f"{self.head} policy from {cfg.checkpoint}: cameras {cameras} "
             f"{self.spec['image_size'][0]}x{self.spec['image_size'][1]}, state "
-            f"{self.state_type}, {self.command_type} on {self.cmd_pub.topic_name}, {cfg.mode}"
+            f"{self.state_type}, {self.command_type} ({self.command_interface}) on "
+            f"{self.cmd_pub.topic_name}, {cfg.mode}"
             + f", {cfg.backend}"
             + (f" at {cfg.rate_hz:g} Hz" if cfg.mode == "realtime" else "")
             + ("" if self._enabled else " (disabled: call ~/enable)"))
@@ -412,7 +444,7 @@ class PolicyNode(Node):
         runner, members = preload.runner, preload.members
         with self._lock:
             self.inference.swap(runner, members)   # taken before the thread's next job
-            self.stop_command = runner.stop_command.copy()
+            self.stopper.stop = runner.stop_command.copy()
         self.spec, self.checkpoint_loaded = preload.payload["spec"], path
         self.head = runner.policy.config.head
         self.counts["swaps"] += 1
@@ -444,7 +476,7 @@ class PolicyNode(Node):
             self.inference.drop_in_flight()
             if was and not enable:
                 now = self.get_clock().now()
-                self._publish(self.stop_command, now.nanoseconds * 1e-9, now.to_msg())
+                self._publish_stop(now.nanoseconds * 1e-9, now.to_msg())
         if enable and not was:
             self.reset_policy("enabled")
         response.success = True
@@ -566,7 +598,7 @@ class PolicyNode(Node):
         if decision.tripped:
             self.counts["watchdog_trips"] += 1
         self.inference.drop_in_flight()   # a command being computed from the old data is dropped
-        self._publish(self.stop_command, t, stamp)
+        self._publish_stop(t, stamp)
         self.counts["stop_commands"] += 1
         self.report(("watchdog", decision.why), f"watchdog: {decision.why} (obs_timeout "
                     f"{self.config.obs_timeout:g} s); sending the stop command")
@@ -583,13 +615,16 @@ class PolicyNode(Node):
         if result.error is not None:
             self.counts["observation_errors"] += 1
             self.counts["stop_commands"] += 1
-            self._publish(self.stop_command, job.time, job.stamp)
+            self._publish_stop(job.time, job.stamp)
             return
         if out.status != "ok":
             self.counts[out.status] += 1
         if out.status == "nonfinite":
             self.counts["stop_commands"] += 1
-        self._publish(out.command, job.time, job.stamp, policy=True, score=result.score)
+            self._publish_stop(job.time, job.stamp, policy=True, score=result.score)
+            return
+        self._publish(out.command, job.time, job.stamp, policy=True, score=result.score,
+                      upcoming=out.upcoming)
 
     def _report(self, result: Result) -> None:
         """Called by the inference thread after ``_deliver``, without the lock."""
@@ -602,16 +637,33 @@ class PolicyNode(Node):
                                                  f"{result.output.raw.tolist()}; stop command "
                                                  f"sent", error=True)
 
+    def _publish_stop(self, t: float, stamp, **kwargs) -> None:
+        """Called under _lock: the stop command (``StopCommand``: the stop vector, or for a
+        position interface the last position commanded; nothing before the first, counted as
+        ``stops_unsent``)."""
+        command = self.stopper.command()
+        if command is None:
+            self.counts["stops_unsent"] += 1
+            self.report(("stop", "unsent"), "stop: no position commanded yet, so none to hold; "
+                                            "nothing sent (the controller holds its own)")
+            return
+        self._publish(command, t, stamp, **kwargs)
+
     def _publish(self, command, t: float, stamp, policy: bool = False,
-                 score: float | None = None) -> None:
+                 score: float | None = None, upcoming: np.ndarray | None = None) -> None:
         """Called under _lock. ``stamp``: the observation's (or the tick's) exact stamp. With an
         ensemble, the command's score goes out first (NaN: none), so a consumer that waits for
-        both (dagger_node's inputs trigger) always gets both."""
+        both (dagger_node's inputs trigger) always gets both. ``upcoming``: the actions queued
+        after ``command``, sent along with ``publish_chunk``."""
         score_msg = None
         if self.score_pub is not None and self.members:
             score_msg = Float32(data=float("nan") if score is None else float(score))
             self.score_pub.publish(score_msg)
-        msg = conv.command_to_msg(command, self.action_names, self.command_type, stamp)
+        if self.config.publish_chunk and upcoming is not None and len(upcoming):
+            command = np.vstack([command, upcoming])          # (1 + n, A): the plan from now on
+        msg = conv.command_to_msg(command, self.action_names, self.command_type, stamp,
+                                  interface=self.command_interface, period=self.period)
+        self.stopper.sent(command)
         self.cmd_pub.publish(msg)
         self._last_cmd = SentCommand(t, msg, score_msg,
                                      delivered=self.cmd_pub.get_subscription_count() > 0)

@@ -89,6 +89,17 @@ def twist_msg(a, seconds=None):
     return M["geometry_msgs/msg/TwistStamped"](header=header(seconds), twist=twist)
 
 
+def trajectory_msg(a, field="positions", names=ACTIONS):
+    """A joint_trajectory_controller command as a bag holds it: a zero stamp (start on
+    receipt), one point one period on, the action in ``field``."""
+    values = {"positions": np.zeros(0), "velocities": np.zeros(0), field: np.asarray(a)}
+    point = M["trajectory_msgs/msg/JointTrajectoryPoint"](
+        **values, accelerations=np.zeros(0), effort=np.zeros(0),
+        time_from_start=M["builtin_interfaces/msg/Duration"](sec=0, nanosec=100_000_000))
+    return M["trajectory_msgs/msg/JointTrajectory"](header=header(0.0), joint_names=list(names),
+                                                    points=[point])
+
+
 def outcome_msg(end, success, episode=0):
     return M["std_msgs/msg/String"](data=json.dumps(
         {"episode": episode, "success": success, "failure": None, "end_stamp": end}))
@@ -159,9 +170,11 @@ def write_sim(bag, ticks, t0=T0, received=None, commands="stamped", clock=False,
             a = a.copy()
             a[0] = float("nan")
         stamp = s if commands == "stamped" else None
-        bag.write("/expert/cmd", twist_msg(a, stamp), r + 2e-4)
+        command = trajectory_msg if commands == "trajectory" else (
+            lambda a: twist_msg(a, stamp))
+        bag.write("/expert/cmd", command(a), r + 2e-4)
         if "cmd" not in skip:
-            bag.write("/cmd", twist_msg(0.5 * action(k), stamp), r + 3e-4)
+            bag.write("/cmd", command(0.5 * action(k)), r + 3e-4)
 
 
 def two_episodes(n1=12, n2=9, tail=3):
@@ -237,6 +250,26 @@ def test_unstamped_commands_are_stamped_with_their_receive_time(tmp_path):
     np.testing.assert_allclose(data["action"], np.stack([action(k) for k in range(n - 1)]),
                                atol=1e-6)
     assert not data["flags"].any()  # 0.1 s old commands are within command_tolerance
+
+
+def test_joint_trajectory_commands_of_a_position_robot_import_as_their_first_point(tmp_path):
+    """A ros2_control arm's bag: joint positions in joint_trajectory_controller commands; zero
+    stamps (start on receipt), so stamped with their receive time like a Twist."""
+    n = 6
+    with Bag(str(tmp_path / "bag")) as bag:
+        write_sim(bag, [*range(n), (n, True)], commands="trajectory")
+    cfg = config(tmp_path, command_type="joint_trajectory", command_interface="position")
+    result = rb.import_rosbag(str(tmp_path / "bag"), cfg)
+    data = EpisodeStore(cfg.dataset).read(result["episodes"][0]["index"])
+    np.testing.assert_allclose(data["action"], np.stack([action(k) for k in range(n - 1)]),
+                               atol=1e-6)
+    np.testing.assert_allclose(data["executed"], 0.5 * data["action"], atol=1e-6)
+    assert EpisodeStore(cfg.dataset).meta["info"]["command_interface"] == "position"
+    # read as velocities, the same bag has none: every command is refused and counted
+    cfg = config(tmp_path / "v", command_type="joint_trajectory")
+    result = rb.import_rosbag(str(tmp_path / "bag"), cfg)
+    assert result["episodes"] == []
+    assert result["skipped"]["rejected"] == {"action_wrong_size": n, "executed_wrong_size": n}
 
 
 @pytest.mark.parametrize("with_clock", [True, False])
@@ -460,11 +493,13 @@ def test_state_and_commands_read_the_same_from_a_bag_and_live():
         "float64_multi_array": M["std_msgs/msg/Float64MultiArray"](layout=layout, data=a),
         "joint_state": M["sensor_msgs/msg/JointState"](header=header(1.0), name=ACTIONS,
                                                        position=np.zeros(0), velocity=a,
-                                                       effort=np.zeros(0))}
+                                                       effort=np.zeros(0)),
+        "joint_trajectory": trajectory_msg(a, "velocities")}
     for command_type, msg in bag_msgs.items():
         msgtype = messages.COMMAND_TYPES[command_type]
         msg = TS.deserialize_cdr(TS.serialize_cdr(msg, msgtype), msgtype)
-        live = conv.command_to_msg(a, ACTIONS, command_type, conv.time_to_msg(1.0))
+        live = conv.command_to_msg(a, ACTIONS, command_type, conv.time_to_msg(1.0),
+                                   period=0.1)
         assert messages.message_type(live) == msgtype
         np.testing.assert_array_equal(messages.command_from_msg(msg, ACTIONS), a)
         np.testing.assert_array_equal(messages.command_from_msg(live, ACTIONS), a)

@@ -135,6 +135,47 @@ def test_select_action_executes_n_action_steps_of_each_chunk_in_order(dataset):
     assert policy.select_action(*obs(dataset))[0] == 30  # a fresh chunk after reset
 
 
+def test_queued_actions_are_the_rest_of_the_executed_chunk(dataset):
+    """What a trajectory-taking robot gets beyond this tick's action: exactly what the next
+    ticks' select_action returns without a new prediction."""
+    policy = make_policy("gaussian", dataset, horizon=4, n_action_steps=3)
+    identity_actions(policy)
+    policy.head = CountingHead(4)
+    assert policy.queued_actions().shape == (0, len(dataset.action_names))
+    queued = []
+    for _ in range(4):
+        policy.select_action(*obs(dataset))
+        queued.append(policy.queued_actions()[:, 0].tolist())
+    assert queued == [[1, 2], [2], [], [11, 12]]   # the 4th tick predicted chunk 1
+    policy.reset()
+    assert len(policy.queued_actions()) == 0
+
+
+def test_queued_actions_are_empty_with_temporal_ensembling(dataset):
+    """Every tick predicts anew and averages: there is no plan for the next ticks."""
+    policy = make_policy("gaussian", dataset, horizon=3, n_action_steps=1, temporal_ensemble=0.5)
+    policy.head = CountingHead(3)
+    policy.select_action(*obs(dataset))
+    assert policy.queued_actions().shape == (0, len(dataset.action_names))
+
+
+def test_runner_hands_out_the_upcoming_actions_clamped_and_cut_before_nan(dataset):
+    from bc_ros.core.policy.runner import PolicyRunner, RunnerConfig
+
+    policy = make_policy("gaussian", dataset, horizon=4, n_action_steps=4)
+    identity_actions(policy)
+    policy.head = CountingHead(4)                 # chunk 0: 0, 1, 2, 3 in every dimension
+    runner = PolicyRunner(policy, RunnerConfig(low=[-1.0] * 4, high=[2.5] * 4))
+    images, state = obs(dataset)
+    out = runner.act({"images": dict(zip(dataset.cameras, images)), "state": state})
+    assert out.command.tolist() == [0.0] * 4
+    assert out.upcoming.tolist() == [[1.0] * 4, [2.0] * 4, [2.5] * 4]   # 3 clamped to 2.5
+    assert runner.counts["clamped"] == 0          # counted at its own tick, not now
+    policy._actions[1] = np.array([np.nan, 0.0, 0.0, 0.0])   # a non-finite queued action
+    out = runner.act({"images": dict(zip(dataset.cameras, images)), "state": state})
+    assert out.command.tolist() == [1.0] * 4 and out.upcoming.shape == (0, 4)
+
+
 class TwoWayHead(torch.nn.Module):
     """Replaces a head: each candidate chunk goes one way (+1) or the other (-1) by a coin."""
 
@@ -213,6 +254,23 @@ def test_encoder_activation_is_a_config_choice_and_checked():
     assert any(isinstance(m, torch.nn.ReLU) for m in ConvEncoder(relu).modules())
     with pytest.raises(ValueError, match="activation must be one of"):
         dataclasses.replace(SMALL, activation="tanh")
+
+
+def test_a_checkpoint_from_before_command_interfaces_sends_velocities(dataset, tmp_path):
+    import json
+    policy = make_policy("gaussian", dataset, command_interface="position")
+    assert policy.config.spec()["command_interface"] == "position"
+    path = tmp_path / "old.pt"
+    save_checkpoint(policy, str(path))
+    payload = torch.load(str(path), weights_only=True)
+    for key in ("config", "spec"):                # as checkpoints written before it existed
+        d = json.loads(payload[key])
+        del d["command_interface"]
+        payload[key] = json.dumps(d)
+    torch.save(payload, str(path))
+    loaded, payload = load_checkpoint(str(path))
+    assert loaded.config.command_interface == "velocity"
+    assert payload["spec"]["command_interface"] == "velocity"
 
 
 def test_a_checkpoint_from_before_the_activation_field_loads_as_mish(dataset, tmp_path):

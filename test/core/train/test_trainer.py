@@ -163,3 +163,17 @@ def test_ddp_two_processes_see_disjoint_data_and_end_with_identical_weights(tmp_
     from bc_ros.core.train.trainer import weights_digest
     saved, _ = load_checkpoint(str(tmp_path / "run" / "last.pt"))
     assert weights_digest(saved) == ranks[0]["digest"]
+
+
+def test_the_policy_sends_the_command_type_and_interface_it_was_recorded_with(tmp_path):
+    """A dataset of joint positions in joint trajectories gives a checkpoint whose policy_node
+    sends them the same way (its command_type and command_interface default to the spec's)."""
+    from bc_ros.core.data.dataset import EpisodeDataset
+    from bc_ros.core.data.store import EpisodeStore
+    from bc_ros.core.train.trainer import policy_config_for
+
+    root = make_dataset(tmp_path / "ds", lengths=(5,))
+    EpisodeStore(root).update_info(command_type="joint_trajectory", command_interface="position")
+    ds = EpisodeDataset(root, n_obs_steps=1, horizon=1)
+    spec = policy_config_for(config(tmp_path, root), ds).spec()
+    assert (spec["command_type"], spec["command_interface"]) == ("joint_trajectory", "position")
