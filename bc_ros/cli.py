@@ -63,10 +63,9 @@ def cmd_teleop(args) -> int:
     from bc_ros.nodes.runtime import spin_node
     from bc_ros.nodes.teleop_node import TeleopNode
 
-    overrides = {}
-    if args.robot == "arm":
-        overrides = {"action_names": ["vx", "vy", "vz"], "scales": [0.2, 0.2, 0.2],
-                     "joy_axes": [1, 0, 4], "keys": ["ws", "ad", "rf"]}
+    from bc_ros.core.sim import env_class
+
+    overrides = dict(env_class(args.robot).teleop)    # the robot's axes, keys and scales
     return spin_node(lambda: TeleopNode(overrides), args.ros_args)
 
 

@@ -28,10 +28,11 @@ from figures import write_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-ROBOT = {"bypass": "drone", "reach_around": "arm"}
-SIM_JSON = {"bypass": "sim_bypass.json", "reach_around": "sim_reach.json"}
+ROBOT = {"bypass": "drone", "reach_around": "arm", "to_cube": "husky"}
+SIM_JSON = {"bypass": "sim_bypass.json", "reach_around": "sim_reach.json",
+            "to_cube": "sim_husky.json"}
 # Each task's data in its recipe: clean demonstrations, noise-injected ones (the README's tables)
-DEMOS = {"bypass": (200, 0), "reach_around": (1000, 500)}
+DEMOS = {"bypass": (200, 0), "reach_around": (1000, 500), "to_cube": (150, 100)}
 
 
 def record(data: str, robot: str, task: str, episodes: int, noise_std: float = 0.0,

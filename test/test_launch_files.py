@@ -434,6 +434,59 @@ def test_record_launch_saves_the_interrupted_episode(launch, probe, tmp_path):
 
 
 @pytest.mark.slow
+def test_record_launch_takes_a_robot_profile(launch, probe, tmp_path):
+    """The README's own-robot recipe on the arm sim: a profile with one compressed camera and
+    two of the arm's joints, in reverse order; the episode holds them in the profile's order."""
+    from std_msgs.msg import String
+    from std_srvs.srv import Trigger
+
+    from bc_ros.core.data.store import EpisodeStore
+    from bc_ros.nodes import conversions as conv
+    from bc_ros.nodes.runtime import LATCHED_QOS, SENSOR_QOS
+
+    profile = tmp_path / "two_joints.yaml"
+    profile.write_text("""
+name: two_joints
+control_rate_hz: 10.0
+cameras: [{name: center, transport: compressed, width: 96, height: 96}]
+state: {type: joint_state, topic: joint_states, joints: [panda_joint3, panda_joint1]}
+command: {type: twist, actions: [vx, vy, vz], low: [-0.25, -0.25, -0.25],
+          high: [0.25, 0.25, 0.25]}
+""")
+    dataset = tmp_path / "demos"
+    joints = probe.subscribe(conv.JointState, "/joint_states", SENSOR_QOS)
+    sim = launch("sim_arm.launch.py", "expert_drives:=true", "image_transport:=compressed")
+    record = launch("record.launch.py", f"robot:={profile}", f"dataset:={dataset}",
+                    "teleop:=false")
+    probe.wait_for_nodes({"sim", "recorder"}, sim, record)
+    assert probe.call(Trigger, "/recorder/start_episode", sim, record).success
+    probe.wait_for_message(String, "/recorder/status", LATCHED_QOS, sim, record,
+                           predicate=lambda m: json.loads(m.data)["ticks"] >= 5)
+    assert record.interrupt(times=2) < STOP_TIMEOUT
+    record.assert_clean_exit()
+    sim.interrupt()
+    sim.assert_clean_exit()
+
+    store = EpisodeStore(str(dataset))
+    (episode,) = store.episodes
+    assert store.meta["info"]["robot_profile"]["name"] == "two_joints"
+    assert store.meta["info"]["joint_names"] == ["panda_joint3", "panda_joint1"]
+    data = store.read(episode["index"])
+    assert data["image_center"].shape[1:] == (96, 96, 3) and data["state"].shape[1] == 2
+    sent = {round(conv.time_from_msg(m.header.stamp), 6): m for m in joints.messages}
+    col = list(store.meta["info"]["streams"]).index("state")
+    checked = 0
+    for row, stamp in zip(data["state"], data["stamps"][:, col]):
+        msg = sent.get(round(float(stamp), 6))
+        if msg is not None:
+            by_name = dict(zip(msg.name, msg.position))
+            assert row == pytest.approx([by_name["panda_joint3"], by_name["panda_joint1"]],
+                                        abs=1e-6)
+            checked += 1
+    assert checked >= 3
+
+
+@pytest.mark.slow
 def test_policy_launch_drives_the_sim_in_lockstep(launch, probe, drone_checkpoint):
     from bc_ros.nodes import conversions as conv
     from bc_ros.nodes.runtime import COMMAND_QOS

@@ -15,9 +15,10 @@ LAYERS = ["bc_ros.core.utilities", "bc_ros.core.sim", "bc_ros.core.data", "bc_ro
           "bc_ros.core.train", "bc_ros.core.dagger", "bc_ros.nodes", "bc_ros.sessions",
           "bc_ros.cli"]
 # the small modules every layer may use: typed configs, the command filter, message readers,
-# the teleop mapping, the package version
-UTILITIES = ("bc_ros", "bc_ros.core", "bc_ros.core.config", "bc_ros.core.geometry", "bc_ros.core.commands",
-             "bc_ros.core.messages", "bc_ros.core.teleop", "bc_ros.core.throttle")
+# the teleop mapping, robot profiles, the package version
+UTILITIES = ("bc_ros", "bc_ros.core", "bc_ros.core.config", "bc_ros.core.geometry",
+             "bc_ros.core.commands", "bc_ros.core.messages", "bc_ros.core.robot",
+             "bc_ros.core.teleop", "bc_ros.core.throttle")
 
 
 def layer_of(module: str) -> int:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_msgs.msg import Int8, String
@@ -42,7 +43,8 @@ from bc_ros.core.data.store import DiskFullError
 from bc_ros.core.throttle import ProblemLog
 from bc_ros.nodes import conversions as conv
 from bc_ros.nodes.params import declare_config
-from bc_ros.nodes.runtime import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, log_problem, spin_node
+from bc_ros.nodes.runtime import (COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, TopicTypeCheck,
+                                  log_problem, spin_node)
 
 
 @dataclasses.dataclass
@@ -114,6 +116,20 @@ class RecorderNode(Node):
         if max(cfg.joy_start_button, cfg.joy_success_button, cfg.joy_failure_button,
                cfg.joy_discard_button) >= 0:
             self.create_subscription(Joy, "joy", self._on_joy, SENSOR_QOS)
+        expected = {cfg.camera_topic(i): image_type for i in range(len(cfg.cameras))}
+        expected[cfg.state_topic_name()] = (conv.Odometry if cfg.state_type == "odometry"
+                                            else conv.JointState)
+        expected["expert/cmd"] = cmd_type
+        if cfg.record_executed:
+            expected["cmd"] = cmd_type
+        hints = {t: f"; set image_transport (now {cfg.image_transport}) or the robot profile's "
+                    f"cameras to what the camera sends" for t in list(expected)[:len(cfg.cameras)]}
+        hints.update({t: f"; set command_type (now {cfg.command_type}) or the profile's "
+                         f"command.type" for t in ("expert/cmd", "cmd")})
+        self.type_check = TopicTypeCheck(self, expected, hints)
+        # on the steady clock: a sim clock that has not started must not hide the cause
+        self.create_timer(1.0, self._check_topic_types,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.create_service(Trigger, "~/start_episode", self._srv_start)
         self.create_service(SetBool, "~/stop_episode", self._srv_stop)
         self.create_service(Trigger, "~/discard_episode", self._srv_discard)
@@ -283,6 +299,11 @@ class RecorderNode(Node):
             self.get_logger().error(f"{e}; finished episodes are safe. Free some disk space "
                                     f"and start a new episode.")
             self._publish_status()
+
+    def _check_topic_types(self) -> None:
+        for text in self.type_check.check():   # a silent stream: say why
+            self.recorder.counts["topic_type_mismatch"] += 1
+            self.report("graph", "type", text, error=True)
 
     def _publish_status(self) -> None:
         status = self.recorder.status()

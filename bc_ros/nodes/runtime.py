@@ -89,6 +89,49 @@ def log_problem(node, problems, key: tuple, text: str, error: bool = False) -> N
         node.get_logger().warning(line)
 
 
+class TopicTypeCheck:
+    """Finds publishers whose message type is not the one a node subscribed with. DDS never
+    connects such a pair, so the node would only see a silent topic: this says why (a camera
+    that publishes CompressedImage where the profile says raw, a Twist where TwistStamped is
+    expected). ``check`` returns a text per (topic, type) mismatch, each once while it lasts.
+
+    Args:
+        expected: topic as subscribed (relative names resolve in the node's namespace) -> the
+            message class subscribed with.
+    """
+
+    def __init__(self, node, expected: dict, hints: dict | None = None):
+        self.node = node
+        self.expected = {node.resolve_topic_name(t): (t, self.type_name(cls))
+                         for t, cls in expected.items()}
+        self.hints = hints or {}
+        self.reported: set[tuple[str, str]] = set()
+        self.count = 0
+
+    @staticmethod
+    def type_name(cls) -> str:
+        return f"{cls.__module__.split('.')[0]}/msg/{cls.__name__}"
+
+    def check(self) -> list[str]:
+        problems, seen = [], set()
+        for full, (topic, want) in self.expected.items():
+            for info in self.node.get_publishers_info_by_topic(full):
+                if info.topic_type == want:
+                    continue
+                key = (full, info.topic_type)
+                seen.add(key)
+                if key in self.reported:
+                    continue
+                self.reported.add(key)
+                self.count += 1
+                who = f"{info.node_namespace.rstrip('/')}/{info.node_name}"
+                hint = self.hints.get(topic, "")
+                problems.append(f"{full} is published as {info.topic_type} by {who}, expected "
+                                f"{want}: nothing from it arrives{hint}")
+        self.reported &= seen        # a mismatch that went away is reported again if it returns
+        return problems
+
+
 def make_executor(context=None, kind: str | None = None):
     """The executor every bc_ros process spins its nodes with.
 

@@ -64,7 +64,7 @@ class SimNode(Node):
                                image_type, conv.camera_topic(name, cfg.image_transport),
                                SENSOR_QOS)
                            for name in env.camera_names}
-        if cfg.robot == "drone":
+        if env.state_type == "odometry":
             self.state_pub = self.create_publisher(conv.Odometry, "odom", SENSOR_QOS)
         else:
             self.state_pub = self.create_publisher(conv.JointState, "joint_states", SENSOR_QOS)
@@ -184,7 +184,7 @@ class SimNode(Node):
             else:
                 pub.publish(conv.image_to_msg(images[name], stamp, f"camera_{name}",
                                               cfg.image_encoding))
-        if self.config.robot == "drone":
+        if env.state_type == "odometry":
             self.state_pub.publish(conv.odometry_to_msg(env.odometry(), stamp))
         else:
             self.state_pub.publish(conv.joint_state_to_msg(env.joint_state(), stamp))

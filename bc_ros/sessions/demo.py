@@ -73,7 +73,8 @@ def run_task(robot: str, task: str, episodes: int, out: str, seed: int) -> dict:
                        "expert_drives": True, "rate_hz": 1000.0},
                       snapshot_dir=os.path.join(out, "snapshots"), snapshot_step=25,
                       context=context)
-        state_topic, state_type = (("odom", conv.Odometry) if robot == "drone"
+        state_topic, state_type = (("odom", conv.Odometry)
+                                   if sim.session.env.state_type == "odometry"
                                    else ("joint_states", conv.JointState))
         monitor = _monitor(Node, context, sim.session.env.camera_names, state_topic, state_type)
         executor = make_executor(context)

@@ -96,7 +96,8 @@ def record_launch() -> LaunchDescription:
         DeclareLaunchArgument("config", default_value=config_path("recorder.yaml"),
                               description="recorder_node parameter file (config/*.yaml)"),
         DeclareLaunchArgument("robot", default_value="drone",
-                              description="robot profile: a shipped name (drone, arm) or a YAML path (cameras, state, command, rate)"),
+                              description="robot profile: a shipped name (drone, arm) or a "
+                                          "YAML path (cameras, state, command, rate)"),
         DeclareLaunchArgument("namespace", default_value="",
                               description="namespace for every topic and service"),
         DeclareLaunchArgument("dataset", default_value="data/demos",
@@ -150,7 +151,9 @@ def policy_launch() -> LaunchDescription:
                               description="namespace for every topic and service"),
         DeclareLaunchArgument("checkpoint", description="policy checkpoint (bc-ros train --out)"),
         DeclareLaunchArgument("robot", default_value="",
-                              description="robot profile (a shipped name or a YAML path): limits, stop, topics; empty: the checkpoint's recording profile"),
+                              description="robot profile (a shipped name or a YAML path): "
+                                          "limits, stop, topics; empty: the checkpoint's "
+                                          "recording profile"),
         DeclareLaunchArgument("mode", default_value="realtime",
                               description="realtime (timer at rate_hz) or lockstep (one command "
                                           "per observation, with sim_node in lockstep)"),
@@ -174,9 +177,11 @@ def policy_launch() -> LaunchDescription:
         DeclareLaunchArgument("state_topic", default_value="",
                               description="the robot's state topic (empty: the profile's, else "
                                           "odom / joint_states)"),
-        DeclareLaunchArgument("command_type", default_value="twist_stamped",
+        DeclareLaunchArgument("command_type", default_value="",
                               description="command message type of policy_node (and of the "
-                                          "sim with sim:=true): twist, twist_stamped "
+                                          "sim with sim:=true; empty: the robot profile's, "
+                                          "else the checkpoint's; with sim:=true "
+                                          "twist_stamped): twist, twist_stamped "
                                           "(cmd_vel from Jazzy on), float64_multi_array "
                                           "(ros2_control forward_command_controller), "
                                           "joint_state, joint_trajectory (ros2_control "
@@ -206,7 +211,8 @@ def policy_launch() -> LaunchDescription:
             "resize_images": ParameterValue(lc("resize_images"), value_type=bool),
             "image_transport": lc("image_transport"),
             "cmd_topic": lc("cmd_topic"),
-            "command_type": lc("command_type"),
+            "command_type": PythonExpression(["'", lc("command_type"), "' or ('twist_stamped' if '",
+                                              lc("sim"), "'.lower() in ('true', '1') else '')"]),
             "backend": lc("backend"),
         }],
     )
@@ -217,7 +223,8 @@ def policy_launch() -> LaunchDescription:
                                        "expert_drives": False,
                                        "image_transport": PythonExpression(
                                            ["'", lc("image_transport"), "' or 'raw'"]),
-                                       "command_type": lc("command_type")}],
+                                       "command_type": PythonExpression(
+                                           ["'", lc("command_type"), "' or 'twist_stamped'"])}],
     )
     return LaunchDescription([*args, policy, sim])
 
@@ -231,7 +238,9 @@ def dagger_launch() -> LaunchDescription:
                               description="dagger_node parameter file (config/*.yaml; "
                                           "timeouts, beta schedule)"),
         DeclareLaunchArgument("robot", default_value="drone",
-                              description="robot profile (a shipped name or a YAML path): action names, stop command, rate, command topic; also the policy's"),
+                              description="robot profile (a shipped name or a YAML path): "
+                                          "action names, stop command, rate, command topic; "
+                                          "also the policy's"),
         DeclareLaunchArgument("namespace", default_value="",
                               description="namespace for every topic and service"),
         DeclareLaunchArgument("expert", default_value="teleop", choices=["teleop", "sim"],
@@ -248,8 +257,10 @@ def dagger_launch() -> LaunchDescription:
                               description="DAgger round: picks beta from the schedule"),
         DeclareLaunchArgument("seed", default_value="0",
                               description="seed of the beta-mode draws"),
-        DeclareLaunchArgument("command_type", default_value="twist",
-                              description="command type of policy/cmd, expert/cmd and cmd: "
+        DeclareLaunchArgument("command_type", default_value="",
+                              description="command type of policy/cmd, expert/cmd and cmd "
+                                          "(empty: the robot profile's; teleop and sim: "
+                                          "twist): "
                                           "twist, twist_stamped (cmd_vel from Jazzy on), "
                                           "float64_multi_array (ros2_control "
                                           "forward_command_controller), joint_state, "
@@ -270,6 +281,7 @@ def dagger_launch() -> LaunchDescription:
                                           "checkpoint (empty: the policy runs elsewhere)"),
     ]
     use_sim_time = ParameterValue(lc("use_sim_time"), value_type=bool)
+    or_twist = PythonExpression(["'", lc("command_type"), "' or 'twist'"])  # no profile there
     expert_is_sim = PythonExpression(["'", lc("expert"), "' == 'sim'"])
     # HG-DAgger in sim: nobody holds a deadman, so the sim's simulated human engages the expert
     simulated_human = PythonExpression(["'", lc("expert"), "' == 'sim' and '", lc("mode"),
@@ -290,7 +302,7 @@ def dagger_launch() -> LaunchDescription:
         package="bc_ros", executable="teleop_node", name="teleop", namespace=lc("namespace"),
         output="screen", condition=IfCondition(PythonExpression(["'", lc("expert"),
                                                                  "' == 'teleop'"])),
-        parameters=[lc("teleop_config"), {"command_type": lc("command_type"),
+        parameters=[lc("teleop_config"), {"command_type": or_twist,
                                           "use_sim_time": use_sim_time}],
     )
     sim = Node(
@@ -302,7 +314,7 @@ def dagger_launch() -> LaunchDescription:
             "publish_expert": ParameterValue(expert_is_sim, value_type=bool),
             "simulated_human": ParameterValue(simulated_human, value_type=bool),
             "publish_clock": use_sim_time,
-            "command_type": lc("command_type"),
+            "command_type": or_twist,
         }],
     )
     policy = Node(

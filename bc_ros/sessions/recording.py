@@ -23,7 +23,7 @@ def recorder_overrides_for(robot: str, task: str, dataset: str, image_size, env)
             "image_width": image_size[0], "image_height": image_size[1],
             "action_names": list(env.action_names), "command_type": "twist_stamped",
             "rate_hz": 1.0 / env.control_dt, "record_executed": False}
-    if robot == "drone":
+    if env.state_type == "odometry":
         over.update(state_type="odometry", state_dim=8)
     else:
         env.reset(0)  # joint_state() needs a built world

@@ -547,3 +547,19 @@ def test_config_file_and_parameters_agree():
     with pytest.raises(ValueError, match="publish_chunk needs command_type joint_trajectory"):
         PolicyNodeConfig(command_type="twist", publish_chunk=True)
     assert cfg.backend == "torch" and cfg.cpu_dma_latency_us == -1
+
+
+def test_a_camera_of_another_message_type_is_named_not_just_silent(rig):
+    node, robot, executor = rig(diagnostics_period=0.05)
+    other = rclpy.context.Context()       # a camera driver in another process: DDS refuses two
+    rclpy.init(context=other)             # types on one topic within one participant
+    driver = rclpy.create_node("usb_cam", context=other)
+    driver.create_publisher(conv.CompressedImage, "camera/center/image_raw", SENSOR_QOS)
+    spin_until(executor, lambda: node.counts["graph/type_mismatch"] == 1, what="the check")
+    assert node.problems.logged[("graph", "type")] == 1
+    spin_until(executor, lambda: robot.diag.messages and diag_values(robot.diag.last).get(
+        "graph/type_mismatch") == "1", what="the count on /diagnostics")
+    spin_for(executor, 0.3)
+    assert node.counts["graph/type_mismatch"] == 1      # reported once while it lasts
+    driver.destroy_node()
+    rclpy.shutdown(context=other)

@@ -247,3 +247,17 @@ command: {type: float64_multi_array, actions: [v_shoulder, v_elbow], low: [-1, -
     assert ("state", "joints") in recorder.problems.logged
     assert recorder.recorder.store.meta["info"]["robot_profile"]["name"] == "two_link"
     recorder.destroy_node()
+
+
+def test_a_command_of_another_message_type_is_named_in_the_log(rig):
+    recorder, robot, executor, ds = rig
+    other = rclpy.context.Context()       # a teleop in another process, on the other type
+    rclpy.init(context=other)
+    teleop = rclpy.create_node("joystick", context=other)
+    teleop.create_publisher(conv.Twist, "expert/cmd", COMMAND_QOS)
+    counts = recorder.recorder.counts
+    spin_until(executor, lambda: counts["topic_type_mismatch"] == 1, what="the check",
+               timeout=10.0)
+    assert recorder.problems.logged[("graph", "type")] == 1
+    teleop.destroy_node()
+    rclpy.shutdown(context=other)

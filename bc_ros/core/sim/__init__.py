@@ -1,4 +1,4 @@
-"""PyBullet simulations (drone on a forest trail, Franka Panda arm) with scripted experts.
+"""PyBullet simulations (drone on a forest trail, Franka Panda arm, Husky) with scripted experts.
 
 Use ``make_env(robot, task, image_size=(w, h))``. Imports pybullet lazily so that modules that
 only need the names (the CLI's argument parser, the nodes' parameter checks) start fast.
@@ -14,6 +14,7 @@ from bc_ros.core.sim.base import (CAMERA_NAMES, EVAL_SEEDS, FAILURE_CAUSES, TRAI
 ROBOTS = {
     "drone": ("bc_ros.core.sim.drone", "DroneEnv", ("trail", "bypass")),
     "arm": ("bc_ros.core.sim.arm", "ArmEnv", ("reach_around", "push")),
+    "husky": ("bc_ros.core.sim.husky", "HuskyEnv", ("to_cube",)),
 }
 
 

@@ -94,6 +94,9 @@ class ArmEnv(SimEnv):
     """
 
     robot = "arm"
+    state_type = "joint_state"
+    teleop = {"action_names": ["vx", "vy", "vz"], "scales": [0.2, 0.2, 0.2],
+              "joy_axes": [1, 0, 4], "keys": ["ws", "ad", "rf"]}
     tasks = ("reach_around", "push")
     state_names = tuple(f"q{i}" for i in range(1, 8)) + ("finger1", "finger2", "ee_x", "ee_y",
                                                           "ee_z")

@@ -92,6 +92,12 @@ class SimEnv(abc.ABC):
     robot: str = ""
     tasks: tuple[str, ...] = ()
     camera_names: tuple[str, ...] = CAMERA_NAMES
+    # what the sim node publishes the state as: "odometry" (``odometry()``, on odom) or
+    # "joint_state" (``joint_state()``, on joint_states)
+    state_type: str = ""
+    # teleop_node's parameters for this robot (bc-ros teleop --robot R): axes, keys, scales
+    # per action; {} = teleop_node's defaults (the drone's four)
+    teleop: dict = {}
     action_names: tuple[str, ...] = ()
     state_names: tuple[str, ...] = ()
     action_low: np.ndarray

@@ -115,6 +115,7 @@ class DroneEnv(SimEnv):
 
     robot = "drone"
     tasks = ("trail", "bypass")
+    state_type = "odometry"
     action_names = ("vx", "vy", "vz", "yaw_rate")
     state_names = ("x", "y", "z", "yaw", "vx", "vy", "vz", "yaw_rate")
     action_low = np.array([-1.0, -1.5, -1.0, -1.5])

@@ -41,9 +41,9 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
 
 def recorded_state(env: SimEnv, robot: str) -> np.ndarray:
     """The state vector exactly as the recorder stores it from the sim node's messages: the
-    drone's odometry as (x, y, z, yaw, vx, vy, vz, yaw_rate) (``odometry_from_msg``), the arm's
-    joint positions in joint-state order (``joint_state_from_msg``)."""
-    if robot == "drone":
+    odometry as (x, y, z, yaw, vx, vy, vz, yaw_rate) (``odometry_from_msg``: drone, husky),
+    joint positions in joint-state order (``joint_state_from_msg``: arm)."""
+    if env.state_type == "odometry":
         o = env.odometry()
         yaw = yaw_from_quaternion(*o["orientation_xyzw"])
         return np.array([*o["position"], yaw, *o["linear_body"], o["angular_body"][2]],

@@ -49,6 +49,14 @@ PRESETS: dict[str, dict] = {
                # one path between the sides (17 % against 61 %, 200 demos)
                "heads": {"diffusion": UNET_DIFFUSION,
                          "mog": {"head_options": {"num_modes": 5, "loss": "wta"}}}},
+    # the Husky (the third robot): one forward camera and the odometry; the red cube's bearing
+    # is in the image only. Short episodes (about 28 ticks), so noise-injected demonstrations
+    # teach the way back to the cube (docs/figures/sim_husky.json).
+    "to_cube": {"common": {**CHUNKS, "cameras": [], "use_state": True, "steps": 2000,
+                           "batch_size": 64, "lr": 1e-3, "warmup_steps": 200,
+                           "random_shift": 4, "ema": True, "val_every": 500,
+                           "save_every": 500},
+                "heads": {"diffusion": UNET_DIFFUSION}},
 }
 
 

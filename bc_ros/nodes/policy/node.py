@@ -81,8 +81,8 @@ from bc_ros.nodes.policy.diagnostics import OK, WARN, PolicyStats, diagnostics_v
 from bc_ros.nodes.policy.inference import InferenceWorker, Preload, Result, load_runner, swap_spec
 from bc_ros.nodes.policy.ticking import (INFER, REJECTED, REPEAT, RESTARTED, STOP, SentCommand,
                                          Ticker, TickDecision)
-from bc_ros.nodes.runtime import (COMMAND_QOS, SENSOR_QOS, CpuLatencyRequest, log_problem,
-                                  spin_node)
+from bc_ros.nodes.runtime import (COMMAND_QOS, SENSOR_QOS, CpuLatencyRequest, TopicTypeCheck,
+                                  log_problem, spin_node)
 
 MODES = ("realtime", "lockstep")
 STATE_TYPES = ("auto", "odometry", "joint_state", "none")
@@ -220,9 +220,12 @@ def state_type_for(spec: dict, requested: str) -> str:
     if kind == "auto":
         names = spec.get("state_names") or []
         prefixes = {str(n).rsplit("_", 1)[0] for n in names}
-        if prefixes == {"odometry"} or spec.get("robot") == "drone":
+        recorded = ((spec.get("robot_profile") or {}).get("state") or {}).get("type")
+        if recorded in ("odometry", "joint_state"):     # the recording's profile says
+            kind = recorded
+        elif prefixes == {"odometry"}:                   # recordings from before profiles
             kind = "odometry"
-        elif prefixes == {"joint_state"} or spec.get("robot") == "arm":
+        elif prefixes == {"joint_state"}:
             kind = "joint_state"
         else:
             raise ValueError(f"cannot tell the state stream of the checkpoint (robot "
@@ -332,6 +335,13 @@ class PolicyNode(Node):
         elif self.state_type == "joint_state":
             self.create_subscription(conv.JointState, self.topics["state"], self._on_joints,
                                      SENSOR_QOS)
+        expected = {self.topics[f"image_{c}"]: image_type for c in cameras}
+        if self.state_type != "none":
+            expected[self.topics["state"]] = (conv.Odometry if self.state_type == "odometry"
+                                              else conv.JointState)
+        self.type_check = TopicTypeCheck(self, expected, {
+            self.topics[f"image_{c}"]: f"; set image_transport (now {cfg.image_transport}) or "
+                                       f"the robot profile's cameras" for c in cameras})
         if cfg.reset_on_outcome:
             self.create_subscription(String, "sim/outcome", self._on_outcome, COMMAND_QOS)
         self.cmd_pub = self.create_publisher(conv.command_class(self.command_type),
@@ -685,6 +695,9 @@ class PolicyNode(Node):
             rate_target_hz=self.config.rate_hz)
 
     def publish_diagnostics(self) -> None:
+        for text in self.type_check.check():     # a silent stream: say why
+            self.counts["graph/type_mismatch"] += 1     # listed in /diagnostics
+            self.report(("graph", "type"), text, error=True)
         d = self.diagnostics()
         level, message = summary(d)
         status = DiagnosticStatus(level=LEVELS[level], name=f"{self.get_name()}: policy",
