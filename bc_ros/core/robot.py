@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 
 import yaml
@@ -246,19 +247,18 @@ def _check(p: RobotProfile, where: str) -> None:
 
     if not isinstance(p.name, str) or not p.name:
         bad("name", f"must be a non-empty string, got {p.name!r}")
+    if not isinstance(p.description, str):
+        bad("description", f"must be text, got {p.description!r}")
     if not _number(p.control_rate_hz) or p.control_rate_hz <= 0:
         bad("control_rate_hz", f"must be a number > 0, got {p.control_rate_hz!r}")
-    names = [c.name for c in p.cameras]
-    if len(set(names)) != len(names):
-        bad("cameras", f"have repeated names {names}")
     for i, c in enumerate(p.cameras):
         f = f"cameras[{i}]"
         if not isinstance(c.name, str) or not c.name.isidentifier():
             bad(f"{f}.name", f"must be a name of letters, digits and _, got {c.name!r}")
-        if c.transport not in IMAGE_TRANSPORTS:
+        if not _one_of(c.transport, IMAGE_TRANSPORTS):
             bad(f"{f}.transport", f"must be one of {list(IMAGE_TRANSPORTS)}, got "
                                   f"{c.transport!r}")
-        if c.encoding not in IMAGE_ENCODINGS:
+        if not _one_of(c.encoding, IMAGE_ENCODINGS):
             bad(f"{f}.encoding", f"must be one of {list(IMAGE_ENCODINGS)}, got {c.encoding!r}")
         for key in ("width", "height"):
             v = getattr(c, key)
@@ -269,6 +269,9 @@ def _check(p: RobotProfile, where: str) -> None:
                 bad(f"{f}.{key}", f"must be a number, got {getattr(c, key)!r}")
         if not isinstance(c.topic, str):
             bad(f"{f}.topic", f"must be a topic name, got {c.topic!r}")
+    names = [c.name for c in p.cameras]
+    if len(set(names)) != len(names):
+        bad("cameras", f"have repeated names {names}")
     first = p.cameras[0]
     for i, c in enumerate(p.cameras[1:], 1):
         if (c.width, c.height, c.transport) != (first.width, first.height, first.transport):
@@ -276,7 +279,7 @@ def _check(p: RobotProfile, where: str) -> None:
                                  f"{first.width}x{first.height} {first.transport}: all cameras "
                                  f"of a profile must share one size and transport")
     s = p.state
-    if s.type not in STATE_TYPES:
+    if not _one_of(s.type, STATE_TYPES):
         bad("state.type", f"must be one of {list(STATE_TYPES)}, got {s.type!r}")
     if not isinstance(s.joints, list) or not all(isinstance(j, str) for j in s.joints):
         bad("state.joints", f"must be a list of joint names, got {s.joints!r}")
@@ -286,19 +289,25 @@ def _check(p: RobotProfile, where: str) -> None:
         bad("state.joints", f"is only for state.type joint_state, not {s.type}")
     if len(set(s.joints)) != len(s.joints):
         bad("state.joints", f"has repeated names {s.joints}")
+    if not isinstance(s.topic, str):
+        bad("state.topic", f"must be a topic name, got {s.topic!r}")
     c = p.command
-    if c.type not in COMMAND_TYPES:
+    if not _one_of(c.type, COMMAND_TYPES):
         bad("command.type", f"must be one of {list(COMMAND_TYPES)}, got {c.type!r}")
     if not isinstance(c.actions, list) or not c.actions or not all(
             isinstance(a, str) for a in c.actions):
         bad("command.actions", f"must be a non-empty list of names, got {c.actions!r}")
-    if c.interface not in COMMAND_INTERFACES:
+    if not _one_of(c.interface, COMMAND_INTERFACES):
         bad("command.interface", f"must be one of {list(COMMAND_INTERFACES)}, got "
                                  f"{c.interface!r}")
     try:
         check_command_type(c.type, c.actions, c.interface)
     except ValueError as e:
         bad("command.type", str(e))
+    if not isinstance(c.topic, str) or not c.topic:
+        bad("command.topic", f"must be a topic name, got {c.topic!r}")
+    if len(set(c.actions)) != len(c.actions):
+        bad("command.actions", f"has repeated names {c.actions}")
     n = len(c.actions)
     for key in ("low", "high") + (("stop",) if c.stop else ()):
         v = getattr(c, key)
@@ -311,5 +320,10 @@ def _check(p: RobotProfile, where: str) -> None:
                             f"{c.high})")
 
 
+def _one_of(value, options) -> bool:
+    return isinstance(value, str) and value in options
+
+
 def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A finite int or float (YAML's .nan and .inf are refused)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

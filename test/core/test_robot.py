@@ -81,6 +81,7 @@ def test_mistakes_name_the_file_the_field_and_what_was_expected():
     two = with_("cameras", ROVER["cameras"] + [{"name": "back", "width": 32, "height": 24}])
     bad(two, r"cameras\[1\] is 32x24 raw, cameras\[0\] is 64x48 compressed")
     bad(with_("control_rate_hz", 0), r"control_rate_hz must be a number > 0")
+    bad(with_("command.low", [float("nan"), -1.0]), r"command.low must be 2 numbers")
     with pytest.raises(ProfileError, match="'rover' not found.*shipped profiles"):
         load_profile("rover")
 
@@ -100,3 +101,46 @@ def test_a_recording_stores_the_profile_as_it_was_used():
         RecorderConfig(robot="arm", action_names=["vx"], state_type="joint_state",
                        state_dim=9).dataset_info()
     assert RecorderConfig().dataset_info()["robot_profile"] is None
+
+
+# ---- any file a user could write: a usable profile or a ProfileError, nothing else -----------
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+VALUES = st.recursive(st.none() | st.booleans() | st.integers(-5, 5000) | st.floats(
+    allow_nan=True) | st.text(max_size=12), lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
+
+
+def paths(doc, prefix=()):
+    yield prefix
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from paths(v, prefix + (k,))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from paths(v, prefix + (i,))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_damaged_profile_is_a_profile_error_never_a_crash(data):
+    import copy
+
+    doc = copy.deepcopy(ROVER)
+    for _ in range(data.draw(st.integers(1, 3))):
+        where = data.draw(st.sampled_from(list(paths(doc))[1:]))
+        node = doc
+        for key in where[:-1]:
+            node = node[key]
+        if data.draw(st.booleans()) and isinstance(node, dict):
+            del node[where[-1]]
+        else:
+            node[where[-1]] = data.draw(VALUES)
+    try:
+        p = profile_from_dict(doc, source="fuzz.yaml")
+    except ProfileError as e:
+        assert "fuzz.yaml" in str(e)
+    else:
+        assert set(p.node_fields()) == set(NODE_FIELDS)

@@ -223,3 +223,26 @@ def test_joint_state_round_trip_and_missing_joint():
     np.testing.assert_array_equal(conv.joint_state_from_msg(msg, ["c", "a"]), [0.3, 0.1])
     with pytest.raises(ValueError, match="lacks joints \\['d'\\]"):
         conv.joint_state_from_msg(msg, ["d"])
+
+
+# ---- any bytes a camera or a network could deliver: an ImageError, never a crash -------------
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=3000), fmt=st.sampled_from(
+    ["jpeg", "png", "rgb8; jpeg compressed bgr8", "h264", "", "16UC1; compressedDepth"]),
+    keep=st.integers(0, 2000))
+def test_arbitrary_compressed_data_is_refused_cleanly(data, fmt, keep):
+    good = conv.compressed_image_to_msg(np.full((16, 16, 3), 90, np.uint8), conv.time_to_msg(0),
+                                        fmt="png" if "png" in fmt else "jpeg")
+    for payload in (data, bytes(good.data)[:keep] + data[:50]):
+        msg = conv.CompressedImage(format=fmt, data=payload)
+        try:
+            image = conv.image_from_msg(msg)
+        except ValueError as e:
+            assert e.kind in ("encoding", "decode")
+        else:
+            assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
