@@ -286,6 +286,42 @@ def command_from_msg(msg, action_names, interface: str = "velocity") -> np.ndarr
                      f"Float64MultiArray, JointState, JointTrajectory")
 
 
+# state_type -> (ROS message type, default topic, values per message; None: as configured)
+STATE_MESSAGES = {
+    "odometry": ("nav_msgs/msg/Odometry", "odom", 8),
+    "joint_state": ("sensor_msgs/msg/JointState", "joint_states", None),
+    "pose_stamped": ("geometry_msgs/msg/PoseStamped", "pose", 7),
+    "float64_multi_array": ("std_msgs/msg/Float64MultiArray", "state", None),
+}
+
+
+def state_from_msg(msg, state_type: str, joint_names=(), size: int = 0) -> np.ndarray:
+    """The state vector of a message of ``state_type`` (float64):
+
+    odometry             x, y, z, yaw, vx, vy, vz, yaw_rate (``odometry_from_msg``)
+    joint_state          positions of ``joint_names`` in that order, or all in message order
+    pose_stamped         x, y, z, qx, qy, qz, qw (a motion-capture or localization pose)
+    float64_multi_array  ``data`` as it comes; ``size`` values expected (0: any)
+
+    ValueError says what was expected and what came."""
+    if state_type == "odometry":
+        return odometry_from_msg(msg)
+    if state_type == "joint_state":
+        if joint_names:
+            return joint_state_from_msg(msg, joint_names)
+        return np.asarray(msg.position, dtype=np.float64)
+    if state_type == "pose_stamped":
+        p, o = msg.pose.position, msg.pose.orientation
+        return np.array([p.x, p.y, p.z, o.x, o.y, o.z, o.w], dtype=np.float64)
+    if state_type == "float64_multi_array":
+        data = np.asarray(msg.data, dtype=np.float64)
+        if size and data.shape != (size,):
+            raise ValueError(f"Float64MultiArray state has {data.size} values, expected {size}")
+        return data
+    raise ValueError(f"unknown state type {state_type!r}; expected one of "
+                     f"{', '.join(STATE_MESSAGES)}")
+
+
 def odometry_from_msg(msg) -> np.ndarray:
     """nav_msgs/Odometry -> the drone state vector (x, y, z, yaw, vx, vy, vz, yaw_rate)."""
     p, o = msg.pose.pose.position, msg.pose.pose.orientation

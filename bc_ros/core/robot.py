@@ -23,11 +23,15 @@ The file, field by field (``config/robots/*.yaml`` are complete examples)::
         yaw_deg: 0.0                 # optional pose for side-camera augmentation
         lateral_m: 0.0
     state:
-      type: joint_state              # joint_state | odometry | none
-      topic: ""                      # "" = joint_states / odom
+      type: joint_state              # joint_state (sensor_msgs/JointState positions) |
+                                     # odometry (nav_msgs/Odometry: x y z yaw vx vy vz yaw_rate)
+                                     # | pose_stamped (geometry_msgs/PoseStamped: x y z qx qy qz
+                                     # qw) | float64_multi_array (std_msgs, `size` values) | none
+      topic: ""                      # "" = joint_states / odom / pose / state
       joints: [j1, j2, ...]          # joint_state: the joints stored, in this order (read by
                                      # name: a message in another order is reordered, one
                                      # without a listed joint is refused and counted)
+      size: 0                        # float64_multi_array: values per message
     command:
       type: twist_stamped            # twist | twist_stamped (cmd_vel, Jazzy+) |
                                      # float64_multi_array (ros2_control forward controllers) |
@@ -54,11 +58,9 @@ import os
 import yaml
 
 from bc_ros.core.messages import (COMMAND_INTERFACES, COMMAND_TYPES, IMAGE_ENCODINGS,
-                                  IMAGE_TRANSPORTS, check_command_type)
+                                  IMAGE_TRANSPORTS, STATE_MESSAGES, check_command_type)
 
-STATE_TYPES = ("joint_state", "odometry", "none")
-ODOMETRY_STATE = ("x", "y", "z", "yaw", "vx", "vy", "vz", "yaw_rate")  # odometry_from_msg
-DEFAULT_STATE_TOPICS = {"joint_state": "joint_states", "odometry": "odom", "none": ""}
+STATE_TYPES = (*STATE_MESSAGES, "none")
 
 
 # The node config fields a profile decides (``RobotProfile.node_fields``'s keys).
@@ -89,10 +91,15 @@ class StateProfile:
     type: str = "none"
     topic: str = ""
     joints: list = dataclasses.field(default_factory=list)
+    size: int = 0               # float64_multi_array: values per message
 
     @property
     def dim(self) -> int:
-        return {"odometry": len(ODOMETRY_STATE), "none": 0}.get(self.type, len(self.joints))
+        if self.type == "none":
+            return 0
+        if self.type == "joint_state":
+            return len(self.joints)
+        return STATE_MESSAGES[self.type][2] or self.size
 
 
 @dataclasses.dataclass
@@ -291,6 +298,10 @@ def _check(p: RobotProfile, where: str) -> None:
         bad("state.joints", f"has repeated names {s.joints}")
     if not isinstance(s.topic, str):
         bad("state.topic", f"must be a topic name, got {s.topic!r}")
+    if s.type == "float64_multi_array" and (not isinstance(s.size, int) or isinstance(
+            s.size, bool) or s.size < 1):
+        bad("state.size", f"must be the number of values (>= 1) of a float64_multi_array "
+                          f"state, got {s.size!r}")
     c = p.command
     if not _one_of(c.type, COMMAND_TYPES):
         bad("command.type", f"must be one of {list(COMMAND_TYPES)}, got {c.type!r}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
-from geometry_msgs.msg import Twist, TwistStamped
+from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
@@ -30,9 +30,11 @@ from bc_ros.core.messages import (  # noqa: F401
     COMMAND_INTERFACES, COMPRESSED_FORMATS, IMAGE_ENCODINGS, IMAGE_TRANSPORTS,
     JOINT_STATE_FIELDS, TRAJECTORY_FIELDS, TWIST_FIELDS, camera_topic, check_command_type,
     check_image_transport, command_from_msg, header_stamp, image_from_msg, joint_state_from_msg,
-    message_type, odometry_from_msg, time_from_msg)
+    message_type, odometry_from_msg, STATE_MESSAGES, state_from_msg, time_from_msg)
 
 IMAGE_CLASSES = {"raw": Image, "compressed": CompressedImage}
+STATE_CLASSES = {"odometry": Odometry, "joint_state": JointState, "pose_stamped": PoseStamped,
+                 "float64_multi_array": Float64MultiArray}
 
 COMMAND_TYPES = {
     "twist": Twist,

@@ -4,7 +4,8 @@ Subscribes (sensor-data QoS for sensors, reliable for commands):
     camera/<name>/image_raw   sensor_msgs/Image (rgb8, bgr8, mono8, rgba8, bgra8), or with
                               image_transport=compressed camera/<name>/image_raw/compressed,
                               sensor_msgs/CompressedImage (JPEG or PNG)
-    odom | joint_states       nav_msgs/Odometry | sensor_msgs/JointState (state_type)
+    odom | joint_states       nav_msgs/Odometry | sensor_msgs/JointState (state_type; also
+    | pose | state            geometry_msgs/PoseStamped, std_msgs/Float64MultiArray; state_topic)
     expert/cmd                the expert's command: the label
     cmd                       what the robot executed (record_executed)
     dagger/control            std_msgs/Int8, who drove: 0 expert 1 policy 2 hold 3 blend 4 stop
@@ -97,12 +98,9 @@ class RecorderNode(Node):
         for i, name in enumerate(cfg.cameras):
             self.create_subscription(image_type, cfg.camera_topic(i),
                                      self._on_image(f"image_{name}"), SENSOR_QOS)
-        if cfg.state_type == "odometry":
-            self.create_subscription(conv.Odometry, cfg.state_topic_name(), self._on_odom,
-                                     SENSOR_QOS)
-        else:
-            self.create_subscription(conv.JointState, cfg.state_topic_name(), self._on_joints,
-                                     SENSOR_QOS)
+        state_class = conv.STATE_CLASSES[cfg.state_type]
+        self.create_subscription(state_class, cfg.state_topic_name(), self._on_state,
+                                 SENSOR_QOS)
         cmd_type = conv.command_class(cfg.command_type)
         self.create_subscription(cmd_type, "expert/cmd", self._on_command("action"), COMMAND_QOS)
         if cfg.record_executed:
@@ -117,8 +115,7 @@ class RecorderNode(Node):
                cfg.joy_discard_button) >= 0:
             self.create_subscription(Joy, "joy", self._on_joy, SENSOR_QOS)
         expected = {cfg.camera_topic(i): image_type for i in range(len(cfg.cameras))}
-        expected[cfg.state_topic_name()] = (conv.Odometry if cfg.state_type == "odometry"
-                                            else conv.JointState)
+        expected[cfg.state_topic_name()] = state_class
         expected["expert/cmd"] = cmd_type
         if cfg.record_executed:
             expected["cmd"] = cmd_type
@@ -245,22 +242,24 @@ class RecorderNode(Node):
             self._add(stream, msg.header.stamp, image)
         return callback
 
-    def _on_odom(self, msg) -> None:
-        self._add("state", msg.header.stamp, conv.odometry_from_msg(msg))
-
-    def _on_joints(self, msg) -> None:
-        names = self.config.joint_names
-        if not names:      # the message's own order
+    def _on_state(self, msg) -> None:
+        cfg = self.config
+        if cfg.state_type == "joint_state" and not cfg.joint_names:   # the message's order
             self._add("state", msg.header.stamp, msg.position)  # array('d'): no list of floats
             return
         try:
-            values = conv.joint_state_from_msg(msg, names)
-        except ValueError as e:     # a joint missing, or names and positions that disagree
-            self.recorder.counts["state_bad_joints"] += 1
-            self.report("state", "joints", f"state: {e}; expected joints {list(names)}",
-                        error=True)
+            values = conv.state_from_msg(msg, cfg.state_type, cfg.joint_names, cfg.state_dim)
+        except ValueError as e:     # a joint missing, names and positions that disagree, ...
+            kind = "joints" if cfg.state_type == "joint_state" else "message"
+            self.recorder.counts[f"state_bad_{kind}"] += 1
+            expected = (f"; expected joints {list(cfg.joint_names)}" if kind == "joints"
+                        else "")
+            self.report("state", kind, f"state: {e}{expected}", error=True)
             return
-        self._add("state", msg.header.stamp, values)
+        # an unstamped state (Float64MultiArray) is stamped on arrival, as commands are
+        stamp = getattr(getattr(msg, "header", None), "stamp", None)
+        self._add("state", stamp if stamp is not None else self.get_clock().now().to_msg(),
+                  values)
 
     def _on_command(self, stream):
         def callback(msg):

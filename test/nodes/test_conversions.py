@@ -246,3 +246,24 @@ def test_arbitrary_compressed_data_is_refused_cleanly(data, fmt, keep):
             assert e.kind in ("encoding", "decode")
         else:
             assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+
+
+def test_state_messages_of_every_type_read_as_the_recorder_stores_them():
+    pose = conv.PoseStamped()
+    pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = 1.0, 2.0, 3.0
+    pose.pose.orientation.z, pose.pose.orientation.w = math.sin(0.25), math.cos(0.25)
+    np.testing.assert_allclose(conv.state_from_msg(pose, "pose_stamped"),
+                               [1, 2, 3, 0, 0, math.sin(0.25), math.cos(0.25)])
+    array = conv.Float64MultiArray(data=[0.5, -0.5, 2.0])
+    np.testing.assert_allclose(conv.state_from_msg(array, "float64_multi_array", size=3),
+                               [0.5, -0.5, 2.0])
+    with pytest.raises(ValueError, match="3 values, expected 4"):
+        conv.state_from_msg(array, "float64_multi_array", size=4)
+    joints = conv.JointState(name=["b", "a"], position=[2.0, 1.0])
+    np.testing.assert_allclose(conv.state_from_msg(joints, "joint_state", ["a", "b"]), [1, 2])
+    np.testing.assert_allclose(conv.state_from_msg(joints, "joint_state"), [2, 1])
+    with pytest.raises(ValueError, match="lacks joints \\['c'\\]"):
+        conv.state_from_msg(joints, "joint_state", ["a", "c"])
+    with pytest.raises(ValueError, match="unknown state type 'imu'"):
+        conv.state_from_msg(joints, "imu")
+    assert set(conv.STATE_CLASSES) == set(conv.STATE_MESSAGES)

@@ -237,12 +237,12 @@ command: {type: float64_multi_array, actions: [v_shoulder, v_elbow], low: [-1, -
     assert {"/wrist_cam/image_raw", "/robot/joint_states"} <= topics
     msg = conv.JointState(name=["shoulder", "gripper", "elbow"], position=[0.1, 0.2, 0.3])
     msg.header.stamp = conv.time_to_msg(5.0)
-    recorder._on_joints(msg)
+    recorder._on_state(msg)
     assert recorder.recorder.aligner.newest("state") == pytest.approx(5.0)
     np.testing.assert_allclose(recorder.recorder.aligner.sample(5.0).values["state"], [0.3, 0.1])
     msg = conv.JointState(name=["shoulder"], position=[0.4])
     msg.header.stamp = conv.time_to_msg(5.1)
-    recorder._on_joints(msg)                 # no elbow: refused, counted, named
+    recorder._on_state(msg)                 # no elbow: refused, counted, named
     assert recorder.recorder.counts["state_bad_joints"] == 1
     assert ("state", "joints") in recorder.problems.logged
     assert recorder.recorder.store.meta["info"]["robot_profile"]["name"] == "two_link"
@@ -261,3 +261,26 @@ def test_a_command_of_another_message_type_is_named_in_the_log(rig):
     assert recorder.problems.logged[("graph", "type")] == 1
     teleop.destroy_node()
     rclpy.shutdown(context=other)
+
+
+def test_a_pose_stamped_state_is_recorded_and_a_wrong_size_array_refused(ros_context, tmp_path):
+    recorder = RecorderNode({"dataset": str(tmp_path / "ds"), "state_type": "pose_stamped",
+                             "state_dim": 7}, context=ros_context)
+    assert recorder.config.state_topic_name() == "pose"
+    msg = conv.PoseStamped()
+    msg.header.stamp = conv.time_to_msg(3.0)
+    msg.pose.position.x, msg.pose.orientation.w = 1.5, 1.0
+    recorder._on_state(msg)
+    np.testing.assert_allclose(recorder.recorder.aligner.sample(3.0).values["state"],
+                               [1.5, 0, 0, 0, 0, 0, 1])
+    recorder.destroy_node()
+    with pytest.raises(ValueError, match="pose_stamped state has 7 values"):
+        RecorderNode({"dataset": str(tmp_path / "ds2"), "state_type": "pose_stamped",
+                      "state_dim": 3}, context=ros_context)
+    recorder = RecorderNode({"dataset": str(tmp_path / "ds3"), "state_type":
+                             "float64_multi_array", "state_dim": 2}, context=ros_context)
+    recorder._on_state(conv.Float64MultiArray(data=[1.0, 2.0]))   # no header: stamped now
+    assert recorder.recorder.aligner.newest("state") is not None
+    recorder._on_state(conv.Float64MultiArray(data=[1.0, 2.0, 3.0]))
+    assert recorder.recorder.counts["state_bad_message"] == 1
+    recorder.destroy_node()

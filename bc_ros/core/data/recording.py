@@ -27,7 +27,7 @@ from bc_ros.core.data.control import (CONTROL_BLEND, CONTROL_CODES,  # noqa: F40
                                       CONTROL_EXPERT, CONTROL_HOLD, CONTROL_POLICY,
                                       CONTROL_STOP, CONTROL_UNKNOWN)
 from bc_ros.core.data.store import EpisodeStore, EpisodeWriter
-from bc_ros.core.messages import (COMMAND_INTERFACES, camera_topic,
+from bc_ros.core.messages import (COMMAND_INTERFACES, STATE_MESSAGES, camera_topic,
                                   check_image_transport)
 from bc_ros.core.robot import load_profile
 
@@ -61,8 +61,11 @@ class RecorderConfig:
     image_height: int = field(96, "Stored image height.")
     resize_images: bool = field(False, "Resize images of another size instead of rejecting "
                                        "them.")
-    state_type: str = field("odometry", "odometry (nav_msgs/Odometry on odom) or joint_state "
-                                        "(sensor_msgs/JointState on joint_states).")
+    state_type: str = field("odometry", "odometry (nav_msgs/Odometry on odom), joint_state "
+                                        "(sensor_msgs/JointState on joint_states), "
+                                        "pose_stamped (geometry_msgs/PoseStamped on pose: x y z "
+                                        "qx qy qz qw) or float64_multi_array "
+                                        "(std_msgs/Float64MultiArray on state).")
     state_topic: str = field("", "Topic of the state; empty = odom (odometry) or joint_states.")
     joint_names: list[str] = field([], "joint_state: the joints stored, in this order (read by "
                                        "name; a message without one of them is refused and "
@@ -96,9 +99,13 @@ class RecorderConfig:
             raise ValueError(f"camera_yaw_deg and camera_lateral_m need one value per camera "
                              f"{self.cameras}, got {self.camera_yaw_deg=} "
                              f"{self.camera_lateral_m=}")
-        if self.state_type not in ("odometry", "joint_state"):
-            raise ValueError(f"state_type must be odometry or joint_state, "
+        if self.state_type not in STATE_MESSAGES:
+            raise ValueError(f"state_type must be one of {list(STATE_MESSAGES)}, "
                              f"got {self.state_type=}")
+        fixed = STATE_MESSAGES[self.state_type][2]
+        if fixed is not None and self.state_dim != fixed:
+            raise ValueError(f"a {self.state_type} state has {fixed} values, got "
+                             f"{self.state_dim=}")
         check_image_transport(self.image_transport)
         if self.camera_topics and len(self.camera_topics) != n:
             raise ValueError(f"camera_topics needs one topic per camera {self.cameras} (or "
@@ -166,7 +173,7 @@ class RecorderConfig:
         return topic or camera_topic(self.cameras[index], self.image_transport)
 
     def state_topic_name(self) -> str:
-        return self.state_topic or ("odom" if self.state_type == "odometry" else "joint_states")
+        return self.state_topic or STATE_MESSAGES[self.state_type][1]
 
     def features(self) -> dict:
         h, w, a, n = self.image_height, self.image_width, len(self.action_names), len(self.streams)

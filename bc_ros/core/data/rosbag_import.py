@@ -47,9 +47,9 @@ import os
 
 
 from bc_ros.core.data.recording import Recorder, RecorderConfig
-from bc_ros.core.messages import (COMMAND_TYPES, IMAGE_TRANSPORTS, camera_topic,
+from bc_ros.core.messages import (COMMAND_TYPES, IMAGE_TRANSPORTS, STATE_MESSAGES, camera_topic,
                                   check_command_type, command_from_msg, header_stamp,
-                                  image_from_msg, odometry_from_msg, time_from_msg)
+                                  image_from_msg, state_from_msg, time_from_msg)
 
 SPLITS = ("outcome", "whole", "gap")
 CLOCKS = ("auto", "clock", "receive", "stamps")
@@ -60,8 +60,6 @@ MAX_CLOCK_OFFSET = 60.0
 # for every tick of the jump: refused (split the bag with episode_split="gap").
 MAX_CLOCK_JUMP = 3600.0
 
-ODOMETRY_TYPE = "nav_msgs/msg/Odometry"
-JOINT_STATE_TYPE = "sensor_msgs/msg/JointState"
 STRING_TYPE = "std_msgs/msg/String"
 INT8_TYPE = "std_msgs/msg/Int8"
 CLOCK_TYPE = "rosgraph_msgs/msg/Clock"
@@ -75,10 +73,7 @@ def subscriptions(config: RecorderConfig, episode_split: str = "outcome") -> dic
     image_type = IMAGE_TRANSPORTS[config.image_transport][1]
     subs = {camera_topic(c, config.image_transport): (f"image_{c}", image_type, True)
             for c in config.cameras}
-    if config.state_type == "odometry":
-        subs["odom"] = ("state", ODOMETRY_TYPE, True)
-    else:
-        subs["joint_states"] = ("state", JOINT_STATE_TYPE, True)
+    subs[config.state_topic_name()] = ("state", STATE_MESSAGES[config.state_type][0], True)
     cmd_type = COMMAND_TYPES[config.command_type]
     subs["expert/cmd"] = ("action", cmd_type, True)
     if config.record_executed:
@@ -366,9 +361,19 @@ class _Run:
                 return
             self._add(role, time_from_msg(msg.header.stamp), image)
         elif role == "state":
-            value = (odometry_from_msg(msg) if self.config.state_type == "odometry"
-                     else list(msg.position))
-            self._add(role, time_from_msg(msg.header.stamp), value)
+            cfg = self.config
+            try:
+                value = state_from_msg(msg, cfg.state_type, cfg.joint_names, cfg.state_dim)
+            except ValueError:               # as the live recorder counts it
+                key = "state_bad_joints" if cfg.state_type == "joint_state" else (
+                    "state_bad_message")
+                self.recorder.counts[key] += 1
+                self.rejected[key] += 1
+                return
+            if cfg.state_type == "joint_state" and not cfg.joint_names:
+                value = list(value)
+            stamp = header_stamp(msg)      # an unstamped state: stamped on arrival
+            self._add(role, stamp if stamp is not None else self.now, value)
         elif role in ("action", "executed"):
             try:
                 values = command_from_msg(msg, self.config.action_names,

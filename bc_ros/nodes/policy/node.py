@@ -85,8 +85,7 @@ from bc_ros.nodes.runtime import (COMMAND_QOS, SENSOR_QOS, CpuLatencyRequest, To
                                   log_problem, spin_node)
 
 MODES = ("realtime", "lockstep")
-STATE_TYPES = ("auto", "odometry", "joint_state", "none")
-ODOMETRY_DIM = 8            # conversions.odometry_from_msg: x, y, z, yaw, vx, vy, vz, yaw_rate
+STATE_TYPES = ("auto", *conv.STATE_MESSAGES, "none")
 
 
 @dataclasses.dataclass
@@ -209,7 +208,7 @@ class PolicyNodeConfig:
 
 
 def state_type_for(spec: dict, requested: str) -> str:
-    """Which state stream a checkpoint needs: odometry, joint_state or none."""
+    """Which state stream a checkpoint needs: one of ``conv.STATE_MESSAGES`` or none."""
     dim = int(spec.get("state_dim") or 0)
     if dim == 0:
         return "none"
@@ -221,7 +220,7 @@ def state_type_for(spec: dict, requested: str) -> str:
         names = spec.get("state_names") or []
         prefixes = {str(n).rsplit("_", 1)[0] for n in names}
         recorded = ((spec.get("robot_profile") or {}).get("state") or {}).get("type")
-        if recorded in ("odometry", "joint_state"):     # the recording's profile says
+        if recorded in conv.STATE_MESSAGES:               # the recording's profile says
             kind = recorded
         elif prefixes == {"odometry"}:                   # recordings from before profiles
             kind = "odometry"
@@ -230,10 +229,11 @@ def state_type_for(spec: dict, requested: str) -> str:
         else:
             raise ValueError(f"cannot tell the state stream of the checkpoint (robot "
                              f"{spec.get('robot')!r}, state_names {names}); set state_type to "
-                             f"odometry or joint_state")
-    if kind == "odometry" and dim != ODOMETRY_DIM:
-        raise ValueError(f"odometry gives {ODOMETRY_DIM} state values, the checkpoint's policy "
-                         f"wants {dim}")
+                             f"one of {list(conv.STATE_MESSAGES)}")
+    fixed = conv.STATE_MESSAGES[kind][2]
+    if fixed is not None and dim != fixed:
+        raise ValueError(f"{kind} gives {fixed} state values, the checkpoint's policy wants "
+                         f"{dim}")
     return kind
 
 
@@ -320,8 +320,7 @@ class PolicyNode(Node):
         cameras = list(self.spec["cameras"])
         self.topics = camera_topics(cameras, cfg.image_transport, self.robot_profile)
         if self.state_type != "none":
-            self.topics["state"] = cfg.state_topic or (
-                "odom" if self.state_type == "odometry" else "joint_states")
+            self.topics["state"] = cfg.state_topic or conv.STATE_MESSAGES[self.state_type][1]
         self.joint_names = joint_order(self.spec, self.robot_profile, self.state_type)
         self.ticker = Ticker(self.topics, cfg.obs_timeout)
         self.aligner = self.ticker.aligner
@@ -329,16 +328,12 @@ class PolicyNode(Node):
         for c in cameras:
             self.create_subscription(image_type, self.topics[f"image_{c}"],
                                      self._on_image(f"image_{c}"), SENSOR_QOS)
-        if self.state_type == "odometry":
-            self.create_subscription(conv.Odometry, self.topics["state"], self._on_odom,
-                                     SENSOR_QOS)
-        elif self.state_type == "joint_state":
-            self.create_subscription(conv.JointState, self.topics["state"], self._on_joints,
-                                     SENSOR_QOS)
         expected = {self.topics[f"image_{c}"]: image_type for c in cameras}
         if self.state_type != "none":
-            expected[self.topics["state"]] = (conv.Odometry if self.state_type == "odometry"
-                                              else conv.JointState)
+            state_class = conv.STATE_CLASSES[self.state_type]
+            self.create_subscription(state_class, self.topics["state"], self._on_state,
+                                     SENSOR_QOS)
+            expected[self.topics["state"]] = state_class
         self.type_check = TopicTypeCheck(self, expected, {
             self.topics[f"image_{c}"]: f"; set image_transport (now {cfg.image_transport}) or "
                                        f"the robot profile's cameras" for c in cameras})
@@ -534,22 +529,23 @@ class PolicyNode(Node):
             self._add(stream, msg.header.stamp, image)
         return callback
 
-    def _on_odom(self, msg) -> None:
-        self._add("state", msg.header.stamp, conv.odometry_from_msg(msg))
-
-    def _on_joints(self, msg) -> None:
-        if not self.joint_names:   # as the recorder stored it: every position in message order
-            self._add("state", msg.header.stamp, np.asarray(msg.position, dtype=np.float64))
-            return
+    def _on_state(self, msg) -> None:
+        """As the recorder stored it: odometry's 8 values, the joints by name (or all in
+        message order), a pose's 7, an array's values."""
         try:
-            values = conv.joint_state_from_msg(msg, self.joint_names)
-        except ValueError as e:    # a joint missing, or names and positions that disagree
+            values = conv.state_from_msg(msg, self.state_type, self.joint_names,
+                                         int(self.spec.get("state_dim") or 0))
+        except ValueError as e:    # a joint missing, names and positions that disagree, ...
+            kind = "joints" if self.state_type == "joint_state" else "message"
+            expected = f"; expected joints {self.joint_names}" if kind == "joints" else ""
             self.counts["bad_messages"] += 1
-            self.counts["state/joints"] += 1
-            self.report(("state", "joints"), f"{self.topics['state']}: {e}; expected joints "
-                                             f"{self.joint_names}", error=True)
+            self.counts[f"state/{kind}"] += 1
+            self.report(("state", kind), f"{self.topics['state']}: {e}{expected}", error=True)
             return
-        self._add("state", msg.header.stamp, values)
+        # an unstamped state (Float64MultiArray) is stamped on arrival
+        stamp = getattr(getattr(msg, "header", None), "stamp", None)
+        self._add("state", stamp if stamp is not None else self.get_clock().now().to_msg(),
+                  values)
 
     # ---- lockstep ----------------------------------------------------------------------------
     def _maybe_step(self, t: float, stamp) -> None:
