@@ -16,6 +16,7 @@ Finished runs and evaluations are reused, so the script can be stopped and resta
 
 from __future__ import annotations
 
+import dataclasses
 import argparse
 import glob
 import json
@@ -56,6 +57,8 @@ def record(data: str, robot: str, task: str, episodes: int, noise_std: float = 0
 
 # Inference options an evaluation may change on a trained checkpoint (PolicyConfig fields)
 INFERENCE_OPTIONS = ("n_action_steps", "chunk_candidates", "temporal_ensemble")
+# ... and head options that act only at sampling time (MoG: how a chunk's component is chosen)
+SAMPLING_OPTIONS = {"mog": ("choice",)}
 
 
 def cached_eval(path: str, ckpt: str, robot: str, task: str, episodes: int,
@@ -79,10 +82,20 @@ def cached_eval(path: str, ckpt: str, robot: str, task: str, episodes: int,
     policy.set_inference(inference.get("n_action_steps", 0), inference.get("chunk_candidates", 0))
     if ensemble is not None:
         policy.config.temporal_ensemble = ensemble
+    sampling = {k: v for k, v in inference.items() if k not in INFERENCE_OPTIONS}
+    allowed = SAMPLING_OPTIONS.get(policy.config.head, ())
+    for key, value in sampling.items():
+        if key not in allowed:
+            raise SystemExit(f"--eval-set {key}: not a sampling option of the "
+                             f"{policy.config.head} head (those: {allowed})")
+        options = dataclasses.replace(policy.head.options, **{key: value})   # validates
+        policy.head.options = options
+        policy.config.head_options = {**policy.config.head_options, key: value}
     result = evaluate(policy, robot, task, seeds=eval_seeds(episodes))
     result.pop("records", None)
     extra = payload.get("extra") or {}
     result.update(checkpoint=ckpt, step=extra.get("step"), train_seconds=extra.get("seconds"),
+                  head_options=policy.config.head_options,
                   **{name: getattr(policy.config, name) for name in INFERENCE_OPTIONS})
     with open(path + ".tmp", "w") as f:
         json.dump(result, f, indent=1)
@@ -174,10 +187,11 @@ def main() -> int:
         extra = [noisy]
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     inference = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.eval_set)}
-    unknown = set(inference) - set(INFERENCE_OPTIONS)
+    unknown = set(inference) - set(INFERENCE_OPTIONS) - {
+        o for options in SAMPLING_OPTIONS.values() for o in options}
     if unknown:
-        parser.error(f"--eval-set {sorted(unknown)}: only {INFERENCE_OPTIONS} can change after "
-                     f"training")
+        parser.error(f"--eval-set {sorted(unknown)}: only {INFERENCE_OPTIONS} and the heads' "
+                     f"sampling options {SAMPLING_OPTIONS} can change after training")
     results, curves = [], {}
     for head in args.heads:
         fields = {**load_preset(task, head), **overrides,

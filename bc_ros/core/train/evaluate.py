@@ -113,7 +113,9 @@ def summarize(records: list[dict], robot: str, task: str, seconds: float) -> dic
     wins = sum(r["success"] for r in records)
     lo, hi = wilson_interval(wins, n)
     failures = collections.Counter(r["failure"] for r in records if not r["success"])
-    modes = collections.Counter(str(r["mode"]) for r in records if r["success"])
+    # the way round of each success, for the tasks that have two (a single-way task: none)
+    modes = collections.Counter(str(r["mode"]) for r in records
+                                if r["success"] and r["mode"] is not None)
     return {"robot": robot, "task": task, "episodes": n, "successes": wins,
             "success_rate": wins / n if n else 0.0, "ci95": [lo, hi],
             "failures": dict(failures), "modes_of_successes": dict(modes),
