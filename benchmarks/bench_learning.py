@@ -119,8 +119,15 @@ def finished_run(run: str, cfg) -> dict | None:
     defaults = {f.name: f.default for f in dataclasses.fields(cfg)
                 if f.default is not dataclasses.MISSING}
     had = summary.get("config", {})
+    sampling = {o for options in SAMPLING_OPTIONS.values() for o in options}
+
+    def training_part(value, key):      # sampling-only head options do not change a training
+        if key == "head_options" and isinstance(value, dict):
+            return {k: v for k, v in value.items() if k not in sampling}
+        return value
+
     differ = sorted(k for k, v in want.items() if k not in INFERENCE_OPTIONS
-                    and had.get(k, defaults.get(k)) != v)
+                    and training_part(had.get(k, defaults.get(k)), k) != training_part(v, k))
     if differ:
         raise SystemExit(f"{run} was trained with another config ({', '.join(differ)}): give "
                          f"another --tag, or remove the folder to train it again")

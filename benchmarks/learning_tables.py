@@ -22,7 +22,8 @@ import sys
 from figures import write_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SIM_JSON = {"bypass": "sim_bypass.json", "reach_around": "sim_reach.json"}
+SIM_JSON = {"bypass": "sim_bypass.json", "reach_around": "sim_reach.json",
+            "to_cube": "sim_husky.json"}
 
 
 def pick(path: str, head: str) -> dict:

@@ -102,10 +102,6 @@ class RecorderConfig:
         if self.state_type not in STATE_MESSAGES:
             raise ValueError(f"state_type must be one of {list(STATE_MESSAGES)}, "
                              f"got {self.state_type=}")
-        fixed = STATE_MESSAGES[self.state_type][2]
-        if fixed is not None and self.state_dim != fixed:
-            raise ValueError(f"a {self.state_type} state has {fixed} values, got "
-                             f"{self.state_dim=}")
         check_image_transport(self.image_transport)
         if self.camera_topics and len(self.camera_topics) != n:
             raise ValueError(f"camera_topics needs one topic per camera {self.cameras} (or "

@@ -226,6 +226,8 @@ def state_type_for(spec: dict, requested: str) -> str:
             kind = "odometry"
         elif prefixes == {"joint_state"}:
             kind = "joint_state"
+        elif shipped_state_type(spec.get("robot")):      # the shipped profile it names
+            kind = shipped_state_type(spec.get("robot"))
         else:
             raise ValueError(f"cannot tell the state stream of the checkpoint (robot "
                              f"{spec.get('robot')!r}, state_names {names}); set state_type to "
@@ -235,6 +237,20 @@ def state_type_for(spec: dict, requested: str) -> str:
         raise ValueError(f"{kind} gives {fixed} state values, the checkpoint's policy wants "
                          f"{dim}")
     return kind
+
+
+def shipped_state_type(robot) -> str | None:
+    """The state type of the shipped profile named ``robot`` (checkpoints from before profiles
+    name their sim robot), None when there is none."""
+    from bc_ros.core.robot import ProfileError, load_profile
+
+    if not robot:
+        return None
+    try:
+        kind = load_profile(str(robot)).state.type
+    except ProfileError:
+        return None
+    return kind if kind != "none" else None
 
 
 def camera_topics(cameras: list[str], transport: str, profile=None) -> dict[str, str]:
