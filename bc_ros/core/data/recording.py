@@ -66,7 +66,8 @@ class RecorderConfig:
                                         "pose_stamped (geometry_msgs/PoseStamped on pose: x y z "
                                         "qx qy qz qw) or float64_multi_array "
                                         "(std_msgs/Float64MultiArray on state).")
-    state_topic: str = field("", "Topic of the state; empty = odom (odometry) or joint_states.")
+    state_topic: str = field("", "Topic of the state; empty = its type's default: odom, "
+                                 "joint_states, pose or state.")
     joint_names: list[str] = field([], "joint_state: the joints stored, in this order (read by "
                                        "name; a message without one of them is refused and "
                                        "counted); empty = the message's order as it comes.")

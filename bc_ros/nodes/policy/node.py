@@ -4,8 +4,10 @@ Subscribes (sensor-data QoS; the topics the checkpoint's spec names, all remappa
     camera/<name>/image_raw   sensor_msgs/Image (rgb8, bgr8, mono8, rgba8, bgra8), one per camera;
                               with image_transport=compressed camera/<name>/image_raw/compressed,
                               sensor_msgs/CompressedImage (JPEG or PNG)
-    odom | joint_states       nav_msgs/Odometry | sensor_msgs/JointState (when the policy uses
-                              state; ``state_type``)
+    odom | joint_states       nav_msgs/Odometry | sensor_msgs/JointState, or pose
+    | pose | state            (geometry_msgs/PoseStamped), state (std_msgs/Float64MultiArray)
+                              when the policy uses state (``state_type``, ``state_topic``; a
+                              ``robot`` profile sets both, and the cameras' topics)
     sim/outcome               std_msgs/String JSON from sim_node: an episode ended, so the policy's
                               history and action queue are cleared (``reset_on_outcome``)
 Publishes:
@@ -124,9 +126,11 @@ class PolicyNodeConfig:
                                         "compressed: sensor_msgs/CompressedImage (JPEG or PNG, "
                                         "image_transport's compressed plugin) on "
                                         "camera/<name>/image_raw/compressed.")
-    state_topic: str = field("", "Topic of the state; empty = odom (odometry) or joint_states.")
+    state_topic: str = field("", "Topic of the state; empty = its type's default: odom, "
+                                 "joint_states, pose or state.")
     state_type: str = field("auto", "Robot state stream: odometry (odom), joint_state "
-                                    "(joint_states), none, or auto (from the checkpoint).")
+                                    "(joint_states), pose_stamped (pose), float64_multi_array "
+                                    "(state), none, or auto (from the checkpoint).")
     command_type: str = field("", "Command message type: twist, twist_stamped (cmd_vel from "
                                   "Jazzy on), float64_multi_array (ros2_control "
                                   "forward_command_controller), joint_state, joint_trajectory "
