@@ -500,6 +500,26 @@ def test_policy_launch_drives_the_sim_in_lockstep(launch, probe, drone_checkpoin
 
 
 @pytest.mark.slow
+def test_a_killed_policy_node_is_restarted_and_drives_again(launch, probe, drone_checkpoint):
+    from bc_ros.nodes import conversions as conv
+    from bc_ros.nodes.runtime import COMMAND_QOS
+
+    policy = launch("policy.launch.py", f"checkpoint:={drone_checkpoint}", "sim:=true",
+                    "mode:=lockstep", "use_sim_time:=true", "cmd_topic:=cmd")
+    probe.wait_for_nodes({"policy", "sim"}, policy)
+    probe.wait_for_message(conv.TwistStamped, "/cmd", COMMAND_QOS, policy)
+    (pid,) = [int(p) for p in re.findall(r"\[policy_node-\d+\]: process started with pid "
+                                          r"\[(\d+)\]", policy.output())]
+    os.kill(pid, signal.SIGKILL)                       # a crash, not a shutdown
+    probe.wait(lambda: len(re.findall(r"policy_node-\d+\]: process started with pid",
+                                      policy.output())) == 2, "the restart", policy)
+    before = len(probe.inboxes["/cmd"].messages)
+    probe.wait(lambda: len(probe.inboxes["/cmd"].messages) > before + 2,
+               "commands from the restarted policy", policy)
+    assert policy.interrupt() < STOP_TIMEOUT
+
+
+@pytest.mark.slow
 def test_dagger_launch_mixes_policy_and_sim_expert(launch, probe, drone_checkpoint):
     from std_msgs.msg import Int8
 

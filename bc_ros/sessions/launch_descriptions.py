@@ -89,6 +89,14 @@ def sim_launch(robot: str, default_task: str, config_file: str) -> LaunchDescrip
     return LaunchDescription([*args, sim, teleop])
 
 
+# A robot needs its recorder and policy back after a crash: a restarted recorder salvages the
+# episode the crash cut (flagged ``recovered``); a restarted policy node loads its
+# ``checkpoint`` again (the mux sends the stop command while it is away and hands back on its
+# first fresh command). Not after a shutdown (Ctrl-C). Plain values: Humble's launch takes no
+# substitution for them.
+RESPAWN = {"respawn": True, "respawn_delay": 2.0}
+
+
 def record_launch() -> LaunchDescription:
     """recorder_node (and optionally teleop_node) against a robot's or a sim's topics."""
     lc = LaunchConfiguration
@@ -122,7 +130,7 @@ def record_launch() -> LaunchDescription:
     ]
     recorder = Node(
         package="bc_ros", executable="recorder_node", name="recorder",
-        namespace=lc("namespace"), output="screen",
+        namespace=lc("namespace"), output="screen", **RESPAWN,
         parameters=[lc("config"), {"robot": lc("robot"), "dataset": lc("dataset"),
                                    "task": lc("task"),
                                    "image_transport": lc("image_transport"),
@@ -199,7 +207,7 @@ def policy_launch() -> LaunchDescription:
     ]
     policy = Node(
         package="bc_ros", executable="policy_node", name="policy", namespace=lc("namespace"),
-        output="screen",
+        output="screen", **RESPAWN,
         parameters=[lc("config"), {
             "checkpoint": lc("checkpoint"),
             "robot": lc("robot"),
