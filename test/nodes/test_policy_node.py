@@ -357,6 +357,23 @@ def test_hot_swap_good_bad_and_incompatible_checkpoints(rig, tmp_path):
     assert node.counts["swaps"] == 1 and node.counts["swap_failures"] == 2
 
 
+def test_checkpoints_load_only_from_the_configured_folders(rig, tmp_path):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    node, robot, executor = rig(checkpoint_dirs=[str(allowed)])
+    inside = make_checkpoint(allowed / "b.pt", [-0.5, 0.25, 0.0, 0.1])
+    outside = make_checkpoint(tmp_path / "c.pt", [0.0] * 4)
+    (allowed / "escape.pt").symlink_to(outside)       # a link out of the folder is outside
+    for path in (outside, str(allowed / "escape.pt"), str(allowed / ".." / "c.pt")):
+        result = node.set_parameters([Parameter("checkpoint", value=path)])[0]
+        assert not result.successful and "checkpoint_dirs" in result.reason
+    assert node.counts["loads_refused"] == 3
+    assert node.get_parameter("checkpoint").value != outside
+    node.set_parameters([Parameter("checkpoint", value=inside)])
+    assert call(executor, robot.load, Trigger.Request()).success
+    assert values(step(node, robot, executor, 1.0)) == pytest.approx([-0.5, 0.25, 0.0, 0.1])
+
+
 def test_hot_swap_of_the_ensemble_all_or_nothing(rig, tmp_path):
     """A node started without members gets two by a swap (and publishes scores from then on, a
     NaN one before a command it has no score for); a swap whose member fails keeps the old

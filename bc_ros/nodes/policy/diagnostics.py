@@ -24,7 +24,8 @@ RATE_WINDOW_S = 2.0         # seconds of ticks over which the achieved rate is m
 COUNTS = ("ticks", "inferences", "commands", "stop_commands", "ticks_over_budget",
           "ticks_skipped", "dropped", "clamped", "nonfinite", "resized", "observation_errors",
           "bad_messages", "rejected_samples", "watchdog_trips", "resets", "swaps",
-          "swap_failures", "resent", "stops_unsent")   # as /diagnostics lists them
+          "swap_failures", "loads_refused", "resent",
+          "stops_unsent")   # as /diagnostics lists them
 OK, WARN = "ok", "warn"     # summary levels (diagnostic_msgs/DiagnosticStatus OK, WARN)
 
 

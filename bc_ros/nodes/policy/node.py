@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import threading
 
 import numpy as np
@@ -147,6 +148,11 @@ class PolicyNodeConfig:
                                        "s, instead of one point; each tick's trajectory replaces "
                                        "the last.")
     cmd_topic: str = field("policy/cmd", "Topic the commands are published on.")
+    checkpoint_dirs: list[str] = field([], "Folders a checkpoint may be loaded from while "
+                                           "running (~/load_checkpoint, set on checkpoint or "
+                                           "ensemble); empty = any. A file elsewhere is "
+                                           "refused before it is read, logged and counted "
+                                           "(loads_refused).")
     ensemble: list[str] = field([], "More checkpoints of the same spec. Each observation also "
                                     "runs through them and their disagreement with the main "
                                     "policy (std across members / half the command range, mean "
@@ -432,9 +438,27 @@ class PolicyNode(Node):
         if new:
             path = new.get("checkpoint", self.get_parameter("checkpoint").value)
             members = new.get("ensemble", self._ensemble_parameter())
+            refused = self.outside_checkpoint_dirs([path, *(members or [])] if path else
+                                                   list(members or []))
+            if refused:
+                self.counts["loads_refused"] += 1
+                self.get_logger().error(refused)
+                return SetParametersResult(successful=False, reason=refused)
             if path:
                 self._preload(path, list(members or []))
         return SetParametersResult(successful=True)
+
+    def outside_checkpoint_dirs(self, paths: list[str]) -> str:
+        """Why ``paths`` may not be loaded (a file outside ``checkpoint_dirs``), or ""."""
+        dirs = [os.path.realpath(d) for d in self.config.checkpoint_dirs]
+        if not dirs:
+            return ""
+        for path in paths:
+            real = os.path.realpath(path)       # a symlink or ../ cannot leave the folders
+            if not any(os.path.commonpath([real, d]) == d for d in dirs):
+                return (f"refused to load {path}: checkpoints load only from "
+                        f"{self.config.checkpoint_dirs} (checkpoint_dirs)")
+        return ""
 
     def _ensemble_parameter(self) -> list[str]:
         """The ``ensemble`` parameter's value (an empty list is declared without a value)."""
@@ -452,6 +476,12 @@ class PolicyNode(Node):
     def _srv_load(self, request, response):
         path = self.get_parameter("checkpoint").value
         ensemble = tuple(self._ensemble_parameter())
+        refused = self.outside_checkpoint_dirs([path, *ensemble])
+        if refused:      # a parameter set before the node started, e.g.
+            self.counts["loads_refused"] += 1
+            self.get_logger().error(refused)
+            response.success, response.message = False, f"kept {self.checkpoint_loaded}: {refused}"
+            return response
         preload = self._preloaded
         if preload is None or not preload.matches(path, ensemble):
             preload = self._preload(path, list(ensemble))
