@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diagnostic_msgs")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from geometry_msgs.msg import PointStamped  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
@@ -36,14 +37,14 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def make_checkpoint(path, action, *, nan=False, action_names=DRONE, horizon=1,
-                    n_action_steps=1, robot="drone", robot_profile=None) -> str:
+                    n_action_steps=1, robot="drone", robot_profile=None, goal_dim=0) -> str:
     """A drone-like policy (centre camera 16x12, odometry) that always outputs ``action``."""
     cfg = PolicyConfig(head="gaussian", head_options={"hidden": 16}, encoder=SMALL,
                        cameras=["center"], image_size=SIZE, state_dim=8,
                        state_names=[f"odometry_{i}" for i in range(8)],
                        action_names=list(action_names), command_type="twist_stamped",
                        horizon=horizon, n_action_steps=n_action_steps, robot=robot,
-                       robot_profile=robot_profile or {})
+                       robot_profile=robot_profile or {}, goal_dim=goal_dim)
     policy = Policy(cfg)
     rng = np.random.default_rng(0)
     policy.normalizer.fit({"state": feature_stats(rng.normal(size=(50, 8))),
@@ -52,7 +53,12 @@ def make_checkpoint(path, action, *, nan=False, action_names=DRONE, horizon=1,
     policy.normalizer.action_offset.copy_(torch.tensor(action, dtype=torch.float32))
     last = [m for m in policy.head.modules() if isinstance(m, torch.nn.Linear)][-1]
     with torch.no_grad():
-        last.weight.zero_()
+        if goal_dim:    # the action follows the goal: the goal's slice of the fused input
+            torch.manual_seed(0)
+            first = policy.encoder.head_in[0]
+            first.weight[:, -goal_dim:] *= 50.0
+        else:
+            last.weight.zero_()
         last.bias.fill_(float("nan") if nan else 0.0)
     save_checkpoint(policy, str(path))
     return str(path)
@@ -372,6 +378,35 @@ def test_checkpoints_load_only_from_the_configured_folders(rig, tmp_path):
     node.set_parameters([Parameter("checkpoint", value=inside)])
     assert call(executor, robot.load, Trigger.Request()).success
     assert values(step(node, robot, executor, 1.0)) == pytest.approx([-0.5, 0.25, 0.0, 0.1])
+
+
+def test_a_goal_conditioned_policy_stops_without_a_usable_goal(rig, tmp_path):
+    ckpt = make_checkpoint(tmp_path / "g.pt", [0.0] * 4, goal_dim=3)
+    node, robot, executor = rig(checkpoint=ckpt, stop_command=[0.0, 0.0, 0.1, 0.0])
+    goal_pub = robot.create_publisher(PointStamped, "goal", COMMAND_QOS)
+    spin_until(executor, goal_pub.get_subscription_count, what="the goal subscription")
+
+    def send_goal(x, y, z):
+        before = node.goal_input.received
+        msg = PointStamped()
+        msg.point.x, msg.point.y, msg.point.z = x, y, z
+        goal_pub.publish(msg)
+        spin_until(executor, lambda: node.goal_input.received > before, what="the goal")
+
+    stop = [0.0, 0.0, 0.1, 0.0]
+    assert values(step(node, robot, executor, 1.0)) == pytest.approx(stop)     # no goal yet
+    assert node.counts["goal/missing"] == 1
+    send_goal(0.5, 0.0, 0.3)
+    a = values(step(node, robot, executor, 1.1))
+    send_goal(-0.5, 0.4, 0.1)                          # acts from the next inference
+    b = values(step(node, robot, executor, 1.2))
+    assert a != pytest.approx(stop) and b != pytest.approx(stop)
+    assert np.abs(np.subtract(a, b)).max() > 0.05
+    send_goal(float("nan"), 0.0, 0.0)
+    assert values(step(node, robot, executor, 1.3)) == pytest.approx(stop)
+    assert node.counts["goal/nonfinite"] == 1 and ("goal", "nonfinite") in node.problems.logged
+    spin_until(executor, lambda: robot.diag.messages and diag_values(robot.diag.last).get(
+        "goal") == "nonfinite", what="the goal state on /diagnostics")
 
 
 def test_hot_swap_of_the_ensemble_all_or_nothing(rig, tmp_path):

@@ -277,9 +277,9 @@ class InferenceWorker:
             started = self._clock()
             out, score, error = None, None, None
             try:
-                out = runner.act(job.obs)
+                out = runner.act(job.obs, job.obs.get("goal"))
                 if members:
-                    score = observation_score([out.raw] + [m.act(job.obs).raw for m in members],
+                    score = observation_score([out.raw] + [m.act(job.obs, job.obs.get("goal")).raw for m in members],
                                               self._score_scale)
             except ObservationError as e:
                 error = str(e)

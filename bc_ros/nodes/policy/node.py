@@ -8,6 +8,10 @@ Subscribes (sensor-data QoS; the topics the checkpoint's spec names, all remappa
     | pose | state            (geometry_msgs/PoseStamped), state (std_msgs/Float64MultiArray)
                               when the policy uses state (``state_type``, ``state_topic``; a
                               ``robot`` profile sets both, and the cameras' topics)
+    goal                      geometry_msgs/PointStamped, for a goal-conditioned checkpoint
+                              (``goal_topic``): no goal yet, a non-finite or a stale one
+                              (``goal_timeout``) means the stop command; a new goal acts from the
+                              next inference
     sim/outcome               std_msgs/String JSON from sim_node: an episode ended, so the policy's
                               history and action queue are cleared (``reset_on_outcome``)
 Publishes:
@@ -67,6 +71,7 @@ import threading
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -77,6 +82,7 @@ from bc_ros.core.commands import StopCommand
 from bc_ros.core.config import field
 from bc_ros.core.dagger.uncertainty import half_range_scale
 from bc_ros.core.policy.backend import BACKENDS
+from bc_ros.core.policy.goal import GoalInput
 from bc_ros.core.throttle import ProblemLog
 from bc_ros.nodes import conversions as conv
 from bc_ros.nodes.params import declare_config
@@ -148,6 +154,11 @@ class PolicyNodeConfig:
                                        "s, instead of one point; each tick's trajectory replaces "
                                        "the last.")
     cmd_topic: str = field("policy/cmd", "Topic the commands are published on.")
+    goal_topic: str = field("goal", "Goal-conditioned checkpoints: topic of the goal "
+                                    "(geometry_msgs/PointStamped, x y z). Without a goal, or "
+                                    "with a non-finite or stale one, the stop command is sent.")
+    goal_timeout: float = field(0.0, "Seconds after which a goal is stale (0: a goal holds "
+                                     "until the next one).")
     checkpoint_dirs: list[str] = field([], "Folders a checkpoint may be loaded from while "
                                            "running (~/load_checkpoint, set on checkpoint or "
                                            "ensemble); empty = any. A file elsewhere is "
@@ -211,6 +222,8 @@ class PolicyNodeConfig:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend=}")
         if self.torch_threads < 0:
             raise ValueError(f"torch_threads must be >= 0, got {self.torch_threads=}")
+        if self.goal_timeout < 0:
+            raise ValueError(f"goal_timeout must be >= 0, got {self.goal_timeout=}")
         if self.n_action_steps < 0 or self.chunk_candidates < 0:
             raise ValueError(f"n_action_steps and chunk_candidates must be >= 0 (0: the "
                              f"checkpoint's), got {self.n_action_steps=} "
@@ -300,6 +313,7 @@ def joint_order(spec: dict, profile, state_type: str) -> list[str]:
 
 
 LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN}
+GOAL_POINT_DIM = 3          # geometry_msgs/PointStamped: x, y, z
 
 
 class PolicyNode(Node):
@@ -360,6 +374,16 @@ class PolicyNode(Node):
             self.create_subscription(state_class, self.topics["state"], self._on_state,
                                      SENSOR_QOS)
             expected[self.topics["state"]] = state_class
+        self.goal_input = None
+        goal_dim = int(self.spec.get("goal_dim") or 0)
+        if goal_dim:
+            if goal_dim != GOAL_POINT_DIM:
+                raise ValueError(f"the checkpoint's policy wants a {goal_dim}-value goal; the "
+                                 f"goal topic carries geometry_msgs/PointStamped "
+                                 f"({GOAL_POINT_DIM} values)")
+            self.goal_input = GoalInput(goal_dim, cfg.goal_timeout)
+            self.create_subscription(PointStamped, cfg.goal_topic, self._on_goal, COMMAND_QOS)
+            expected[cfg.goal_topic] = PointStamped
         self.type_check = TopicTypeCheck(self, expected, {
             self.topics[f"image_{c}"]: f"; set image_transport (now {cfg.image_transport}) or "
                                        f"the robot profile's cameras" for c in cameras})
@@ -661,8 +685,31 @@ class PolicyNode(Node):
 
     # ---- commands ----------------------------------------------------------------------------
     def _submit(self, t: float, stamp, obs: dict) -> None:
-        """Called under _lock: hand the observation to the inference thread."""
+        """Called under _lock: hand the observation (and the goal) to the inference thread; a
+        goal-conditioned policy without a usable goal gets the stop command instead."""
+        if self.goal_input is not None:
+            check = self.goal_input.at(self._goal_clock())
+            if check.goal is None:
+                self.inference.drop_in_flight()
+                self._publish_stop(t, stamp)
+                self.counts["stop_commands"] += 1
+                self.counts[f"goal/{check.problem}"] += 1
+                self.report(("goal", check.problem), f"{self.config.goal_topic}: {check.text}; "
+                                                     f"sending the stop command")
+                return
+            obs = {**obs, "goal": check.goal}
         self.inference.submit(t, stamp, obs)
+
+    def _goal_clock(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_goal(self, msg) -> None:
+        with self._lock:
+            problem = self.goal_input.put([msg.point.x, msg.point.y, msg.point.z],
+                                          self._goal_clock())
+        if problem:
+            self.report(("goal", problem), f"{self.config.goal_topic}: "
+                                           f"{self.goal_input.at(0.0).text}", error=True)
 
     def _deliver(self, result: Result) -> None:
         """Called by the inference thread under _lock for a result still wanted: the policy's
@@ -745,6 +792,8 @@ class PolicyNode(Node):
             self.counts["graph/type_mismatch"] += 1     # listed in /diagnostics
             self.report(("graph", "type"), text, error=True)
         d = self.diagnostics()
+        if self.goal_input is not None:
+            d["goal"] = self.goal_input.state
         level, message = summary(d)
         status = DiagnosticStatus(level=LEVELS[level], name=f"{self.get_name()}: policy",
                                   message=message, hardware_id=self.get_fully_qualified_name(),
