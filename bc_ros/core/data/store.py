@@ -35,6 +35,35 @@ QUARANTINED_RE = re.compile(r"^episode_(\d{6})\.h5")
 FORMAT_VERSION = 1
 
 
+class DatasetError(ValueError):
+    """A dataset folder that cannot be used as it is: a damaged or foreign ``meta.json``, a
+    folder that cannot be written. The text says what and what to do; nothing was changed."""
+
+
+def read_meta(meta_path: str) -> dict:
+    """``meta.json``, checked: JSON, the keys this version reads, a format it knows."""
+    try:
+        with open(meta_path) as f:
+            meta = json.load(f)
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{meta_path} is damaged (not JSON: {e}); nothing was changed. The "
+                           f"episode files beside it are intact: restore meta.json from a "
+                           f"copy, or move them into a new dataset folder") from None
+    if not isinstance(meta, dict):
+        raise DatasetError(f"{meta_path} is not a bc_ros dataset index (a JSON "
+                           f"{type(meta).__name__}, expected an object)")
+    version = meta.get("format_version")
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        raise DatasetError(f"{meta_path} is format {version}, written by a newer bc_ros; this "
+                           f"one reads format {FORMAT_VERSION}: upgrade bc_ros")
+    missing = [k for k in ("features", "episodes") if not isinstance(meta.get(k), (dict, list))]
+    if missing:
+        raise DatasetError(f"{meta_path} lacks {missing}: not a bc_ros dataset index, or "
+                           f"damaged; nothing was changed")
+    meta.setdefault("info", {})
+    return meta
+
+
 class DiskFullError(OSError):
     """The disk filled up while recording; the episode was closed and kept as far as written."""
 
@@ -212,8 +241,7 @@ class EpisodeStore:
         self.quarantine_dir = os.path.join(root, "quarantine")
         meta_path = os.path.join(root, META)
         if os.path.exists(meta_path):
-            with open(meta_path) as f:
-                self.meta = json.load(f)
+            self.meta = read_meta(meta_path)
             stored = normalize_features(self.meta["features"])
             if features is not None:
                 wanted = normalize_features(features)
@@ -226,12 +254,20 @@ class EpisodeStore:
                 raise FileNotFoundError(f"no dataset at {root} ({META} missing) and no features "
                                         f"given to create one")
             self.features = normalize_features(features)
-            os.makedirs(self.episodes_dir, exist_ok=True)
             self.meta = {"format_version": FORMAT_VERSION,
                          "features": {k: v.to_json() for k, v in self.features.items()},
                          "info": info or {}, "episodes": []}
-            write_json_atomic(meta_path, self.meta)
-        os.makedirs(self.episodes_dir, exist_ok=True)
+            try:
+                os.makedirs(self.episodes_dir, exist_ok=True)
+                write_json_atomic(meta_path, self.meta)
+            except PermissionError as e:
+                raise DatasetError(f"cannot create a dataset in {root}: {e.strerror} "
+                                   f"({e.filename}); give a folder this user may write") from None
+        try:
+            os.makedirs(self.episodes_dir, exist_ok=True)
+        except PermissionError as e:
+            raise DatasetError(f"cannot write to dataset {root}: {e.strerror} ({e.filename})"
+                               ) from None
         self.recovered: list[int] = []
         self.quarantined: list[str] = []
         self._recover_leftovers()

@@ -1,5 +1,6 @@
 """The episode store: atomic commit, recovery after SIGKILL, never touching finished episodes."""
 
+import errno
 import json
 import os
 import signal
@@ -126,8 +127,6 @@ def test_meta_json_is_never_half_written(tmp_path):
 
 
 def test_disk_full_closes_the_episode_and_keeps_what_was_written(tmp_path, monkeypatch):
-    import errno
-
     import h5py
 
     from bc_ros.core.data.store import DiskFullError
@@ -152,3 +151,34 @@ def test_disk_full_closes_the_episode_and_keeps_what_was_written(tmp_path, monke
     # Closed on the spot if the disk still allowed it, else salvaged on the next open.
     assert episode.get("stopped") == "disk_full" or episode.get("recovered")
     assert not episode["success"]
+
+
+def test_a_damaged_or_foreign_index_is_a_clear_error_and_nothing_is_rewritten(tmp_path):
+    from bc_ros.core.data.store import DatasetError
+
+    root = tmp_path / "ds"
+    record(EpisodeStore(str(root), FEATURES), 3)
+    episode = (root / "episodes" / "episode_000000.h5").read_bytes()
+    meta = root / "meta.json"
+    for text, match in [('{"features": {"x"', "damaged \\(not JSON"),
+                        ('[1, 2]', "expected an object"),
+                        ('{"format_version": 99, "features": {}, "episodes": []}',
+                         "format 99, written by a newer bc_ros"),
+                        ('{"format_version": 1}', "lacks \\['features', 'episodes'\\]")]:
+        meta.write_text(text)
+        with pytest.raises(DatasetError, match=match):
+            EpisodeStore(str(root))
+        assert meta.read_text() == text                      # left as it was
+        assert (root / "episodes" / "episode_000000.h5").read_bytes() == episode
+
+
+def test_a_folder_that_cannot_be_written_is_named(tmp_path, monkeypatch):
+    from bc_ros.core.data.store import DatasetError
+
+    def denied(path, *a, **kw):    # what a read-only mount or another user's folder gives
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(os, "makedirs", denied)
+    with pytest.raises(DatasetError, match="cannot create a dataset in .*Permission denied"):
+        EpisodeStore(str(tmp_path / "ds"), FEATURES)
+    assert not (tmp_path / "ds").exists()
