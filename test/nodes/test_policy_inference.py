@@ -34,7 +34,7 @@ class FakeRunner:
         self.resets = 0
         self.seen = []
 
-    def act(self, obs):
+    def act(self, obs, goal=None):     # PolicyRunner.act's signature
         self.seen.append(obs["t"])
         self.started.set()
         if self.gate is not None:
