@@ -33,7 +33,7 @@ ROBOT = {"bypass": "drone", "reach_around": "arm", "to_cube": "husky"}
 SIM_JSON = {"bypass": "sim_bypass.json", "reach_around": "sim_reach.json",
             "to_cube": "sim_husky.json"}
 # Each task's data in its recipe: clean demonstrations, noise-injected ones (the README's tables)
-DEMOS = {"bypass": (200, 0), "reach_around": (1000, 500), "to_cube": (150, 100)}
+DEMOS = {"bypass": (200, 200), "reach_around": (1000, 500), "to_cube": (150, 100)}
 
 
 def record(data: str, robot: str, task: str, episodes: int, noise_std: float = 0.0,
@@ -134,6 +134,18 @@ def finished_run(run: str, cfg) -> dict | None:
     return summary
 
 
+def check_recipe(out: str, demos: int, noise_demos: int) -> None:
+    """A learning JSON holds one data recipe: runs of another one go under another --tag."""
+    if not os.path.exists(out):
+        return
+    with open(out) as f:
+        earlier = json.load(f)
+    recipe = (earlier.get("demos"), earlier.get("noise_demos") or 0)
+    if recipe != (demos, noise_demos):
+        raise SystemExit(f"{out} holds runs of another data recipe ({recipe[0]} demos, "
+                         f"{recipe[1]} noise-injected): give another --tag to keep both")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -184,6 +196,8 @@ def main() -> int:
 
     torch.set_num_threads(1)
     robot, task = ROBOT[args.task], args.task
+    out = os.path.join(args.json_dir, f"learning_{task}{args.tag}{args.eval_tag}.json")
+    check_recipe(out, args.demos, args.noise_demos)     # before hours of training
     data = os.path.join(args.data, task)
     record(data, robot, task, args.demos)
     extra = []
@@ -238,18 +252,16 @@ def main() -> int:
         print(f"{name}: {final['successes']}/{final['episodes']} "
               f"{final['modes_of_successes']}", flush=True)
     os.makedirs(args.json_dir, exist_ok=True)
-    out = os.path.join(args.json_dir, f"learning_{task}{args.tag}{args.eval_tag}.json")
     figures = {"task": task, "demos": args.demos, "noise_demos": args.noise_demos,
                "noise_std": args.noise_std if args.noise_demos else 0.0,
                "curves": {}, "results": [], "commands": {}}
     if os.path.exists(out):     # the same recipe's other heads, from earlier runs, stay
         with open(out) as f:
             earlier = json.load(f)
-        if (earlier.get("demos"), earlier.get("noise_demos")) == (args.demos, args.noise_demos):
-            figures.update(curves=earlier.get("curves", {}),
-                           results=[r for r in earlier.get("results", [])
-                                    if r["head"] not in args.heads],
-                           commands=earlier.get("commands", {}))
+        figures.update(curves=earlier.get("curves", {}),
+                       results=[r for r in earlier.get("results", [])
+                                if r["head"] not in args.heads],
+                       commands=earlier.get("commands", {}))
     figures["curves"].update(curves)
     figures["results"] += results
     figures["commands"].update({head: " ".join(sys.argv) for head in args.heads})
