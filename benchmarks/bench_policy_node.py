@@ -47,7 +47,8 @@ RATES = (30.0, 100.0)
 
 
 def make_checkpoint(head: str, path: str, activation: str | None = None,
-                    horizon: int = HORIZON, candidates: int = 1) -> None:
+                    horizon: int = HORIZON, candidates: int = 1,
+                    head_options: dict | None = None) -> None:
     import numpy as np
 
     from bc_ros.core.data.stats import feature_stats
@@ -56,7 +57,8 @@ def make_checkpoint(head: str, path: str, activation: str | None = None,
 
     import torch
     torch.manual_seed(0)
-    cfg = PolicyConfig(head=head, cameras=CAMERAS, image_size=SIZE, state_dim=8,
+    cfg = PolicyConfig(head=head, head_options=head_options or {}, cameras=CAMERAS,
+                       image_size=SIZE, state_dim=8,
                        state_names=[f"odometry_{i}" for i in range(8)], action_names=DRONE,
                        command_type="twist_stamped", horizon=horizon,
                        n_action_steps=N_ACTION_STEPS, robot="drone",
@@ -425,6 +427,9 @@ def main(argv=None) -> int:
                         help="the encoder's activation (default: the encoder's default)")
     parser.add_argument("--candidates", type=int, default=1,
                         help="chunk_candidates: coherent chunks drawn K at a time (1: off)")
+    parser.add_argument("--preset", help="a training preset (bc-ros train --preset): each "
+                        "head's options, horizon and candidates as that recipe trains them "
+                        "(still one action executed per chunk: the worst case)")
     parser.add_argument("--role", choices=["node"], help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
@@ -443,9 +448,19 @@ def main(argv=None) -> int:
     tmp = tempfile.mkdtemp(prefix="bench_policy_")
     os.sched_setaffinity(0, {1})
     ckpts = {}
+    recipes = {}
     for head in heads:
         ckpts[head] = os.path.join(tmp, f"{head}.pt")
-        make_checkpoint(head, ckpts[head], args.activation, args.horizon, args.candidates)
+        horizon, candidates, options = args.horizon, args.candidates, {}
+        if args.preset:
+            from bc_ros.core.train.presets import load_preset
+
+            preset = load_preset(args.preset, head)
+            horizon, options = preset["horizon"], preset["head_options"]
+            candidates = preset.get("chunk_candidates", 1)
+            recipes[head] = {"horizon": horizon, "chunk_candidates": candidates,
+                             "head_options": options}
+        make_checkpoint(head, ckpts[head], args.activation, horizon, candidates, options)
     results = {"cameras": f"{len(CAMERAS)} x {SIZE[0]}x{SIZE[1]}", "state_dim": 8,
                "horizon": args.horizon, "n_action_steps": N_ACTION_STEPS, "torch_threads": 1,
                "chunk_candidates": args.candidates,
@@ -453,6 +468,7 @@ def main(argv=None) -> int:
                "executor": args.executor, "backend": args.backend,
                "cpu_dma_latency_us": args.cpu_dma_latency,
                "activation": args.activation or "default",
+               "preset": args.preset or "", "recipes": recipes,
                "load_average_at_start": round(os.getloadavg()[0], 2),
                "latency": [], "rate": []}
     rig = Rig(args.executor, args.backend, args.cpu_dma_latency)

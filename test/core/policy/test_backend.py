@@ -81,3 +81,15 @@ def test_bad_backend_and_unfitted_policy_are_refused():
     from bc_ros.core.policy.policy import Policy
     with pytest.raises(RuntimeError, match="no statistics"):
         OnnxRuntimeBackend(Policy(policy.config))
+
+
+@pytest.mark.parametrize("options", [{"choice": "argmax"}, {"choice": "argmax",
+                                                             "low_noise_eval": False}])
+def test_mog_with_its_likeliest_component_runs_on_onnxruntime(options):
+    """The bypass preset's MoG (choice argmax) draws no component: its exported graph has no
+    such input, and the backend must not feed one (it did: onnxruntime refused the load)."""
+    policy = make_policy("mog", **options)
+    obs = observations(5)
+    eager = actions(policy, obs)
+    policy.set_backend(make_backend("onnxruntime", policy))
+    np.testing.assert_allclose(actions(policy, obs), eager, atol=TOLERANCE, rtol=0)

@@ -81,7 +81,9 @@ class MoGHead(ActionHead):
         return (-log_mix / steps).mean()
 
     def noise_spec(self, batch):
-        spec = {"choice": ((batch,), "uniform")}      # the component, by inverse CDF
+        spec = {}
+        if self.options.choice == "sample":   # the component, by inverse CDF (argmax: none, so
+            spec["choice"] = ((batch,), "uniform")   # an exported graph has no unused input)
         if not self.options.low_noise_eval:
             spec["eps"] = ((batch, self.spec.horizon * self.spec.action_dim), "normal")
         return spec
