@@ -22,13 +22,13 @@ import numpy as np
 import torch
 
 from figures import write_json
+from untrained import fit_as_trained
 
 CAMERAS = ["left", "center", "right"]
 STATE_DIM, ACTIONS = 9, ["vx", "vy", "vz"]
 
 
 def make_policy(head: str, candidates: int, backend: str):
-    from bc_ros.core.data.stats import feature_stats
     from bc_ros.core.policy.backend import make_backend
     from bc_ros.core.policy.policy import Policy, PolicyConfig
 
@@ -38,15 +38,7 @@ def make_policy(head: str, candidates: int, backend: str):
                                  image_size=(96, 96), state_dim=STATE_DIM, action_names=ACTIONS,
                                  n_obs_steps=2, horizon=16, n_action_steps=1,
                                  chunk_candidates=candidates))
-    rng = np.random.default_rng(0)
-    policy.normalizer.fit({"state": feature_stats(rng.normal(size=(500, STATE_DIM))),
-                           "action": feature_stats(rng.normal(size=(500, len(ACTIONS))))})
-    if head == "cvae":   # as after training: z comes from the bank of posterior means
-        policy.train()
-        with torch.no_grad():
-            policy.head.loss(torch.randn(256, policy.config.encoder.embed_dim),
-                             torch.randn(256, 16, len(ACTIONS)))
-    policy.eval()
+    fit_as_trained(policy)
     policy.set_backend(make_backend(backend, policy, threads=1))
     return policy
 

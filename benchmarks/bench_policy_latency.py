@@ -32,9 +32,10 @@ import time
 import numpy as np
 import torch
 
-from bc_ros.core.data.stats import feature_stats
 from bc_ros.core.policy.heads import HEADS
 from bc_ros.core.policy.policy import Policy, PolicyConfig
+
+from untrained import fit_as_trained
 
 GOALS_MS = {"gaussian": 3.0, "mog": 3.0, "ar": 3.0, "diffusion": 10.0}
 CAMERAS = ["left", "center", "right"]
@@ -47,15 +48,7 @@ def make_policy(head: str, activation: str | None = None) -> Policy:
     policy = Policy(PolicyConfig(head=head, cameras=CAMERAS, image_size=(96, 96),
                                  state_dim=STATE_DIM, action_names=ACTIONS, n_obs_steps=2,
                                  encoder=encoder, **chunk))
-    rng = np.random.default_rng(0)
-    policy.normalizer.fit({"state": feature_stats(rng.normal(size=(500, STATE_DIM))),
-                           "action": feature_stats(rng.normal(size=(500, len(ACTIONS))))})
-    if head == "cvae":   # as after training: z comes from the bank of posterior means
-        policy.train()
-        with torch.no_grad():
-            policy.head.loss(torch.randn(256, policy.config.encoder.embed_dim),
-                             torch.randn(256, 1, len(ACTIONS)))
-    return policy.eval()
+    return fit_as_trained(policy)
 
 
 def timings_ms(fn, calls: int, warmup: int) -> np.ndarray:

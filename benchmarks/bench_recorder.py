@@ -48,7 +48,7 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def test_frames(n: int = 4):
+def camera_frames(n: int = 4):
     """640x480 frames with a camera's statistics (smooth shading, edges, sensor noise): random
     noise would make JPEG frames several times larger than a real camera's."""
     import numpy as np
@@ -73,7 +73,7 @@ def decode_ms(repeats: int = 200) -> dict:
 
     from bc_ros.nodes import conversions as conv
 
-    frame = test_frames(1)[0]
+    frame = camera_frames(1)[0]
     stamp = conv.time_to_msg(1.0)
     msgs = {"jpeg": conv.compressed_image_to_msg(frame, stamp, fmt="jpeg", quality=90),
             "png": conv.compressed_image_to_msg(frame, stamp, fmt="png"),
@@ -106,7 +106,7 @@ def run_publisher(seconds: float, transport: str = "raw") -> None:
             for c in CAMERAS}
     joints = node.create_publisher(conv.JointState, "joint_states", SENSOR_QOS)
     cmd = node.create_publisher(conv.TwistStamped, "expert/cmd", COMMAND_QOS)
-    frames = test_frames()
+    frames = camera_frames()
     if transport == "compressed":   # encoded once: the camera's work, not the recorder's
         stamp0 = node.get_clock().now().to_msg()
         frames = [conv.compressed_image_to_msg(f, stamp0, fmt="jpeg", quality=90)

@@ -486,28 +486,28 @@ command: {type: twist, actions: [vx, vy, vz], low: [-0.25, -0.25, -0.25],
     assert checked >= 3
 
 
-@pytest.mark.slow
-def test_policy_launch_drives_the_sim_in_lockstep(launch, probe, drone_checkpoint):
+def policy_driving_the_sim(launch, probe, checkpoint):
+    """policy.launch.py with its sim in lockstep on sim time, once commands reach /cmd."""
     from bc_ros.nodes import conversions as conv
     from bc_ros.nodes.runtime import COMMAND_QOS
 
-    policy = launch("policy.launch.py", f"checkpoint:={drone_checkpoint}", "sim:=true",
+    policy = launch("policy.launch.py", f"checkpoint:={checkpoint}", "sim:=true",
                     "mode:=lockstep", "use_sim_time:=true", "cmd_topic:=cmd")
     probe.wait_for_nodes({"policy", "sim"}, policy)
     probe.wait_for_message(conv.TwistStamped, "/cmd", COMMAND_QOS, policy)
+    return policy
+
+
+@pytest.mark.slow
+def test_policy_launch_drives_the_sim_in_lockstep(launch, probe, drone_checkpoint):
+    policy = policy_driving_the_sim(launch, probe, drone_checkpoint)
     assert policy.interrupt() < STOP_TIMEOUT
     policy.assert_clean_exit()
 
 
 @pytest.mark.slow
 def test_a_killed_policy_node_is_restarted_and_drives_again(launch, probe, drone_checkpoint):
-    from bc_ros.nodes import conversions as conv
-    from bc_ros.nodes.runtime import COMMAND_QOS
-
-    policy = launch("policy.launch.py", f"checkpoint:={drone_checkpoint}", "sim:=true",
-                    "mode:=lockstep", "use_sim_time:=true", "cmd_topic:=cmd")
-    probe.wait_for_nodes({"policy", "sim"}, policy)
-    probe.wait_for_message(conv.TwistStamped, "/cmd", COMMAND_QOS, policy)
+    policy = policy_driving_the_sim(launch, probe, drone_checkpoint)
     (pid,) = [int(p) for p in re.findall(r"\[policy_node-\d+\]: process started with pid "
                                           r"\[(\d+)\]", policy.output())]
     os.kill(pid, signal.SIGKILL)                       # a crash, not a shutdown

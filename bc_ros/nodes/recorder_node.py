@@ -114,13 +114,14 @@ class RecorderNode(Node):
         if max(cfg.joy_start_button, cfg.joy_success_button, cfg.joy_failure_button,
                cfg.joy_discard_button) >= 0:
             self.create_subscription(Joy, "joy", self._on_joy, SENSOR_QOS)
-        expected = {cfg.camera_topic(i): image_type for i in range(len(cfg.cameras))}
+        camera_topics = [cfg.camera_topic(i) for i in range(len(cfg.cameras))]
+        expected = {t: image_type for t in camera_topics}
         expected[cfg.state_topic_name()] = state_class
         expected["expert/cmd"] = cmd_type
         if cfg.record_executed:
             expected["cmd"] = cmd_type
         hints = {t: f"; set image_transport (now {cfg.image_transport}) or the robot profile's "
-                    f"cameras to what the camera sends" for t in list(expected)[:len(cfg.cameras)]}
+                    f"cameras to what the camera sends" for t in camera_topics}
         hints.update({t: f"; set command_type (now {cfg.command_type}) or the profile's "
                          f"command.type" for t in ("expert/cmd", "cmd")})
         self.type_check = TopicTypeCheck(self, expected, hints)

@@ -97,6 +97,16 @@ def sim_launch(robot: str, default_task: str, config_file: str) -> LaunchDescrip
 RESPAWN = {"respawn": True, "respawn_delay": 2.0}
 
 
+def image_transport_argument(when_empty: str) -> DeclareLaunchArgument:
+    """``image_transport`` of a node that takes a robot profile: empty leaves it to the
+    profile (a launch default would override the profile's)."""
+    return DeclareLaunchArgument(
+        "image_transport", default_value="", choices=["", "raw", "compressed"],
+        description=f"cameras: raw (Image on camera/<name>/image_raw) or compressed (JPEG/PNG "
+                    f"CompressedImage on camera/<name>/image_raw/compressed); empty: "
+                    f"{when_empty}")
+
+
 def record_launch() -> LaunchDescription:
     """recorder_node (and optionally teleop_node) against a robot's or a sim's topics."""
     lc = LaunchConfiguration
@@ -121,12 +131,7 @@ def record_launch() -> LaunchDescription:
                               description="where the expert's command (the label) arrives"),
         DeclareLaunchArgument("state_topic", default_value="",
                               description="the robot's state topic (empty: the profile's)"),
-        DeclareLaunchArgument("image_transport", default_value="",
-                              choices=["", "raw", "compressed"],
-                              description="cameras: raw (Image on camera/<name>/image_raw) "
-                                          "or compressed (JPEG/PNG CompressedImage on "
-                                          "camera/<name>/image_raw/compressed); empty: the "
-                                          "profile's"),
+        image_transport_argument("the profile's"),
     ]
     recorder = Node(
         package="bc_ros", executable="recorder_node", name="recorder",
@@ -174,12 +179,7 @@ def policy_launch() -> LaunchDescription:
         DeclareLaunchArgument("resize_images", default_value="false",
                               description="resize camera images of another size than the "
                                           "checkpoint's (else refuse them)"),
-        DeclareLaunchArgument("image_transport", default_value="",
-                              choices=["", "raw", "compressed"],
-                              description="cameras: raw (Image on camera/<name>/image_raw) "
-                                          "or compressed (JPEG/PNG CompressedImage on "
-                                          "camera/<name>/image_raw/compressed); empty: the "
-                                          "profile's (raw without one); also the sim's"),
+        image_transport_argument("the profile's (raw without one); also the sim's"),
         DeclareLaunchArgument("cmd_topic", default_value="policy/cmd",
                               description="where commands go (cmd: drive the sim directly)"),
         DeclareLaunchArgument("state_topic", default_value="",

@@ -59,6 +59,11 @@ class GoalInput:
         return GoalCheck(self._goal)
 
     @property
+    def problem_text(self) -> str:
+        """What is wrong with the latest goal ("" when it is usable)."""
+        return self._text
+
+    @property
     def state(self) -> str:
         """For diagnostics: ok, or the problem of the latest goal."""
         return "ok" if self._goal is not None else self._problem

@@ -249,8 +249,8 @@ def state_type_for(spec: dict, requested: str) -> str:
             kind = "odometry"
         elif prefixes == {"joint_state"}:
             kind = "joint_state"
-        elif shipped_state_type(spec.get("robot")):      # the shipped profile it names
-            kind = shipped_state_type(spec.get("robot"))
+        elif (shipped := shipped_state_type(spec.get("robot"))):   # the profile it names
+            kind = shipped
         else:
             raise ValueError(f"cannot tell the state stream of the checkpoint (robot "
                              f"{spec.get('robot')!r}, state_names {names}); set state_type to "
@@ -709,7 +709,7 @@ class PolicyNode(Node):
                                           self._goal_clock())
         if problem:
             self.report(("goal", problem), f"{self.config.goal_topic}: "
-                                           f"{self.goal_input.at(0.0).text}", error=True)
+                                           f"{self.goal_input.problem_text}", error=True)
 
     def _deliver(self, result: Result) -> None:
         """Called by the inference thread under _lock for a result still wanted: the policy's
