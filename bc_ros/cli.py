@@ -385,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sim", help="run a simulation as a ROS 2 node")
     p.add_argument("robot", choices=list(ROBOTS))
-    p.add_argument("--task", help="task (drone: trail, bypass; arm: reach_around, push)")
+    p.add_argument("--task", help="task (drone: trail, bypass; arm: reach_around, push, reach_goal, play)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     p.add_argument("--episodes", type=int, default=0, help="stop after N episodes (0: never)")
     p.add_argument("--expert", action="store_true", help="the scripted expert drives")

@@ -37,7 +37,7 @@ DEMOS = {"bypass": (200, 200), "reach_around": (1000, 500), "to_cube": (150, 100
 
 
 def record(data: str, robot: str, task: str, episodes: int, noise_std: float = 0.0,
-           first_seed: int = 0) -> None:
+           first_seed: int = 0, extra: list[str] = ()) -> None:
     meta = os.path.join(data, "meta.json")
     have = 0
     if os.path.exists(meta):
@@ -47,7 +47,7 @@ def record(data: str, robot: str, task: str, episodes: int, noise_std: float = 0
         return
     cmd = [os.path.join(os.path.dirname(sys.executable), "bc-ros"), "record", robot, "--task",
            task, "--episodes", str(episodes - have), "--out", data, "--rate", "1000",
-           "--seed", str(first_seed + have), "--noise-std", str(noise_std)]
+           "--seed", str(first_seed + have), "--noise-std", str(noise_std), *extra]
     print("$", " ".join(cmd), flush=True)
     env = {**os.environ, "ROS_DOMAIN_ID": os.environ.get("BC_ROS_BENCH_DOMAIN", "73"),
            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
@@ -58,7 +58,7 @@ def record(data: str, robot: str, task: str, episodes: int, noise_std: float = 0
 # Inference options an evaluation may change on a trained checkpoint (PolicyConfig fields)
 INFERENCE_OPTIONS = ("n_action_steps", "chunk_candidates", "temporal_ensemble")
 # ... and head options that act only at sampling time (MoG: how a chunk's component is chosen)
-SAMPLING_OPTIONS = {"mog": ("choice",)}
+SAMPLING_OPTIONS = {"mog": ("choice",), "diffusion": ("sample_steps",)}
 
 
 def cached_eval(path: str, ckpt: str, robot: str, task: str, episodes: int,
@@ -90,6 +90,8 @@ def cached_eval(path: str, ckpt: str, robot: str, task: str, episodes: int,
                              f"{policy.config.head} head (those: {allowed})")
         options = dataclasses.replace(policy.head.options, **{key: value})   # validates
         policy.head.options = options
+        if hasattr(policy.head, "sampling_changed"):
+            policy.head.sampling_changed()
         policy.config.head_options = {**policy.config.head_options, key: value}
     result = evaluate(policy, robot, task, seeds=eval_seeds(episodes))
     result.pop("records", None)

@@ -8,6 +8,8 @@ Subscribes (sensor-data QoS for sensors, reliable for commands):
     | pose | state            geometry_msgs/PoseStamped, std_msgs/Float64MultiArray; state_topic)
     expert/cmd                the expert's command: the label
     cmd                       what the robot executed (record_executed)
+    goal_topic                geometry_msgs/PointStamped, the commanded goal (when set)
+    achieved_goal_topic       geometry_msgs/PointStamped, where the robot got to (when set)
     dagger/control            std_msgs/Int8, who drove: 0 expert 1 policy 2 hold 3 blend 4 stop
     sim/outcome               std_msgs/String JSON from sim_node: stops the episode (stop_on_outcome)
     joy                       sensor_msgs/Joy: start/stop/discard buttons (joy_*_button >= 0)
@@ -32,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from geometry_msgs.msg import PointStamped
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
@@ -107,6 +110,10 @@ class RecorderNode(Node):
             self.create_subscription(cmd_type, "cmd", self._on_command("executed"), COMMAND_QOS)
         if cfg.record_control:
             self.create_subscription(Int8, "dagger/control", self._on_control, COMMAND_QOS)
+        goal_topics = {s: t for s, t in (("goal", cfg.goal_topic),
+                                         ("achieved_goal", cfg.achieved_goal_topic)) if t}
+        for stream, topic in goal_topics.items():
+            self.create_subscription(PointStamped, topic, self._on_point(stream), COMMAND_QOS)
         # Subscriptions that could never act are left out: each entity costs the executor work
         # at every wake-up (about 250 a second with three cameras).
         if cfg.stop_on_outcome:
@@ -120,6 +127,7 @@ class RecorderNode(Node):
         expected["expert/cmd"] = cmd_type
         if cfg.record_executed:
             expected["cmd"] = cmd_type
+        expected.update({t: PointStamped for t in goal_topics.values()})
         hints = {t: f"; set image_transport (now {cfg.image_transport}) or the robot profile's "
                     f"cameras to what the camera sends" for t in camera_topics}
         hints.update({t: f"; set command_type (now {cfg.command_type}) or the profile's "
@@ -276,6 +284,16 @@ class RecorderNode(Node):
             if stamp is None or (stamp.sec == 0 and stamp.nanosec == 0):
                 stamp = self.get_clock().now().to_msg()
             self._add(stream, stamp, values)
+        return callback
+
+    def _on_point(self, stream):
+        def callback(msg):
+            # unstamped (a zero stamp, e.g. `ros2 topic pub` without a header): stamped on
+            # arrival like an unstamped command
+            stamp = msg.header.stamp
+            if stamp.sec == 0 and stamp.nanosec == 0:
+                stamp = self.get_clock().now().to_msg()
+            self._add(stream, stamp, (msg.point.x, msg.point.y, msg.point.z))
         return callback
 
     def _on_control(self, msg: Int8) -> None:

@@ -10,12 +10,24 @@ Publishes (default names, all remappable):
     expert/engaged                          std_msgs/Bool, with simulated_human: the simulated
                                             human holds control at this tick
                                             (bc_ros.core.sim.human), every tick
+    goal                                    geometry_msgs/PointStamped (frame ``world``, m), every
+                                            tick, for a task with a goal (arm reach_goal): the
+                                            episode's goal, drawn per seed
+    achieved_goal                           geometry_msgs/PointStamped, every tick, for the
+                                            goal tasks (arm reach_goal, play): where the robot
+                                            is in the goals' terms (the grasp point), what play
+                                            is relabeled with in hindsight
     sim/outcome                             std_msgs/String, JSON: episode, seed, success, failure
     clock                                   rosgraph_msgs/Clock, when publish_clock is on
 Subscribes:
     cmd                                     the command to execute (command_type; of a
                                             joint_trajectory the first point, in the field of
                                             command_interface)
+    sim/set_goal                            geometry_msgs/PointStamped: a new goal for the
+                                            running episode (a task with a goal), acting from
+                                            the next step and published on ``goal`` from then
+                                            on; e.g. RViz's Publish Point tool, remapped from
+                                            clicked_point. Out of reach: refused, logged
 Services:
     ~/reset                                 std_srvs/Trigger: start a new episode with the seed
                                             in parameter ``seed`` (then seed + 1, ...)
@@ -31,6 +43,7 @@ from __future__ import annotations
 
 import time
 
+from geometry_msgs.msg import PointStamped
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Bool, String
@@ -74,6 +87,14 @@ class SimNode(Node):
         self.engaged_pub = (self.create_publisher(Bool, "expert/engaged", COMMAND_QOS)
                             if cfg.simulated_human else None)
         self.outcome_pub = self.create_publisher(String, "sim/outcome", COMMAND_QOS)
+        # reliable, like the commands: the policy node's goal subscription is reliable
+        self.goal_pub = (self.create_publisher(PointStamped, "goal", COMMAND_QOS)
+                         if env.task in env.goal_tasks else None)
+        self.achieved_pub = (self.create_publisher(PointStamped, "achieved_goal", COMMAND_QOS)
+                             if env.task in env.achieved_goal_tasks else None)
+        if self.goal_pub is not None:
+            self.create_subscription(PointStamped, "sim/set_goal", self._on_set_goal,
+                                     COMMAND_QOS)
         self.clock_pub = (self.create_publisher(Clock, "clock", COMMAND_QOS)
                           if cfg.publish_clock else None)
         if not cfg.expert_drives:
@@ -110,7 +131,8 @@ class SimNode(Node):
 
     def _finish_episode(self, outcome: EpisodeOutcome) -> None:
         self.outcome_pub.publish(String(data=outcome.to_json()))
-        verdict = "success" if outcome.success else f"failure ({outcome.failure})"
+        verdict = ("success" if outcome.success else f"failure ({outcome.failure})"
+                   if outcome.failure else "ended")
         self.get_logger().info(f"episode {outcome.episode} seed {outcome.seed}: {verdict} "
                                f"after {outcome.steps} steps")
         if not self.session.wants_more():
@@ -138,6 +160,15 @@ class SimNode(Node):
         self.session.latch.put(result.action, self._wall())
         if self.config.mode == "lockstep":
             self._try_step()
+
+    def _on_set_goal(self, msg) -> None:
+        point = (msg.point.x, msg.point.y, msg.point.z)
+        try:
+            self.session.env.set_goal(point)
+        except ValueError as e:
+            self.get_logger().error(f"sim/set_goal refused: {e}", throttle_duration_sec=2.0)
+            return
+        self.get_logger().info(f"new goal {[round(v, 3) for v in point]}")
 
     def _try_step(self) -> None:
         if self.session.episode < 0 and self._subscribers_ready():
@@ -175,6 +206,11 @@ class SimNode(Node):
         self._published_at = self._wall()
         if self.clock_pub is not None:
             self.clock_pub.publish(Clock(clock=stamp))
+        # the tick's goal goes out before its observation, which a policy node acts on
+        for pub, point in ((self.goal_pub, env.goal_point()),
+                           (self.achieved_pub, env.achieved_goal())):
+            if pub is not None:
+                pub.publish(point_msg(point, stamp))
         images = session.obs["images"]
         cfg = self.config
         for name, pub in self.image_pubs.items():
@@ -204,6 +240,13 @@ class SimNode(Node):
 
     def close(self) -> None:
         self.session.close()
+
+
+def point_msg(point, stamp, frame_id: str = "world") -> PointStamped:
+    msg = PointStamped()
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    msg.point.x, msg.point.y, msg.point.z = (float(v) for v in point)
+    return msg
 
 
 def main(args=None) -> int:

@@ -23,6 +23,10 @@ def recorder_overrides_for(robot: str, task: str, dataset: str, image_size, env)
             "image_width": image_size[0], "image_height": image_size[1],
             "action_names": list(env.action_names), "command_type": "twist_stamped",
             "rate_hz": 1.0 / env.control_dt, "record_executed": False}
+    if task in env.goal_tasks:              # goal-labelled demonstrations
+        over["goal_topic"] = "goal"
+    if task in env.achieved_goal_tasks:     # what play is relabeled with
+        over["achieved_goal_topic"] = "achieved_goal"
     if env.state_type == "odometry":
         over.update(state_type="odometry", state_dim=8)
     else:

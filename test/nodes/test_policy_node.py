@@ -47,8 +47,11 @@ def make_checkpoint(path, action, *, nan=False, action_names=DRONE, horizon=1,
                        robot_profile=robot_profile or {}, goal_dim=goal_dim)
     policy = Policy(cfg)
     rng = np.random.default_rng(0)
-    policy.normalizer.fit({"state": feature_stats(rng.normal(size=(50, 8))),
-                           "action": feature_stats(rng.normal(size=(50, len(action_names))))})
+    stats = {"state": feature_stats(rng.normal(size=(50, 8))),
+             "action": feature_stats(rng.normal(size=(50, len(action_names))))}
+    if goal_dim:
+        stats["goal"] = feature_stats(rng.normal(size=(50, goal_dim)))
+    policy.normalizer.fit(stats)
     policy.normalizer.action_scale.fill_(1.0)
     policy.normalizer.action_offset.copy_(torch.tensor(action, dtype=torch.float32))
     last = [m for m in policy.head.modules() if isinstance(m, torch.nn.Linear)][-1]

@@ -275,3 +275,34 @@ def test_unknown_robot_or_task_lists_the_valid_ones():
         SimConfig(robot="drone", task="loop")
     with pytest.raises(ValueError, match="valid robots: drone, arm"):
         SimConfig(robot="boat")
+
+
+def test_reach_goal_publishes_its_goal_and_takes_a_new_one_on_sim_set_goal(ros_context):
+    from geometry_msgs.msg import PointStamped
+
+    from bc_ros.nodes.sim_node import point_msg
+
+    sim, probe, executor = start(ros_context, robot="arm", task="reach_goal")
+    goals = Inbox(probe, PointStamped, "goal", COMMAND_QOS)
+    hand = Inbox(probe, PointStamped, "achieved_goal", COMMAND_QOS)
+    set_goal = probe.create_publisher(PointStamped, "sim/set_goal", COMMAND_QOS)
+    try:
+        env = sim.session.env
+        spin_until(executor, lambda: goals.messages and hand.messages, what="goal topics")
+        first = goals.messages[-1]
+        assert first.header.frame_id == "world"
+        assert first.header.stamp == probe.state.messages[-1].header.stamp   # the tick's
+        np.testing.assert_allclose([first.point.x, first.point.y, first.point.z],
+                                   env.goal_point())
+        set_goal.publish(point_msg([3.0, 0.0, 0.1], first.header.stamp))   # out of reach
+        set_goal.publish(point_msg([0.45, 0.2, 0.12], first.header.stamp))
+        spin_until(executor, lambda: np.allclose(env.goal_point(), [0.45, 0.2, 0.12]),
+                   what="the new goal")
+        probe.cmd.publish(conv.command_to_msg([0.0, 0.0, 0.0], env.action_names, "twist"))
+        spin_until(executor, lambda: goals.messages[-1].point.y == pytest.approx(0.2),
+                   what="the new goal published")
+    finally:
+        close(executor)
+        sim.close()
+        for node in (sim, probe):
+            node.destroy_node()

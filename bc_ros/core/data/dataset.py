@@ -11,8 +11,10 @@ One sample is the window around tick ``t`` of an episode::
     episode, t   int
     view         int    which camera the images come from (side-camera mode), else -1
     label        int    discrete side-camera class (discrete mode), else -1
-    goal         float32 (G,)  with goal relabeling only: state[goal_state_indices] at a tick
-                                actually reached later in the same episode (hindsight)
+    goal         float32 (G,)  goal-conditioned only (``goal``): ``hindsight``: where the robot
+                                actually got to later in the same episode (the recorded
+                                achieved_goal stream, or state[goal_state_indices]) at the tick
+                                ``goal_strategy`` picks; ``recorded``: the goal recorded at t
 
 Padding repeats the first observation / last action (as LeRobot and diffusion_policy do) and the
 masks say which entries are real. Ticks whose label or state was missing, stale or non-finite are
@@ -38,6 +40,7 @@ from bc_ros.core.data.store import EpisodeStore
 
 
 GOAL_STRATEGIES = ("final", "future")
+GOAL_SOURCES = ("", "hindsight", "recorded")
 
 
 def split_episodes(indices, val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
@@ -72,9 +75,9 @@ class EpisodeDataset:
 
     def __init__(self, root: str, *, n_obs_steps: int = 1, horizon: int = 1,
                  episodes=None, cameras=None, side_camera: SideCameraConfig | None = None,
-                 successful_only: bool = False, goal_state_indices=None,
-                 goal_strategy: str = "final", seed: int = 0, label_control=None,
-                 label_context_ticks: int = 0):
+                 successful_only: bool = False, goal: str = "", goal_state_indices=None,
+                 goal_strategy: str = "final", goal_future_ticks: int = 0, seed: int = 0,
+                 label_control=None, label_context_ticks: int = 0):
         if n_obs_steps < 1 or horizon < 1:
             raise ValueError(f"n_obs_steps and horizon must be >= 1, got {n_obs_steps=} "
                              f"{horizon=}")
@@ -82,6 +85,18 @@ class EpisodeDataset:
             raise ValueError(f"goal_strategy must be one of {GOAL_STRATEGIES}, "
                              f"got {goal_strategy=}")
         self.goal_idx = None if goal_state_indices is None else list(goal_state_indices)
+        if self.goal_idx is not None and not goal:     # configs from before ``goal``
+            goal = "hindsight"
+        if goal not in GOAL_SOURCES:
+            raise ValueError(f"goal must be one of {GOAL_SOURCES[1:]} or empty, got {goal=}")
+        if goal == "recorded" and self.goal_idx is not None:
+            raise ValueError("goal_state_indices picks hindsight goals from the state; "
+                             "goal=recorded reads the recorded goal stream instead")
+        if isinstance(goal_future_ticks, bool) or not isinstance(goal_future_ticks, int) \
+                or goal_future_ticks < 0:
+            raise ValueError(f"goal_future_ticks must be an integer >= 0, got "
+                             f"{goal_future_ticks=}")
+        self.goal_source, self.goal_future_ticks = goal, goal_future_ticks
         self.goal_strategy, self.seed = goal_strategy, seed
         # DAgger data: only ticks whose recorded control source is one of these are labels
         # (e.g. [CONTROL_EXPERT] for HG-DAgger); None: every tick with a good label.
@@ -124,6 +139,7 @@ class EpisodeDataset:
         streams = self.info["streams"]
         must_be_ok = [streams.index(s) for s in ("state", "action")]
         images, states, actions, starts, lengths, valid, labels = [], [], [], [], [], [], []
+        goals = []
         offset = 0
         for e in listed:
             data = self.store.read(e["index"])
@@ -139,6 +155,11 @@ class EpisodeDataset:
             actions.append(np.where(label_ok[:, None], data["action"], 0.0).astype(np.float32))
             labels.append(label_ok)
             ok = (data["flags"][:, must_be_ok] == OK).all(axis=1) & label_ok & state_ok
+            if self.goal_source:
+                values, goal_ok = self._goals_of(e["index"], data, states[-1])
+                goals.append(values)
+                if self.goal_source == "recorded":     # a tick without its goal is no sample
+                    ok &= goal_ok
             if self.label_control is not None:
                 if "control" not in data:
                     raise ValueError(f"label_control={self.label_control} needs a dataset "
@@ -155,6 +176,7 @@ class EpisodeDataset:
         self.images = np.concatenate(images)        # (N, n_cams, H, W, 3)
         self.states = np.concatenate(states)        # (N, S)
         self.actions = np.concatenate(actions)      # (N, A)
+        self.goals = np.concatenate(goals) if goals else None   # (N, G): goal source per row
         self.starts = np.array(starts)
         self.lengths = np.array(lengths)
         self._label_ok = np.concatenate(labels)     # (N,) rows whose action may be a label
@@ -164,6 +186,21 @@ class EpisodeDataset:
         views = range(len(self.cameras)) if self.side.mode != "off" else [-1]
         self.samples = [(ep, t, v) for ep, t in centres for v in views]
         self._valid = ok
+
+    def _goals_of(self, index: int, data: dict, states: np.ndarray):
+        """The rows' goal source, bad rows filled from their neighbours, and which were good."""
+        if self.goal_idx is not None:
+            return states[:, self.goal_idx], np.ones(len(states), bool)
+        stream = "goal" if self.goal_source == "recorded" else "achieved_goal"
+        if stream not in data:
+            topic = "goal_topic" if stream == "goal" else "achieved_goal_topic"
+            raise ValueError(f"goal={self.goal_source} needs episodes recorded with the "
+                             f"{stream} stream (the recorder's {topic}); episode {index} has "
+                             f"none")
+        streams = self.info["streams"]
+        good = ((data["flags"][:, streams.index(stream)] == OK)
+                & np.isfinite(data[stream]).all(axis=1))
+        return _fill_from_neighbours(data[stream].astype(np.float32), good), good
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -192,8 +229,8 @@ class EpisodeDataset:
         sample = {"images": np.ascontiguousarray(images), "state": self.states[obs_rows],
                   "obs_mask": obs_mask, "action": action, "action_mask": act_mask,
                   "episode": self.episode_indices[ep], "t": t, "view": view, "label": label}
-        if self.goal_idx is not None:
-            sample["goal"] = self.states[start + self.goal_tick(i, t, n), self.goal_idx]
+        if self.goals is not None:
+            sample["goal"] = self.goals[start + self.goal_tick(i, t, n)]
         return sample
 
     def get_batch(self, indices) -> dict:
@@ -230,10 +267,10 @@ class EpisodeDataset:
             batch["label"] = labels
         else:
             batch["label"] = np.full(len(idx), -1)
-        if self.goal_idx is not None:
+        if self.goals is not None:
             goal_t = np.array([self.goal_tick(int(i), int(ti), int(ni))
-                               for i, ti, ni in zip(idx, t, n[:, 0])])
-            batch["goal"] = self.states[start[:, 0] + goal_t][:, self.goal_idx]
+                               for i, ti, ni in zip(idx, t, n[:, 0])], dtype=np.int64)
+            batch["goal"] = self.goals[start[:, 0] + goal_t]
         return batch
 
     def _sample_table(self) -> np.ndarray:
@@ -242,12 +279,21 @@ class EpisodeDataset:
         return self._table
 
     def goal_tick(self, i: int, t: int, n: int) -> int:
-        """Hindsight relabeling (Andrychowicz et al. 2017): the tick whose state becomes the goal.
-        ``final``: the episode's last tick; ``future``: uniform over t..n-1, drawn from an rng
-        seeded by (seed, sample index) so a sample's goal is reproducible."""
+        """The tick whose goal source is sample ``i``'s goal. ``recorded``: t itself. Hindsight
+        relabeling (Andrychowicz et al. 2017): ``final``: the episode's last tick; ``future``:
+        uniform over t..n-1, or over the next ``goal_future_ticks`` when set (future-k, as
+        GCSL and play-LMP use), drawn from an rng seeded by (seed, sample index) so a sample's
+        goal is reproducible."""
+        if self.goal_source == "recorded":
+            return t
         if self.goal_strategy == "final":
             return n - 1
-        return int(np.random.default_rng([self.seed, i]).integers(t, n))
+        end = n if not self.goal_future_ticks else min(n, t + self.goal_future_ticks + 1)
+        return int(np.random.default_rng([self.seed, i]).integers(t, end))
+
+    @property
+    def goal_dim(self) -> int:
+        return 0 if self.goals is None else int(self.goals.shape[1])
 
     @property
     def state_dim(self) -> int:
@@ -268,7 +314,10 @@ class EpisodeDataset:
             action_stats = merge_stats([feature_stats(a) for a in extra])
         else:
             action_stats = feature_stats(actions)
-        return {"state": feature_stats(self.states[self._valid]), "action": action_stats}
+        stats = {"state": feature_stats(self.states[self._valid]), "action": action_stats}
+        if self.goals is not None:
+            stats["goal"] = feature_stats(self.goals[self._valid])
+        return stats
 
 
 class ConcatEpisodes:
@@ -282,17 +331,18 @@ class ConcatEpisodes:
         first = parts[0]
         for p in parts[1:]:
             mine = (p.cameras, p.action_names, p.info["image_size"], p.state_dim,
-                    p.n_obs_steps, p.horizon, p.side.mode)
+                    p.n_obs_steps, p.horizon, p.side.mode, p.goal_dim)
             theirs = (first.cameras, first.action_names, first.info["image_size"],
-                      first.state_dim, first.n_obs_steps, first.horizon, first.side.mode)
+                      first.state_dim, first.n_obs_steps, first.horizon, first.side.mode,
+                      first.goal_dim)
             if mine != theirs:
                 raise ValueError(f"{p.store.root} does not match {first.store.root}: (cameras, "
                                  f"actions, image size, state size, n_obs_steps, horizon, side "
-                                 f"cameras) {mine} vs {theirs}")
+                                 f"cameras, goal size) {mine} vs {theirs}")
         self.parts = parts
         self.offsets = np.cumsum([0] + [len(p) for p in parts])
         self.info, self.cameras, self.action_names = first.info, first.cameras, first.action_names
-        self.state_dim = first.state_dim
+        self.state_dim, self.goal_dim = first.state_dim, first.goal_dim
         self.tasks = set().union(*(p.tasks for p in parts))
 
     def __len__(self) -> int:

@@ -32,7 +32,11 @@ from bc_ros.core.messages import (COMMAND_INTERFACES, STATE_MESSAGES, camera_top
 from bc_ros.core.robot import load_profile
 
 OK, MISSING, STALE, BAD_VALUE = 0, 1, 2, 4
-NUMERIC_STREAMS = ("state", "action", "executed")   # the streams whose values can be NaN/inf
+# the streams whose values can be NaN/inf
+NUMERIC_STREAMS = ("state", "action", "executed", "goal", "achieved_goal")
+# goal-conditioned data: the commanded goal and where the robot got to, as points (x, y, z)
+GOAL_STREAMS = ("goal", "achieved_goal")
+GOAL_DIM = 3
 MAX_CATCH_UP_S = 3600.0  # a tick further behind the clock than this means the clock jumped
 
 
@@ -84,6 +88,15 @@ class RecorderConfig:
                                                "the JointState / JointTrajectoryPoint field "
                                                "read. Stored with the dataset; the policy "
                                                "trained on it sends the same.")
+    goal_topic: str = field("", "Also record the commanded goal from this topic "
+                                "(geometry_msgs/PointStamped, e.g. goal: goal-labelled "
+                                "demonstrations); empty: not recorded.")
+    achieved_goal_topic: str = field("", "Also record where the robot got to, as a goal, from "
+                                         "this topic (geometry_msgs/PointStamped, e.g. "
+                                         "achieved_goal: the hand's position): what play data "
+                                         "is relabeled with in hindsight; empty: not recorded. "
+                                         "Both goal topics are aligned like the state: "
+                                         "publish them at the control rate.")
     record_executed: bool = field(True, "Also record cmd (what the robot executed).")
     record_control: bool = field(False, "Also record who was in control (dagger/control).")
     rate_hz: float = field(10.0, "Control tick rate of the stored rows.")
@@ -125,6 +138,8 @@ class RecorderConfig:
     @property
     def streams(self) -> list[str]:
         names = [f"image_{c}" for c in self.cameras] + ["state", "action"]
+        names += [s for s, topic in zip(GOAL_STREAMS, (self.goal_topic,
+                                                       self.achieved_goal_topic)) if topic]
         if self.record_executed:
             names.append("executed")
         if self.record_control:
@@ -136,7 +151,7 @@ class RecorderConfig:
         for s in self.streams:
             if s.startswith("image_"):
                 tol[s] = self.image_tolerance
-            elif s == "state":
+            elif s in ("state",) + GOAL_STREAMS:
                 tol[s] = self.state_tolerance
             else:
                 tol[s] = self.command_tolerance
@@ -180,6 +195,9 @@ class RecorderConfig:
                      flags=((n,), "uint8"))
         if self.record_executed:
             feats["executed"] = ((a,), "float32")
+        for stream in GOAL_STREAMS:
+            if stream in self.streams:
+                feats[stream] = ((GOAL_DIM,), "float32")
         if self.record_control:
             feats["control"] = ((), "int8")
         return feats
@@ -190,7 +208,8 @@ class RecorderConfig:
                             zip(self.cameras, self.camera_yaw_deg, self.camera_lateral_m)],
                 "state_type": self.state_type, "action_names": list(self.action_names),
                 "command_type": self.command_type, "command_interface": self.command_interface,
-                "image_transport": self.image_transport,
+                "image_transport": self.image_transport, "goal_topic": self.goal_topic,
+                "achieved_goal_topic": self.achieved_goal_topic,
                 "joint_names": list(self.joint_names), "robot": self.robot,
                 "robot_profile": self.recorded_profile(),
                 "image_size": [self.image_width, self.image_height],
@@ -291,10 +310,10 @@ class Recorder:
             if value is None:
                 self.counts[f"{stream}_rejected"] += 1
                 return problem
-        elif stream in ("state", "action", "executed"):
+        elif stream in NUMERIC_STREAMS:
             value = np.asarray(value, dtype=np.float32)
-            expected = self.config.state_dim if stream == "state" else len(
-                self.config.action_names)
+            expected = (self.config.state_dim if stream == "state" else GOAL_DIM
+                        if stream in GOAL_STREAMS else len(self.config.action_names))
             if value.shape != (expected,):
                 self.counts[f"{stream}_wrong_size"] += 1
                 return Problem("size", f"{stream} has {value.size} values, expected {expected}")
@@ -409,7 +428,8 @@ class Recorder:
             row[f"image_{c}"] = img if img is not None else np.zeros(
                 (cfg.image_height, cfg.image_width, 3), np.uint8)
         for s, dim in (("state", cfg.state_dim), ("action", len(cfg.action_names)),
-                       ("executed", len(cfg.action_names))):
+                       ("executed", len(cfg.action_names)), ("goal", GOAL_DIM),
+                       ("achieved_goal", GOAL_DIM)):
             if s in self.streams:
                 v = tick.values[s]
                 row[s] = v if v is not None else np.full(dim, np.nan, np.float32)

@@ -60,7 +60,7 @@ class StepsChunkModule(nn.Module):
     def forward(self, *inputs):
         named = dict(zip(self.input_names, inputs))
         p, norm = self.policy, self.policy.normalizer
-        cond = p.encoder.fuse(named["steps"], named.get("goal"))
+        cond = p.fuse(named["steps"], named.get("goal"))
         noise = {n: named[NOISE_PREFIX + n] for n in self.noise_names}
         return p.head.sample_from_noise(cond, noise) * norm.action_scale + norm.action_offset
 

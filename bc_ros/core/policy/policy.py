@@ -105,6 +105,8 @@ class Policy(nn.Module):
         modes = {"action": "min_max" if c.head in BOUNDED_HEADS else "mean_std"}
         if c.state_dim:
             dims["state"], modes["state"] = c.state_dim, "mean_std"
+        if c.goal_dim:      # goals in metres span a few cm to a metre: scaled like the state
+            dims["goal"], modes["goal"] = c.goal_dim, "mean_std"
         self.normalizer = Normalizer(dims, modes)
         self.encoder = ObservationEncoder(c.encoder, len(c.cameras), c.state_dim, c.n_obs_steps,
                                           c.goal_dim)
@@ -117,7 +119,17 @@ class Policy(nn.Module):
     def encode(self, images, state=None, goal=None):
         if self.config.state_dim:
             state = self.normalizer.normalize("state", state.float())
-        return self.encoder(images, state, goal)
+        return self.fuse(self.encoder.encode_steps(images, state), goal)
+
+    def fuse(self, steps, goal=None):
+        """Step features (B, n_obs_steps, step_dim) and the goal (B, G) as the robot's topic
+        carries it (unnormalized) -> the head's condition (B, D)."""
+        if self.config.goal_dim:
+            if goal is None:
+                raise ValueError(f"the policy is goal-conditioned ({self.config.goal_dim} "
+                                 f"values) and was given no goal")
+            goal = self.normalizer.normalize("goal", goal.float())
+        return self.encoder.fuse(steps, goal)
 
     def forward(self, batch: dict) -> torch.Tensor:
         """Training loss of a batch from ``EpisodeDataset`` (tensors)."""
@@ -167,6 +179,16 @@ class Policy(nn.Module):
         self._chunks: list[tuple[int, np.ndarray]] = []   # (tick predicted at, chunk)
         self._plan: np.ndarray | None = None   # coherent chunks: what the last chunk planned
         self._tick = 0                         # for the ticks after its executed part
+        self.head.steps_needed = self.steps_needed()
+
+    def steps_needed(self) -> int:
+        """The chunk's first steps that run time reads: the executed ones, unless coherent
+        chunks (which compare the plan beyond them) or temporal ensembling (which averages
+        later steps) are on; then all."""
+        c = self.config
+        if c.chunk_candidates > 1 or c.temporal_ensemble > 0:
+            return c.horizon
+        return c.n_action_steps
 
     @torch.no_grad()
     def select_action(self, images: np.ndarray, state: np.ndarray | None = None,
@@ -196,7 +218,8 @@ class Policy(nn.Module):
             if backend is not None:
                 return backend.chunk(steps, goal, generator, candidates)
             g = torch.as_tensor(goal, dtype=torch.float32)[None] if goal is not None else None
-            cond = self.encoder.fuse(steps, g).expand(candidates, -1)       # (K, D)
+            self.head.steps_needed = self.steps_needed()   # options changed since reset
+            cond = self.fuse(steps, g).expand(candidates, -1)               # (K, D)
             sample = self.head.sample(cond, generator)
             out = self.normalizer.unnormalize("action", sample).numpy()     # (K, H, A)
             return out[0] if candidates == 1 else out

@@ -13,7 +13,7 @@ from bc_ros.core.sim.base import (CAMERA_NAMES, EVAL_SEEDS, FAILURE_CAUSES, TRAI
 # not import pybullet; a unit test checks they agree with the classes.
 ROBOTS = {
     "drone": ("bc_ros.core.sim.drone", "DroneEnv", ("trail", "bypass")),
-    "arm": ("bc_ros.core.sim.arm", "ArmEnv", ("reach_around", "push")),
+    "arm": ("bc_ros.core.sim.arm", "ArmEnv", ("reach_around", "push", "reach_goal", "play")),
     "husky": ("bc_ros.core.sim.husky", "HuskyEnv", ("to_cube",)),
 }
 

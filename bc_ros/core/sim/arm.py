@@ -1,4 +1,5 @@
-"""Franka Panda arm on a table (PyBullet): reach around an obstacle, or push a cube to a goal.
+"""Franka Panda arm on a table (PyBullet): reach around an obstacle, push a cube to a goal, reach a
+commanded goal point, or move about in unlabelled play.
 
 Frames and units (REP 103): the world frame is the robot base frame, origin at the Panda's base on
 the table top (z = 0), x forward over the table, y left, z up; metres, seconds, radians.
@@ -32,7 +33,19 @@ Tasks, varied per seed (positions, sizes, colours):
                   the cube leaves the table. The expert gets behind the cube on the goal->cube line,
                   lowers the fingertips and pushes, going back round when the cube drifts off the
                   line. ``info["mode"]`` is None.
-Both: failure "timeout" after ``max_seconds``. ``info`` also has ``t`` (sim seconds since reset),
+    reach_goal    a goal point drawn per seed in the workspace (``GOAL_LOW``..``GOAL_HIGH``, at
+                  least ``GOAL_MIN_DISTANCE`` from where the hand starts), given
+                  to the robot as a command (``goal_point()``; the sim node publishes it on
+                  ``goal``) and not drawn in the cameras: only a policy that reads the goal
+                  knows where to go. Success: grasp point within ``REACH_TOLERANCE`` of it. A
+                  new goal (``set_goal``) takes effect at once. The overview snapshot shows it.
+                  The expert goes straight there. ``info["mode"]`` is None.
+    play          no goal and no success: the expert moves between random points of the
+                  workspace (drawn per seed), pausing at some, for ``max_seconds`` (20 s), and
+                  the episode ends without a failure. Unlabelled "play" data for
+                  goal-conditioned policies relabeled in hindsight with where the hand got
+                  to (``achieved_goal()``, published on ``achieved_goal``).
+All: failure "timeout" after ``max_seconds`` (not ``play``). ``info`` also has ``t`` (sim seconds since reset),
 ``distance`` (m: grasp point to target, or cube to goal) and ``ee`` (grasp point, m). Both experts
 are stateless (the command depends only on the current world state), so they recover from
 injected noise the same way they act nominally.
@@ -55,7 +68,7 @@ MAX_LEAD = 0.04          # m, the target position stays this close to the actual
 PHYSICS_HZ = 240.0
 REACH_TOLERANCE = 0.03   # m
 PUSH_TOLERANCE = 0.035   # m
-DEFAULT_SECONDS = {"reach_around": 15.0, "push": 20.0}
+DEFAULT_SECONDS = {"reach_around": 15.0, "push": 20.0, "reach_goal": 10.0, "play": 20.0}
 
 # reach_around geometry (m). The pillar is always taller than WORKSPACE_HIGH[2] + the fingertips.
 PILLAR_X = (0.52, 0.56)
@@ -70,6 +83,16 @@ BESIDE_CLEAR = 0.12      # expert: hand (0.105 m half width) clear of the pillar
 FRONT_CLEAR = 0.10       # expert: stay this far in front of the pillar until in the lane
 BACK_CLEAR = 0.08        # expert: past the pillar once this far behind its back face
 TARGET_RADIUS = 0.025
+
+# reach_goal / play geometry (m): goals and play waypoints are drawn in this box, inside the
+# workspace with a margin so that every one is reachable from any other
+GOAL_LOW = np.array([0.36, -0.28, 0.04])
+GOAL_HIGH = np.array([0.74, 0.28, 0.16])
+GOAL_MIN_DISTANCE = 0.15  # a reach_goal goal is at least this far from the hand at the start
+GOAL_MARKER_RADIUS = 0.02
+PLAY_WAYPOINTS = 16      # per play episode (more than 20 s reach)
+PLAY_PAUSE = (0, 8)      # ticks the play expert rests at a waypoint, drawn per waypoint
+PLAY_ARRIVED = 0.015     # m: the play expert counts a waypoint reached this close
 
 # push geometry (m)
 CUBE_HALF = (0.022, 0.027)
@@ -97,7 +120,9 @@ class ArmEnv(SimEnv):
     state_type = "joint_state"
     teleop = {"action_names": ["vx", "vy", "vz"], "scales": [0.2, 0.2, 0.2],
               "joy_axes": [1, 0, 4], "keys": ["ws", "ad", "rf"]}
-    tasks = ("reach_around", "push")
+    tasks = ("reach_around", "push", "reach_goal", "play")
+    goal_tasks = ("reach_goal",)
+    achieved_goal_tasks = ("reach_goal", "play")
     state_names = tuple(f"q{i}" for i in range(1, 8)) + ("finger1", "finger2", "ee_x", "ee_y",
                                                           "ee_z")
 
@@ -148,8 +173,14 @@ class ArmEnv(SimEnv):
         self.target_pos = self.ee_position()
         if self.task == "reach_around":
             self._build_reach(rng)
-        else:
+        elif self.task == "push":
             self._build_push(rng)
+        elif self.task == "reach_goal":
+            self.goal, self.mode = rng.uniform(GOAL_LOW, GOAL_HIGH), None
+            while np.linalg.norm(self.goal - self.target_pos) < GOAL_MIN_DISTANCE:
+                self.goal = rng.uniform(GOAL_LOW, GOAL_HIGH)
+        else:
+            self._build_play(rng)
         self._failure = None
         self._passed = None      # reach_around: the side the hand went past the pillar on
         return self._obs()
@@ -172,6 +203,33 @@ class ArmEnv(SimEnv):
         scene.visual(c, p.GEOM_CYLINDER, (self.goal[0], self.goal[1], 0.001),
                      scene.hsv_rgba(hue, 0.6, 0.75), radius=0.03, length=0.002)
         self.mode = "left" if rng.uniform() < 0.5 else "right"
+
+    def _build_play(self, rng: np.random.Generator) -> None:
+        self.goal, self.mode = None, None
+        self.waypoints = rng.uniform(GOAL_LOW, GOAL_HIGH, size=(PLAY_WAYPOINTS, 3))
+        self.pauses = rng.integers(PLAY_PAUSE[0], PLAY_PAUSE[1] + 1, size=PLAY_WAYPOINTS)
+        self._waypoint, self._rested = 0, 0
+
+    # ---- goals (reach_goal) -------------------------------------------------------------------
+    def goal_point(self) -> np.ndarray | None:
+        """reach_goal: the commanded goal point (m, world frame); None for the other tasks."""
+        return None if self.task != "reach_goal" else self.goal.copy()
+
+    def set_goal(self, point) -> None:
+        """reach_goal: a new goal, acting from the next step; outside ``GOAL_LOW``..
+        ``GOAL_HIGH`` or non-finite is a ValueError (the sim keeps its goal)."""
+        if self.task != "reach_goal":
+            raise ValueError(f"the arm's {self.task} task takes no goal (reach_goal does)")
+        g = np.asarray(point, dtype=np.float64).reshape(-1)
+        if g.shape != (3,) or not np.all(np.isfinite(g)) or np.any(g < GOAL_LOW - 1e-9) \
+                or np.any(g > GOAL_HIGH + 1e-9):
+            raise ValueError(f"a goal is x y z within {GOAL_LOW.tolist()}..{GOAL_HIGH.tolist()} "
+                             f"m, got {g.tolist()}")
+        self.goal = g
+
+    def achieved_goal(self) -> np.ndarray:
+        """Where the hand is, as a goal (the grasp point, m): what play is relabeled with."""
+        return self.ee_position()
 
     def _build_push(self, rng: np.random.Generator) -> None:
         c = self.client
@@ -219,6 +277,8 @@ class ArmEnv(SimEnv):
                                                                 physicsClientId=c)):
                 self._failure = "collision"   # any link within 1 mm of (or into) the pillar
         self._steps += 1
+        if self.task == "play":
+            self._advance_play()
         return self._outcome()
 
     def _check_reset(self) -> None:
@@ -245,6 +305,10 @@ class ArmEnv(SimEnv):
                 self._passed = "left" if ee[1] > self.pillar_centre[1] else "right"
             distance = float(np.linalg.norm(ee - self.goal))
             success = distance <= REACH_TOLERANCE and failure is None
+        elif self.task in ("reach_goal", "play"):
+            distance = (float(np.linalg.norm(ee - self.goal)) if self.goal is not None
+                        else 0.0)
+            success = self.goal is not None and distance <= REACH_TOLERANCE
         else:
             cube = self.cube_position()
             distance = float(np.linalg.norm(cube[:2] - self.goal[:2]))
@@ -253,7 +317,7 @@ class ArmEnv(SimEnv):
             failure = failure or (None if on_table else "dropped")
             success = distance <= PUSH_TOLERANCE and failure is None
         truncated = self._steps >= self._max_steps and not (success or failure)
-        if truncated:
+        if truncated and self.task != "play":       # play just ends
             failure = "timeout"
         info = {"success": bool(success), "failure": failure, "mode": self._passed or self.mode,
                 "t": self.sim_time, "distance": distance, "ee": tuple(float(v) for v in ee)}
@@ -290,7 +354,15 @@ class ArmEnv(SimEnv):
         return self._specs
 
     def render_overview(self, width: int = 480, height: int = 360) -> np.ndarray:
-        return self.renderer.overview(width, height)
+        if self.task != "reach_goal" or self.panda is None:
+            return self.renderer.overview(width, height)
+        # the goal is a command, not a thing in the scene: drawn here only, never in the cameras
+        marker = scene.visual(self.client, p.GEOM_SPHERE, self.goal, (1.0, 0.2, 0.8, 1.0),
+                              radius=GOAL_MARKER_RADIUS)
+        try:
+            return self.renderer.overview(width, height)
+        finally:
+            p.removeBody(marker, physicsClientId=self.client)
 
     def close(self) -> None:
         if self.client is not None and p.isConnected(self.client):
@@ -304,13 +376,31 @@ class ArmEnv(SimEnv):
         """The clean command: velocity towards the next waypoint (privileged world state)."""
         self._check_reset()
         ee = self.ee_position()
-        goal = self._reach_waypoint(ee) if self.task == "reach_around" else None
-        if goal is not None:
-            v = _towards(goal - ee)
+        if self.task == "reach_around":
+            v = _towards(self._reach_waypoint(ee) - ee)
+        elif self.task == "reach_goal":
+            v = _towards(self.goal - ee)
+        elif self.task == "play":
+            v = _towards(self._play_waypoint(ee) - ee)
         else:
             v = self._push_velocity(ee)
         v = np.clip(v, -MAX_SPEED, MAX_SPEED)
         return np.concatenate([v, [0.0]]) if self.gripper else v
+
+    def _play_waypoint(self, ee: np.ndarray) -> np.ndarray:
+        """play: the waypoint being visited (``_advance_play`` moves on after each step)."""
+        return self.waypoints[self._waypoint]
+
+    def _advance_play(self) -> None:
+        """play: once a waypoint is reached and rested at, the next one. (The tour is the
+        sim's state, not the expert's: play has no task to recover to, only a tour to go on
+        with, whoever drives.)"""
+        i = self._waypoint
+        if i < PLAY_WAYPOINTS - 1 and \
+                np.linalg.norm(self.waypoints[i] - self.ee_position()) <= PLAY_ARRIVED:
+            self._rested += 1
+            if self._rested > self.pauses[i]:
+                self._waypoint, self._rested = i + 1, 0
 
     def _reach_waypoint(self, ee: np.ndarray) -> np.ndarray:
         """Sidestep into the lane beside the pillar, go past it along the lane, then to the target.

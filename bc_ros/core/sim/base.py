@@ -98,6 +98,10 @@ class SimEnv(abc.ABC):
     # teleop_node's parameters for this robot (bc-ros teleop --robot R): axes, keys, scales
     # per action; {} = teleop_node's defaults (the drone's four)
     teleop: dict = {}
+    # the tasks that have a commanded goal (``goal_point``), and those whose data is for
+    # goal-conditioned policies (``achieved_goal``: where the robot is in the goals' terms)
+    goal_tasks: tuple[str, ...] = ()
+    achieved_goal_tasks: tuple[str, ...] = ()
     action_names: tuple[str, ...] = ()
     state_names: tuple[str, ...] = ()
     action_low: np.ndarray
@@ -131,6 +135,21 @@ class SimEnv(abc.ABC):
         without a reference path does not override this."""
         raise NotImplementedError(f"the {self.robot} sim has no reference path to measure a "
                                   f"tracking error from (the drone has one)")
+
+    def goal_point(self) -> np.ndarray | None:
+        """The commanded goal (x, y, z, m) of a goal-conditioned task; None when the task has
+        none (the sim node publishes it on ``goal``)."""
+        return None
+
+    def set_goal(self, point) -> None:
+        """A new goal for a goal-conditioned task (ValueError when it takes none or the point
+        is unusable)."""
+        raise ValueError(f"the {self.robot}'s {self.task} task takes no goal")
+
+    def achieved_goal(self) -> np.ndarray | None:
+        """Where the robot is, in the goals' terms (x, y, z, m), for hindsight relabeling;
+        None when the sim has no such point (the sim node publishes it on ``achieved_goal``)."""
+        return None
 
     @abc.abstractmethod
     def camera_specs(self) -> tuple[CameraSpec, ...]:

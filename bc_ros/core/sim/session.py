@@ -32,7 +32,7 @@ class SimConfig:
 
     robot: str = field("drone", "Which simulation: drone (forest trail) or arm (Franka Panda).")
     task: str = field("", "Task; empty = the robot's first (drone: trail, bypass; "
-                          "arm: reach_around, push).")
+                          "arm: reach_around, push, reach_goal, play).")
     seed: int = field(0, "Seed of the first episode; every reset takes the next one. Seeds "
                          ">= 1000000 are held out for evaluation.")
     image_width: int = field(96, "Camera image width in pixels (32..640).")

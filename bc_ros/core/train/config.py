@@ -20,9 +20,18 @@ class TrainConfig:
     recovery_horizon: float = field(2.0, "Side cameras: seconds to steer back (the T in "
                                          "augment.py).")
     use_state: bool = field(True, "Feed the robot state vector to the policy.")
-    goal_state_indices: list = field([], "Goal-conditioned: state entries that form the goal, "
-                                         "relabeled in hindsight; empty: no goal.")
-    goal_strategy: str = field("final", "Hindsight goal: final | future.")
+    goal: str = field("", "Goal-conditioned policy (the policy node reads the goal topic): "
+                          "hindsight: a sample's goal is where the robot got to later in the "
+                          "same episode (the recorded achieved_goal stream; play data), at the "
+                          "tick goal_strategy picks; recorded: the goal recorded with the "
+                          "episode (goal-labelled demonstrations); empty: no goal.")
+    goal_state_indices: list = field([], "Hindsight goals from these state entries instead of "
+                                         "the achieved_goal stream (implies goal=hindsight).")
+    goal_strategy: str = field("final", "Hindsight goal tick: final (the episode's last) | "
+                                        "future (uniform over the rest of the episode, or "
+                                        "the next goal_future_ticks).")
+    goal_future_ticks: int = field(0, "future: draw the goal tick from the next N ticks "
+                                      "(future-k, as GCSL and play-LMP; 0: to the end).")
     extra_datasets: list = field([], "More episode stores to train on (DAgger rounds' data), "
                                      "all of them for training; validation stays on dataset.")
     label_control: list = field([], "extra_datasets: train only on ticks whose recorded control "

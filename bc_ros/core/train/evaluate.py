@@ -58,8 +58,15 @@ def run_episode(env: SimEnv, runner: PolicyRunner, robot: str, seed: int,
     runner.reset()
     obs = env.reset(seed)
     steps, info, clamped, nonfinite = 0, {}, 0, 0
+    wants_goal = bool(runner.policy.config.goal_dim)
+    if wants_goal and env.goal_point() is None:
+        raise ValueError(f"the policy is goal-conditioned and the {robot}/{env.task} task has "
+                         f"no goal (the arm's reach_goal has one)")
     while True:
-        out = runner.act({"images": obs["images"], "state": recorded_state(env, robot)})
+        # the episode's goal as the policy node gets it on its goal topic, read every tick (a
+        # goal changed mid-episode acts at once)
+        goal = env.goal_point() if wants_goal else None
+        out = runner.act({"images": obs["images"], "state": recorded_state(env, robot)}, goal)
         clamped += out.status == "clamped"
         nonfinite += out.status == "nonfinite"
         obs, _, terminated, truncated, info = env.step(out.command)
@@ -70,6 +77,7 @@ def run_episode(env: SimEnv, runner: PolicyRunner, robot: str, seed: int,
             break
     return {"seed": seed, "success": bool(info.get("success")), "failure": info.get("failure"),
             "steps": steps, "sim_seconds": steps * env.control_dt, "mode": info.get("mode"),
+            "final_distance": info.get("distance"),
             "clamped": clamped, "nonfinite": nonfinite}
 
 
@@ -120,7 +128,16 @@ def summarize(records: list[dict], robot: str, task: str, seconds: float) -> dic
             "success_rate": wins / n if n else 0.0, "ci95": [lo, hi],
             "failures": dict(failures), "modes_of_successes": dict(modes),
             "mean_steps": float(np.mean([r["steps"] for r in records])) if n else 0.0,
+            **_distance_summary(records),
             "wall_seconds": seconds, "records": records}
+
+
+def _distance_summary(records: list[dict]) -> dict:
+    """Mean and median final distance to the target (m), for the tasks that report one."""
+    d = [r["final_distance"] for r in records if r.get("final_distance") is not None]
+    if not d:
+        return {}
+    return {"mean_final_distance": float(np.mean(d)), "median_final_distance": float(np.median(d))}
 
 
 def write_video(path: str, frames: list[np.ndarray], fps: int) -> None:

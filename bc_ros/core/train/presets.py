@@ -61,6 +61,18 @@ PRESETS: dict[str, dict] = {
                            "random_shift": 4, "ema": True, "val_every": 500,
                            "save_every": 500},
                 "heads": {"diffusion": UNET_DIFFUSION}},
+    # arm reach_goal, goal-conditioned (the goal topic): trained on unlabelled play relabeled in
+    # hindsight with where the hand got to within the next 3 s (future-k; play-LMP's windows
+    # are 1-2 s); goal-labelled demonstrations instead: --goal recorded. The goal is not in the
+    # images, and the joint state says where the hand is; one small camera is enough
+    # (docs/figures/goal_conditioned.json).
+    "reach_goal": {"common": {"cameras": ["center"], "use_state": True, "n_obs_steps": 1,
+                              "horizon": 8, "n_action_steps": 4, "steps": 3000,
+                              "batch_size": 128, "lr": 1e-3, "warmup_steps": 200,
+                              "random_shift": 0, "ema": True, "val_every": 500,
+                              "save_every": 500, "goal": "hindsight",
+                              "goal_strategy": "future", "goal_future_ticks": 30},
+                   "heads": {"diffusion": UNET_DIFFUSION}},
 }
 
 

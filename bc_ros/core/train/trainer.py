@@ -125,8 +125,9 @@ def build_datasets(cfg: TrainConfig) -> tuple[EpisodeDataset, EpisodeDataset | N
     side = SideCameraConfig(mode=cfg.side_camera, horizon=cfg.recovery_horizon)
     common = dict(n_obs_steps=cfg.n_obs_steps, horizon=cfg.horizon, side_camera=side,
                   cameras=cfg.cameras or None, successful_only=cfg.successful_only,
-                  goal_state_indices=cfg.goal_state_indices or None,
-                  goal_strategy=cfg.goal_strategy, seed=cfg.seed)
+                  goal=cfg.goal, goal_state_indices=cfg.goal_state_indices or None,
+                  goal_strategy=cfg.goal_strategy, goal_future_ticks=cfg.goal_future_ticks,
+                  seed=cfg.seed)
     store = EpisodeStore(cfg.dataset)
     listed = [e["index"] for e in store.episodes
               if (not cfg.episodes or e["index"] in set(cfg.episodes))
@@ -166,7 +167,7 @@ def policy_config_for(cfg: TrainConfig, ds: EpisodeDataset) -> PolicyConfig:
                         action_names=list(info["action_names"]),
                         command_type=info.get("command_type", "twist"),
                         command_interface=info.get("command_interface", "velocity"),
-                        goal_dim=len(cfg.goal_state_indices), n_obs_steps=cfg.n_obs_steps,
+                        goal_dim=ds.goal_dim, n_obs_steps=cfg.n_obs_steps,
                         horizon=cfg.horizon, n_action_steps=cfg.n_action_steps,
                         temporal_ensemble=cfg.temporal_ensemble,
                         chunk_candidates=cfg.chunk_candidates, robot=robot,

@@ -11,9 +11,12 @@ from bc_ros.core.data.recording import MISSING, RecorderConfig
 from bc_ros.core.data.store import EpisodeStore
 
 
-def make_dataset(root, lengths=(5, 7), flag_tick=None):
+def make_dataset(root, lengths=(5, 7), flag_tick=None, goals=False):
+    """Two episodes; with ``goals`` the goal streams too: goal (e, 0, 0), achieved_goal (e, t,
+    0), so a goal says which tick it was taken at."""
     cfg = RecorderConfig(dataset=str(root), image_width=8, image_height=6, state_dim=2,
-                         record_executed=False)
+                         record_executed=False, goal_topic="goal" if goals else "",
+                         achieved_goal_topic="achieved_goal" if goals else "")
     store = EpisodeStore(str(root), cfg.features(), info=cfg.dataset_info())
     n_streams = len(cfg.streams)
     for e, n in enumerate(lengths):
@@ -29,6 +32,9 @@ def make_dataset(root, lengths=(5, 7), flag_tick=None):
                        time=t * 0.1, stamps=np.zeros(n_streams), skew=np.zeros(n_streams,
                                                                                  np.float32),
                        flags=flags)
+            if goals:
+                row.update(goal=np.array([e, 0, 0], np.float32),
+                           achieved_goal=np.array([e, t, 0], np.float32))
             w.append(row)
         w.finish(success=True)
     return str(root)
@@ -105,6 +111,46 @@ def test_hindsight_goals_are_states_reached_later_in_the_same_episode(tmp_path, 
     if strategy == "future":
         assert len({float(ds[0]["goal"][0])} | {float(ds[1]["goal"][0])} |
                    {float(ds[5 + k]["goal"][0]) for k in range(5)}) > 1
+
+
+@pytest.mark.parametrize("k", [0, 2])
+def test_hindsight_goals_from_the_achieved_goal_stream_within_k_ticks(tmp_path, k):
+    ds = EpisodeDataset(make_dataset(tmp_path / "d", goals=True), goal="hindsight",
+                        goal_strategy="future", goal_future_ticks=k, seed=1)
+    assert ds.goal_dim == 3
+    reached = []
+    for i in range(len(ds)):
+        s = ds[i]
+        n = 5 if s["episode"] == 0 else 7
+        goal_t = s["goal"][1]               # achieved_goal[1] is the tick index
+        assert s["goal"][0] == s["episode"] and s["t"] <= goal_t <= n - 1
+        if k:
+            assert goal_t <= s["t"] + k
+        reached.append(goal_t - s["t"])
+    assert max(reached) > 0                 # later ticks, not only the sample's own
+    stats = ds.stats()["goal"]              # the normalizer's: over the goal source
+    assert np.asarray(stats["mean"]).shape == (3,)
+
+
+def test_recorded_goals_are_the_goal_stream_at_the_tick(tmp_path):
+    ds = EpisodeDataset(make_dataset(tmp_path / "d", goals=True), goal="recorded")
+    for i in (0, 6):
+        s = ds[i]
+        assert s["goal"].tolist() == [s["episode"], 0, 0]
+    batch = ds[[0, 6]]
+    assert batch["goal"][:, 0].tolist() == [0, 1]
+
+
+def test_goals_from_a_stream_that_was_not_recorded_are_refused(tmp_path):
+    root = make_dataset(tmp_path / "d")
+    with pytest.raises(ValueError, match="achieved_goal stream .*achieved_goal_topic"):
+        EpisodeDataset(root, goal="hindsight")
+    with pytest.raises(ValueError, match="goal stream .*goal_topic"):
+        EpisodeDataset(root, goal="recorded")
+    with pytest.raises(ValueError, match="goal must be one of"):
+        EpisodeDataset(root, goal="later")
+    with pytest.raises(ValueError, match="goal_future_ticks"):
+        EpisodeDataset(root, goal="hindsight", goal_future_ticks=-1)
 
 
 @pytest.mark.parametrize("mode", ["off", "continuous"])

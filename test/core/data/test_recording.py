@@ -158,3 +158,24 @@ def test_a_silent_stream_is_reported_once_per_silence(tmp_path):
     assert rec.counts["image_center_silent"] == 2
     assert rec.add("state", 6.6, [np.inf, 0]).kind == "nonfinite"
     assert rec.add("state", 6.0, [0, 0]).kind == "stamp_backwards"
+
+
+def test_goal_streams_are_recorded_aligned_and_checked_like_the_state(tmp_path):
+    rec = Recorder(config(tmp_path, goal_topic="goal", achieved_goal_topic="achieved_goal"))
+    assert rec.streams[-2:] == ["goal", "achieved_goal"]
+    rec.start(now=0.1)
+    problem = None
+    for k in range(1, 4):
+        feed(rec, k * 0.1, k)
+        rec.add("goal", k * 0.1, [0.5, 0.1, float("nan") if k == 3 else 0.2])
+        rec.add("achieved_goal", k * 0.1, [0.3 + 0.01 * k, 0.0, 0.1])
+        problem = rec.add("goal", k * 0.1 + 0.01, [0.5, 0.1]) or problem   # wrong size
+        rec.update(now=k * 0.1)
+    rec.stop(now=0.3, success=True)
+    assert problem.kind == "size" and "expected 3" in problem
+    data = EpisodeStore(str(tmp_path / "ds")).read(0)
+    np.testing.assert_allclose(data["goal"][0], [0.5, 0.1, 0.2])
+    np.testing.assert_allclose(data["achieved_goal"][:, 0], [0.31, 0.32, 0.33], atol=1e-6)
+    goal = rec.streams.index("goal")
+    assert data["flags"][2, goal] == BAD_VALUE and not data["flags"][:2].any()
+    assert rec.counts["goal_nonfinite"] == 1 and rec.counts["goal_wrong_size"] == 3

@@ -89,10 +89,26 @@ def test_unrolled_ddim_matches_diffusers_step():
                                head.sample_with_scheduler(cond, x_T), atol=1e-5, rtol=1e-5)
 
 
+def test_ar_decodes_only_the_executed_steps_and_they_are_the_same_actions():
+    policy = make_policy("ar")
+    head = policy.head
+    assert head.steps_needed == 2         # n_action_steps 2 of a chunk of 4, nothing else reads
+    cond, u = torch.randn(4, 32), torch.rand(4, head.n)
+    with torch.no_grad():
+        prefix = head.sample(cond, noise={"u": u})
+        head.steps_needed = 0
+        full = head.sample(cond, noise={"u": u})
+    torch.testing.assert_close(prefix[:, :2], full[:, :2])
+    torch.testing.assert_close(prefix[:, 2:], prefix[:, 1:2].expand(4, 2, 2))
+    policy.set_inference(chunk_candidates=3)     # coherent chunks compare the whole plan
+    assert head.steps_needed == 4
+
+
 def test_ar_tokens_follow_the_teacher_forced_distribution():
     """Each sampled token is the bin where its uniform falls in the CDF that nn.GRU (the
     training path) gives after the earlier tokens: the hand-run GRU cell is the same GRU."""
     head = make_policy("ar").head
+    head.steps_needed = 0                 # the whole chunk
     cond, u = torch.randn(4, 32), torch.rand(4, head.n)
     with torch.no_grad():
         tokens = head.tokenize(head.sample(cond, noise={"u": u}).reshape(4, -1))   # (4, n)
@@ -105,3 +121,44 @@ def test_ar_tokens_follow_the_teacher_forced_distribution():
     lower = torch.where(tokens > 0, cdf.gather(-1, (tokens - 1).clamp(min=0).unsqueeze(-1))
                         .squeeze(-1), torch.zeros_like(upper))
     assert (lower <= u + 1e-5).all() and (u < upper + 1e-5).all()
+
+
+def test_a_goal_conditioned_policy_normalizes_its_goal_in_every_backend(tmp_path):
+    """The goal enters as the goal topic carries it (metres) and is normalized inside: eager,
+    the ONNX export and the onnxruntime backend agree, and the goal changes the action."""
+    from bc_ros.core.policy.backend import OnnxRuntimeBackend
+    from test.core.policy.test_backend import observations
+
+    torch.manual_seed(0)
+    policy = Policy(PolicyConfig(head="gaussian", encoder=TINY, cameras=["left", "right"],
+                                 image_size=(32, 32), state_dim=3, goal_dim=3,
+                                 action_names=["vx", "yaw_rate"], n_obs_steps=2, horizon=4,
+                                 n_action_steps=2))
+    rng = np.random.default_rng(0)
+    policy.normalizer.fit({"state": feature_stats(rng.normal(1.0, 2.0, (200, 3))),
+                           "action": feature_stats(rng.normal(0.5, 3.0, (200, 2))),
+                           "goal": feature_stats(rng.normal(0.5, 0.1, (200, 3)))})
+    policy.eval()
+    mean = policy.normalizer.normalize("goal", torch.tensor([[0.5, 0.5, 0.5]]))
+    assert float(mean.abs().max()) < 0.5          # the goal's statistics were taken
+    path = str(tmp_path / "goal.onnx")
+    export_onnx(policy, path, dynamo=False)
+    assert check_parity(policy, path, seed=1) < TOLERANCE
+    obs = observations(4)
+    goals = [np.array([0.4, 0.6, 0.5], np.float32), np.array([0.7, 0.3, 0.5], np.float32)]
+
+    def run():
+        out = []
+        for goal in goals:
+            policy.reset()
+            out.append([policy.select_action(images, state, goal) for images, state in obs])
+        return np.array(out)
+
+    eager = run()
+    assert not np.allclose(eager[0], eager[1])    # the goal matters
+    policy.set_backend(OnnxRuntimeBackend(policy))
+    np.testing.assert_allclose(run(), eager, atol=TOLERANCE, rtol=0)
+    policy.set_backend(None)
+    with pytest.raises(ValueError, match="given no goal"):
+        policy.reset()
+        policy.select_action(*obs[0])

@@ -54,7 +54,7 @@ def test_different_seeds_give_different_worlds(reach):
 def test_observation_layout_at_a_non_default_image_size():
     with make_env("arm", "reach_around", image_size=(64, 48)) as env:
         obs = env.reset(0)
-        assert env.robot == "arm" and env.tasks == ("reach_around", "push")
+        assert env.robot == "arm" and env.tasks == ("reach_around", "push", "reach_goal", "play")
         assert set(obs["images"]) == set(CAMERA_NAMES)
         for img in obs["images"].values():
             assert img.shape == (48, 64, 3) and img.dtype == np.uint8
@@ -178,3 +178,40 @@ def test_optional_gripper_opens_the_fingers():
             obs, *_ = env.step([0.0, 0.0, 0.0, 1.0])
         assert obs["state"][7] > 0.03 and obs["state"][8] > 0.03   # each finger ~4 cm out
         assert env.expert_action().shape == (4,)
+
+
+def test_reach_goal_goals_are_commands_the_cameras_never_see():
+    with ArmEnv("reach_goal", image_size=(48, 48)) as env:
+        seeds = eval_seeds(10)
+        wins = [run_expert_episode(env, s)["success"] for s in seeds]
+        assert all(wins)
+        obs = env.reset(seeds[0])
+        first = env.goal_point()
+        view = env.render_overview(160, 120)
+        env.set_goal([0.40, -0.25, 0.10])      # the cameras see the same scene
+        np.testing.assert_array_equal(env._obs()["images"]["center"], obs["images"]["center"])
+        assert not np.array_equal(env.render_overview(160, 120), view)  # the overview does
+        assert env.goal_point().tolist() == [0.40, -0.25, 0.10] and first is not None
+        assert env.achieved_goal().shape == (3,)
+        for bad in ([0.40, -0.25], [float("nan"), 0.0, 0.1], [2.0, 0.0, 0.1]):
+            with pytest.raises(ValueError, match="goal is x y z within"):
+                env.set_goal(bad)
+        assert env.goal_point().tolist() == [0.40, -0.25, 0.10]   # kept
+
+
+def test_play_tours_the_workspace_without_a_goal_and_ends_without_failure():
+    with ArmEnv("play", image_size=(48, 48)) as env:
+        env.reset(3)
+        assert env.goal_point() is None
+        with pytest.raises(ValueError, match="takes no goal"):
+            env.set_goal([0.5, 0.0, 0.1])
+        hand = []
+        while True:
+            _, _, terminated, truncated, info = env.step(env.expert_action())
+            hand.append(env.achieved_goal())
+            if terminated or truncated:
+                break
+        assert truncated and not info["success"] and info["failure"] is None
+        assert len(hand) == env.max_steps
+        assert env._waypoint >= 5                                # it went places
+        assert np.ptp(np.array(hand), axis=0).min() > 0.05       # in all three axes

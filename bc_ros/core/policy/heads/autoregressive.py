@@ -6,7 +6,10 @@ and top-k (nanoGPT's ``generate``), each token drawn by the inverse CDF of one u
 A GRU carries the earlier tokens. Decoding runs the GRU cell by hand on the ``nn.GRU`` weights
 (the same arithmetic as ``nn.GRU``), with the parts of the input projection that do not depend on
 the previous token (condition, position) computed for all steps at once, so a step is two small
-matrix products; the loop has a fixed length and traces to ONNX.
+matrix products; the loop has a fixed length and traces to ONNX. At run time only the chunk's
+steps that are executed are decoded (``steps_needed``, set by the policy when nothing reads the
+rest of the chunk): the tokens of a prefix do not depend on the ones after it, so the executed
+actions are the same as with the whole chunk decoded, in a fraction of the steps.
 """
 
 from __future__ import annotations
@@ -80,8 +83,10 @@ class AutoregressiveHead(ActionHead):
                     + F.linear(self.position.weight, w_tok).unsqueeze(0))
         hidden = self.init(cond).tanh()                                          # (B, h)
         prev = torch.full((B,), o.bins, dtype=torch.long, device=cond.device)   # "start"
+        A, H = self.spec.action_dim, self.spec.horizon
+        steps = min(self.steps_needed or H, H)
         out = []
-        for i in range(self.n):
+        for i in range(steps * A):
             gi = F.linear(self.token(prev), w_tok) + gi_fixed[:, i]              # (B, 3h)
             gh = F.linear(hidden, g.weight_hh_l0, g.bias_hh_l0)
             i_r, i_z, i_n = gi.chunk(3, -1)
@@ -97,5 +102,7 @@ class AutoregressiveHead(ActionHead):
                 logits = logits.masked_fill(logits < kth, float("-inf"))
             prev = inverse_cdf(F.softmax(logits, -1), noise["u"][:, i])
             out.append(prev)
-        tokens = torch.stack(out, dim=1)                                         # (B, n)
-        return self.centers[tokens].view(B, self.spec.horizon, self.spec.action_dim)
+        tokens = torch.stack(out, dim=1).view(B, steps, A)
+        if steps < H:    # the undecoded rest of the chunk, which nothing reads: the last step
+            tokens = torch.cat([tokens, tokens[:, -1:].expand(B, H - steps, A)], dim=1)
+        return self.centers[tokens]                                              # (B, H, A)

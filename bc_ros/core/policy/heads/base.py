@@ -63,6 +63,10 @@ class ActionHead(nn.Module, abc.ABC):
         super().__init__()
         self.spec = spec
         self.options = options if options is not None else self.Options()
+        # How many of a chunk's first steps anything reads at run time (0: all); the policy
+        # sets it. A head whose cost grows with the steps it samples (AR: one token at a time)
+        # samples only those and repeats the last for the rest of the chunk.
+        self.steps_needed = 0
 
     @abc.abstractmethod
     def loss(self, cond: torch.Tensor, action: torch.Tensor,

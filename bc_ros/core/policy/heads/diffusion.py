@@ -29,6 +29,7 @@ from bc_ros.core.policy.heads.base import ActionHead, masked_mean, register
 class DiffusionOptions:
     train_steps: int = 100     # DDPM noise levels at training
     sample_steps: int = 10     # DDIM steps at inference
+    prediction: str = "epsilon"   # what the denoiser predicts: epsilon (the noise) | sample (x0)
     denoiser: str = "mlp"      # mlp | unet
     hidden: int = 256          # mlp: width
     blocks: int = 3            # mlp: residual blocks
@@ -42,6 +43,8 @@ class DiffusionOptions:
             raise ValueError(f"need 1 <= sample_steps <= train_steps, got {self}")
         if self.hidden < 1 or self.blocks < 1 or self.time_embed < 2:
             raise ValueError(f"hidden, blocks >= 1 and time_embed >= 2 needed, got {self}")
+        if self.prediction not in ("epsilon", "sample"):
+            raise ValueError(f"prediction must be epsilon or sample, got {self.prediction=}")
         if self.denoiser not in ("mlp", "unet"):
             raise ValueError(f"denoiser must be mlp or unet, got {self.denoiser=}")
         if not self.unet_dims or min(self.unet_dims) < 1 or self.kernel % 2 == 0:
@@ -84,11 +87,10 @@ class DiffusionHead(ActionHead):
 
         o, n = self.options, spec.horizon * spec.action_dim
         schedule = dict(num_train_timesteps=o.train_steps, beta_schedule="squaredcos_cap_v2",
-                        clip_sample=True, prediction_type="epsilon")
+                        clip_sample=True, prediction_type=o.prediction)
         self.train_scheduler = DDPMScheduler(**schedule)
         self.sample_scheduler = DDIMScheduler(**schedule)
-        self.sample_scheduler.set_timesteps(o.sample_steps)
-        self.ddim = self.ddim_coefficients()
+        self.sampling_changed()
         cond_width = spec.cond_dim + o.time_embed
         if o.denoiser == "unet":
             from bc_ros.core.policy.heads.unet1d import TemporalUNet
@@ -100,14 +102,20 @@ class DiffusionHead(ActionHead):
                                         for _ in range(o.blocks))
             self.outp = nn.Sequential(nn.LayerNorm(o.hidden), nn.Linear(o.hidden, n))
 
+    def sampling_changed(self):
+        """Take ``options.sample_steps`` (set at construction, or changed for an evaluation)."""
+        self.sample_scheduler.set_timesteps(self.options.sample_steps)
+        self.ddim = self.ddim_coefficients()
+
     def film_layers(self) -> list[nn.Linear]:
         """The denoiser's FiLM maps of [cond, time embedding], in the order ``eps`` takes them."""
         blocks = self.unet.blocks() if self.options.denoiser == "unet" else self.blocks
         return [block.film for block in blocks]
 
     def eps(self, x, films):
-        """The noise estimate for flattened noisy chunks x (B, n), given each FiLM layer's
-        (gain, shift), each (B, width)."""
+        """The denoiser's output for flattened noisy chunks x (B, n) -- the noise, or the clean
+        chunk with ``prediction: sample`` -- given each FiLM layer's (gain, shift), each
+        (B, width)."""
         if self.options.denoiser == "unet":
             B = x.shape[0]
             chunk = x.view(B, self.spec.horizon, self.spec.action_dim)
@@ -118,7 +126,8 @@ class DiffusionHead(ActionHead):
         return self.outp(h)
 
     def denoise(self, noisy, t, cond):
-        """Predicted noise for flattened noisy chunks (B, n) at timesteps t (B,)."""
+        """The denoiser's output (noise or clean chunk) for flattened noisy chunks (B, n) at
+        timesteps t (B,)."""
         c = torch.cat([cond, timestep_embedding(t, self.options.time_embed)], -1)
         films = []
         for film in self.film_layers():
@@ -132,7 +141,8 @@ class DiffusionHead(ActionHead):
         noise = torch.randn_like(x0)
         t = torch.randint(0, self.options.train_steps, (B,), device=cond.device)
         noisy = self.train_scheduler.add_noise(x0, noise, t)
-        err = (self.denoise(noisy, t, cond) - noise) ** 2                    # (B, n)
+        target = noise if self.options.prediction == "epsilon" else x0
+        err = (self.denoise(noisy, t, cond) - target) ** 2                   # (B, n)
         return masked_mean(err.view(B, H, A).sum(-1), mask)
 
     def ddim_coefficients(self) -> list[tuple[int, float, float, float, float]]:
@@ -168,8 +178,13 @@ class DiffusionHead(ActionHead):
             films.append((scale + 1, shift))
         x = noise["x_T"]                                                    # (B, n)
         for i, (_, inv_sqrt_a, sqrt_1ma, sqrt_a_prev, sqrt_1ma_prev) in enumerate(steps):
-            eps = self.eps(x, [(gain[i], shift[i]) for gain, shift in films])   # (B, n)
-            x0 = ((x - sqrt_1ma * eps) * inv_sqrt_a).clamp(-clip, clip)
+            out = self.eps(x, [(gain[i], shift[i]) for gain, shift in films])   # (B, n)
+            if self.options.prediction == "epsilon":
+                eps = out
+                x0 = ((x - sqrt_1ma * eps) * inv_sqrt_a).clamp(-clip, clip)
+            else:   # the clean chunk; the noise it implies before clipping, as diffusers does
+                eps = (x - out / inv_sqrt_a) / sqrt_1ma
+                x0 = out.clamp(-clip, clip)
             x = sqrt_a_prev * x0 + sqrt_1ma_prev * eps
         return x.view(B, H, A)
 
