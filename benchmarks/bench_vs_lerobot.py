@@ -335,6 +335,7 @@ class ServedConfig:
     action_names: list[str]
     state_names: list[str] = dataclasses.field(default_factory=list)
     head: str = "lerobot"
+    goal_dim: int = 0                    # not goal-conditioned
 
 
 class LeRobotPolicy:
