@@ -232,6 +232,7 @@ def train_bc_ros_child(spec_path: str) -> int:
         steps = max(1, int(spec["minutes"] * 60 * rate))
         probe = {"steps": len(starts), "steps_per_s": rate}
         print(f"probe: {rate:.3f} steps/s -> {steps} steps in {spec['minutes']} min", flush=True)
+        shutil.rmtree(os.path.join(out, "probe"), ignore_errors=True)
     warmup = round(preset_warmup * min(1.0, steps / preset_steps))
     cfg = TrainConfig(**{**fields, "out": os.path.join(out, "run"), "steps": steps,
                          "warmup_steps": warmup,

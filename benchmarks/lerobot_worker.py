@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -135,6 +136,7 @@ def train(args) -> int:
         rate = (len(ends) - 1 - skip) / (ends[-1] - ends[skip])
         steps = max(1, int(args.minutes * 60 * rate))
         probe = {"steps": len(ends), "steps_per_s": rate}
+        shutil.rmtree(os.path.join(args.out, "probe"), ignore_errors=True)
         print(f"probe: {rate:.3f} steps/s -> {steps} steps in {args.minutes} min", flush=True)
     warmup = None if warmup0 is None else max(0, round(warmup0 * min(1.0, steps / DEFAULT_STEPS)))
     argv = lerobot_args(args, steps, os.path.join(args.out, "run"), warmup, save=True)
