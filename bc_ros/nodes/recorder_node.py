@@ -21,7 +21,8 @@ Publishes:
 
 Problems are counted per stream and kind (``<stream>_bad_encoding``, ``_bad_data_length``,
 ``_bad_decode`` (corrupt or truncated compressed data),
-``_wrong_size``, ``_nonfinite``, ``_stamp_backwards``, ``_zero_stamp``, ``_silent``) and logged
+``_wrong_size``, ``_nonfinite``, ``_stamp_backwards``, ``_zero_stamp``, ``_clock_restart``,
+``_silent``) and logged
 with one throttle per stream and kind (``log_period_s``), so one fault never hides another.
 
 The decisions (tick grid, alignment, flags, counters) are in ``bc_ros.core.data.recording``.
