@@ -13,6 +13,11 @@ when it ends, after which ``meta.json`` is replaced atomically too. A crash ther
 the rows since the last flush of the episode in progress: on the next open the store finds the
 leftover ``.partial``, keeps what is readable as a finished episode flagged ``recovered`` (or
 moves it to ``quarantine/`` if nothing is), and numbering continues after the highest index seen.
+The leftover is read in a child process with a time limit: HDF5's SWMR reader, the only one that
+opens a file whose writer died, retried for ever on a file cut short by a power loss or with
+damaged metadata (found by ``test/core/data/test_store_crashes.py``), and a damaged file may
+crash HDF5 itself; neither may stop the recorder from starting. A finished file is synced to
+disk before its rename, so a power loss cannot leave a published episode half written.
 
 Features are declared once per dataset as ``{name: (shape, dtype)}``; opening an existing dataset
 with different features is refused with the difference spelled out.
@@ -25,6 +30,8 @@ import errno
 import json
 import os
 import re
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -33,6 +40,10 @@ META = "meta.json"
 EPISODE_RE = re.compile(r"^episode_(\d{6})\.h5(\.partial)?$")
 QUARANTINED_RE = re.compile(r"^episode_(\d{6})\.h5")
 FORMAT_VERSION = 1
+# Reading a leftover in the child process may take this long plus SALVAGE_S_PER_BYTE per byte
+# (the copy runs at hundreds of MB/s; a hung HDF5 reader never ends) before it is quarantined.
+SALVAGE_TIMEOUT_S = 20.0
+SALVAGE_S_PER_BYTE = 1.0 / 20e6
 
 
 class DatasetError(ValueError):
@@ -69,6 +80,14 @@ class DiskFullError(OSError):
 
 
 def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -202,6 +221,10 @@ class EpisodeWriter:
             self.finish(success=False, extra={"stopped": "disk_full"})
         except OSError:
             self.closed = True  # even the close failed: recovery on the next open handles it
+            try:
+                self._file.close()  # let go of the file, so that recovery can open it
+            except Exception:  # noqa: BLE001 - whatever HDF5 says now, the handle is gone
+                pass
 
     def finish(self, success: bool, extra: dict | None = None) -> dict:
         """Close the file, publish it by an atomic rename, record it in meta.json."""
@@ -308,6 +331,7 @@ class EpisodeStore:
             raise FileExistsError(f"{final} exists: finished episodes are never rewritten")
         summary = _summarize(partial_path)
         summary["file"] = os.path.basename(final)
+        _fsync_file(partial_path)
         os.replace(partial_path, final)
         _fsync_dir(self.episodes_dir)
         self.meta["episodes"].append(summary)
@@ -334,11 +358,13 @@ class EpisodeStore:
     # ---- crash recovery ----------------------------------------------------------------------
     def _recover_leftovers(self) -> None:
         listed = {e["index"] for e in self.meta["episodes"]}
+        # First, copies a crash during an earlier recovery left: that recovery starts again
+        # (removed before the loop below, which writes new ones under the same names).
+        for name in os.listdir(self.episodes_dir):
+            if name.endswith(".salvage"):
+                os.remove(os.path.join(self.episodes_dir, name))
         for name in sorted(os.listdir(self.episodes_dir)):
             path = os.path.join(self.episodes_dir, name)
-            if name.endswith(".salvage"):  # a crash during an earlier recovery: start it again
-                os.remove(path)
-                continue
             m = EPISODE_RE.match(name)
             if not m:
                 continue
@@ -348,46 +374,85 @@ class EpisodeStore:
                 continue
             if not partial:
                 if index not in listed:  # renamed, but the crash came before meta.json
-                    self.meta["episodes"].append(_summarize(path))
+                    try:
+                        summary = _summarize(path)
+                    except Exception:  # noqa: BLE001 - unreadable: not an episode to list
+                        self._quarantine(path, name)
+                        continue
+                    self.meta["episodes"].append(summary)
                     write_json_atomic(os.path.join(self.root, META), self.meta)
                 continue
             if self._salvage(path, index):
                 self.recovered.append(index)
             else:
-                os.makedirs(self.quarantine_dir, exist_ok=True)
-                target = os.path.join(self.quarantine_dir, f"{name}.{int(time.time())}")
-                os.replace(path, target)
-                self.quarantined.append(target)
+                self._quarantine(path, name)
         self.meta["episodes"].sort(key=lambda e: e["index"])
 
+    def _quarantine(self, path: str, name: str) -> None:
+        os.makedirs(self.quarantine_dir, exist_ok=True)
+        target = os.path.join(self.quarantine_dir, f"{name}.{int(time.time())}")
+        os.replace(path, target)
+        self.quarantined.append(target)
+
     def _salvage(self, path: str, index: int) -> bool:
-        """Copy the rows every feature has into a clean file; publish it as a finished episode
-        flagged ``recovered``. The leftover is removed only after the copy is published."""
+        """Copy the rows every feature has into a clean file (in a child process, with a time
+        limit); publish it as a finished episode flagged ``recovered``. The leftover is removed
+        only after the copy is published."""
         import h5py
 
+        try:  # a plain open fails at once on a file cut short (SWMR's would retry for ever)
+            h5py.File(path, "r").close()
+        except OSError as e:
+            if "truncated file" in str(e):
+                return False
         clean = f"{path}.salvage"
+        limit = SALVAGE_TIMEOUT_S + os.path.getsize(path) * SALVAGE_S_PER_BYTE
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))))
+        code = (f"import sys; sys.path.insert(0, {package_root!r}); "
+                f"from bc_ros.core.data.store import salvage_copy; "
+                f"sys.exit(salvage_copy(*sys.argv[1:]))")
         try:
-            with h5py.File(path, "r", libver="latest", swmr=True) as src:
-                length = min(src[name].shape[0] for name in self.features)
-                if length == 0:
-                    return False
-                with h5py.File(clean, "w") as dst:
-                    for name in self.features:
-                        dst.create_dataset(name, data=src[name][:length],
-                                           chunks=src[name].chunks,
-                                           maxshape=(None, *src[name].shape[1:]))
-                    for k, v in src.attrs.items():
-                        dst.attrs[k] = v
-                    dst.attrs["length"] = length
-                    dst.attrs["success"] = False
-                    dst.attrs["recovered"] = True
-        except Exception:  # noqa: BLE001 - any failure to read means quarantine
+            done = subprocess.run([sys.executable, "-c", code, path, clean, str(index),
+                                   json.dumps(list(self.features))], timeout=limit,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL).returncode == 0
+        except subprocess.TimeoutExpired:  # the child was killed: HDF5 hung on this file
+            done = False
+        if not done:
             if os.path.exists(clean):
                 os.remove(clean)
             return False
         self._publish(index, clean)
         os.remove(path)
         return True
+
+
+def salvage_copy(path: str, clean: str, index: str, names: str) -> int:
+    """The child process of ``EpisodeStore._salvage``: copy the rows every feature in ``names``
+    (JSON list) has from the leftover ``path`` into ``clean``. Exit status 0: copied; 2: nothing
+    to keep."""
+    import h5py
+
+    names = json.loads(names)
+    try:
+        with h5py.File(path, "r", libver="latest", swmr=True) as src:
+            length = min(src[name].shape[0] for name in names)
+            if length == 0:
+                return 2
+            with h5py.File(clean, "w") as dst:
+                for name in names:
+                    dst.create_dataset(name, data=src[name][:length], chunks=src[name].chunks,
+                                       maxshape=(None, *src[name].shape[1:]))
+                for k, v in src.attrs.items():
+                    dst.attrs[k] = v
+                dst.attrs["index"] = int(index)  # a leftover of another version may lack it
+                dst.attrs["length"] = length
+                dst.attrs["success"] = False
+                dst.attrs["recovered"] = True
+    except Exception:  # noqa: BLE001 - any failure to read means quarantine
+        return 2
+    return 0
 
 
 def _summarize(path: str) -> dict:
