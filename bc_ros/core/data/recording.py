@@ -26,7 +26,7 @@ from bc_ros.core.data.align import STAMP_EPS, StreamAligner
 from bc_ros.core.data.control import (CONTROL_BLEND, CONTROL_CODES,  # noqa: F401 (re-exported)
                                       CONTROL_EXPERT, CONTROL_HOLD, CONTROL_POLICY,
                                       CONTROL_STOP, CONTROL_UNKNOWN)
-from bc_ros.core.data.store import EpisodeStore, EpisodeWriter
+from bc_ros.core.data.store import EpisodeStore, EpisodeWriter, StorageError
 from bc_ros.core.messages import (COMMAND_INTERFACES, STATE_MESSAGES, camera_topic,
                                   check_image_transport)
 from bc_ros.core.robot import load_profile
@@ -437,7 +437,11 @@ class Recorder:
                     self.counts["interventions"] += 1
             self._last_control = control
             row["control"] = control
-        self.writer.append(row)
+        try:
+            self.writer.append(row)
+        except StorageError:
+            self.writer = None   # closed and kept as far as written, or left for recovery
+            raise
 
     def status(self) -> dict:
         return {"recording": self.recording,

@@ -75,8 +75,38 @@ def read_meta(meta_path: str) -> dict:
     return meta
 
 
-class DiskFullError(OSError):
+class StorageError(OSError):
+    """Writing the dataset failed (a full disk, a folder made read-only or removed, an I/O
+    error). The episode in progress was closed and kept as far as written, or its ``.partial``
+    file is left for the next open to recover; finished episodes are untouched."""
+
+
+class DiskFullError(StorageError):
     """The disk filled up while recording; the episode was closed and kept as far as written."""
+
+
+# Files given up after a storage fault (EpisodeWriter._release): never closed in this process.
+_ABANDONED: list = []
+
+# What HDF5 raises: h5py turns a failed write into OSError or, on flush and close, RuntimeError
+# ("... errno = 28, error message = 'No space left on device' ..."): both are storage faults.
+H5_ERRORS = (OSError, RuntimeError)
+
+
+def _errno_of(e: Exception) -> int | None:
+    if isinstance(e, OSError) and e.errno:
+        return e.errno
+    m = re.search(r"errno = (\d+)", str(e))
+    return int(m.group(1)) if m else None
+
+
+def _storage_error(e: Exception, what: str) -> StorageError:
+    """``e`` as a StorageError (a DiskFullError for ENOSPC) that says ``what`` failed."""
+    code = _errno_of(e)
+    full = code == errno.ENOSPC or "No space" in str(e)
+    cls = DiskFullError if full else StorageError
+    code = errno.ENOSPC if full else (code or errno.EIO)
+    return cls(code, f"{'disk full' if full else 'storage error'}: {what} ({e})")
 
 
 def _fsync_dir(path: str) -> None:
@@ -140,7 +170,11 @@ class EpisodeWriter:
         self.flush_every = flush_every
         self.length = 0
         self.closed = False
-        self._file = h5py.File(self.path, "w", libver="latest")
+        try:
+            self._file = h5py.File(self.path, "w", libver="latest")
+        except H5_ERRORS as e:  # a full disk, a folder removed or made read-only
+            raise _storage_error(e, f"cannot start episode {index} in {store.episodes_dir}"
+                                 ) from e
         # Datasets stay open while the episode runs: reopening one per row cost more than the
         # write (its close flushed the chunk cache).
         self._datasets = {}
@@ -191,13 +225,13 @@ class EpisodeWriter:
             self.length += 1
             if self.length % self.flush_every == 0:
                 self._file.flush()
-        except OSError as e:
-            if getattr(e, "errno", None) == errno.ENOSPC or "No space" in str(e):
-                self._close_on_full_disk()
-                raise DiskFullError(errno.ENOSPC, f"disk full after {self.length} rows of "
-                                                  f"episode {self.index}; the episode was "
-                                                  f"closed and kept") from e
-            raise
+        except H5_ERRORS as e:
+            full = _errno_of(e) == errno.ENOSPC or "No space" in str(e)
+            kept = self._close_on_fault("disk_full" if full else "storage_error")
+            raise _storage_error(e, f"writing row {self.length} of episode {self.index} "
+                                    f"failed; " + ("the episode was closed and kept" if kept
+                                                   else "its .partial file is recovered when "
+                                                        "the dataset is next opened")) from e
 
     def _write_row(self, name: str, ds, a: np.ndarray) -> None:
         """``ds[self.length] = a`` without h5py's per-call selection work (9 datasets a row).
@@ -216,15 +250,26 @@ class EpisodeWriter:
         fspace.select_hyperslab((self.length,) + (0,) * a.ndim, (1, *a.shape))
         ds.id.write(self._row_spaces[name], fspace, np.ascontiguousarray(a).reshape(1, *a.shape))
 
-    def _close_on_full_disk(self) -> None:
+    def _close_on_fault(self, why: str) -> bool:
+        """Publish what was written, flagged ``stopped: why``; False if even that failed (the
+        ``.partial`` file stays for recovery)."""
         try:
-            self.finish(success=False, extra={"stopped": "disk_full"})
-        except OSError:
-            self.closed = True  # even the close failed: recovery on the next open handles it
-            try:
-                self._file.close()  # let go of the file, so that recovery can open it
-            except Exception:  # noqa: BLE001 - whatever HDF5 says now, the handle is gone
-                pass
+            self.finish(success=False, extra={"stopped": why})
+            return True
+        except StorageError:
+            self._release()
+            return False
+
+    def _release(self) -> None:
+        """Let go of the file after a failure, so that recovery can open it."""
+        self.closed = True
+        # After a failed write HDF5 is fragile: a close that fails (a full disk) left the file
+        # half open, and a later file's SWMR start crashed the process (HDF5 2.0 on a real
+        # full tmpfs), as did closing it or dropping its identifiers by hand. The handles are
+        # kept, unused, for the life of the process, which writes no new episode (begin says
+        # so); the .partial file stays for the next recorder to recover.
+        _ABANDONED.append((self._file, self._datasets))
+        self._datasets = {}
 
     def finish(self, success: bool, extra: dict | None = None) -> dict:
         """Close the file, publish it by an atomic rename, record it in meta.json."""
@@ -232,15 +277,26 @@ class EpisodeWriter:
             raise RuntimeError(f"episode {self.index} is already closed")
         import h5py
 
-        self._trim_to_length()
-        self._file.close()
-        self.closed = True
-        with h5py.File(self.path, "r+") as f:  # attributes cannot be added in SWMR mode
-            f.attrs["success"] = bool(success)
-            f.attrs["length"] = self.length
-            for k, v in (extra or {}).items():
-                f.attrs[k] = json.dumps(v)
-        return self.store._publish(self.index, self.path)
+        try:
+            self._trim_to_length()
+            self._file.close()
+            self.closed = True
+            with h5py.File(self.path, "r+") as f:  # attributes cannot be added in SWMR mode
+                f.attrs["success"] = bool(success)
+                f.attrs["length"] = self.length
+                for k, v in (extra or {}).items():
+                    f.attrs[k] = json.dumps(v)
+            return self.store._publish(self.index, self.path)
+        except H5_ERRORS as e:
+            self._release()
+            if os.path.exists(self.store.episode_path(self.index)):
+                # Published; only meta.json could not be rewritten: the next open lists it.
+                raise _storage_error(e, f"episode {self.index} was saved but the dataset "
+                                        f"index could not be updated; it is listed when the "
+                                        f"dataset is next opened") from e
+            raise _storage_error(e, f"episode {self.index} could not be saved; its .partial "
+                                    f"file is recovered when the dataset is next opened"
+                                 ) from e
 
     def discard(self) -> None:
         """Throw the episode away (the recorder's ~/discard_episode)."""
@@ -323,7 +379,16 @@ class EpisodeStore:
     # ---- writing -----------------------------------------------------------------------------
     def begin(self, attrs: dict | None = None, flush_every: int = 30) -> EpisodeWriter:
         """Start a new episode. ``attrs`` (task, source, ...) are stored with it as JSON."""
-        return EpisodeWriter(self, self.next_index(), dict(attrs or {}), flush_every)
+        if _ABANDONED:
+            raise StorageError(errno.EIO, f"{_ABANDONED[0][0].filename} could not be closed "
+                                          f"after a write failed, and HDF5 cannot be trusted "
+                                          f"to write in this process any more: restart the "
+                                          f"recorder (launch files respawn it) to record again")
+        try:
+            index = self.next_index()
+        except OSError as e:   # the folder was removed, or cannot be read any more
+            raise _storage_error(e, f"cannot start an episode in {self.episodes_dir}") from e
+        return EpisodeWriter(self, index, dict(attrs or {}), flush_every)
 
     def _publish(self, index: int, partial_path: str) -> dict:
         final = self.episode_path(index)
