@@ -20,10 +20,18 @@ Services:
 Publishes:
     recorder/status           std_msgs/String JSON: recording, episode, ticks, problems (1 Hz
                               and on every change)
+    /diagnostics              diagnostic_msgs/DiagnosticArray with it: ERROR after a storage
+                              fault (disk full, dataset folder read-only or removed) until an
+                              episode is saved again; disk_full and storage_errors counted
+
+A storage fault never stops the node: the episode is closed and kept as far as written (or its
+.partial file is recovered at the next open), the fault is logged, counted and on /diagnostics,
+and the next episode starts once the disk has room again.
 
 Problems are counted per stream and kind (``<stream>_bad_encoding``, ``_bad_data_length``,
 ``_bad_decode`` (corrupt or truncated compressed data),
-``_wrong_size``, ``_nonfinite``, ``_stamp_backwards``, ``_zero_stamp``, ``_silent``) and logged
+``_wrong_size``, ``_nonfinite``, ``_stamp_backwards``, ``_zero_stamp``, ``_clock_restart``,
+``_silent``) and logged
 with one throttle per stream and kind (``log_period_s``), so one fault never hides another.
 
 The decisions (tick grid, alignment, flags, counters) are in ``bc_ros.core.data.recording``.
@@ -31,9 +39,11 @@ The decisions (tick grid, alignment, flags, counters) are in ``bc_ros.core.data.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PointStamped
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -43,7 +53,7 @@ from std_srvs.srv import SetBool, Trigger
 
 from bc_ros.core.config import field
 from bc_ros.core.data.recording import Recorder, RecorderConfig
-from bc_ros.core.data.store import DiskFullError
+from bc_ros.core.data.store import DiskFullError, StorageError
 from bc_ros.core.throttle import ProblemLog
 from bc_ros.nodes import conversions as conv
 from bc_ros.nodes.params import declare_config
@@ -94,6 +104,11 @@ class RecorderNode(Node):
                                    f"{store.quarantined} left by an earlier crash")
         self.done = False
         self.finished = 0
+        # Storage faults over the node's life (a full disk, a folder made read-only or removed):
+        # the node keeps running; /diagnostics is ERROR until an episode is saved again.
+        self.storage = collections.Counter(recovered=len(store.recovered),
+                                           quarantined=len(store.quarantined))
+        self.storage_error = ""
         self._joy_buttons: list[int] = []
         self.problems = ProblemLog(cfg.log_period_s)
 
@@ -140,6 +155,7 @@ class RecorderNode(Node):
         self.create_service(SetBool, "~/stop_episode", self._srv_stop)
         self.create_service(Trigger, "~/discard_episode", self._srv_discard)
         self.status_pub = self.create_publisher(String, "recorder/status", LATCHED_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", COMMAND_QOS)
         # Once a period: update() writes every tick that is ready, however many there are.
         self.create_timer(1.0 / cfg.rate_hz, self._tick)
         self.create_timer(1.0, self._publish_status)
@@ -157,12 +173,19 @@ class RecorderNode(Node):
         tags = {"source": self.get_parameter("source").value}
         if self.get_parameter("round").value >= 0:
             tags["round"] = int(self.get_parameter("round").value)
-        index = self.recorder.start(None if at_first_sample else now, since=since, **tags)
+        try:
+            index = self.recorder.start(None if at_first_sample else now, since=since, **tags)
+        except StorageError as e:
+            raise RuntimeError(self._storage_fault(e)) from None
         self._publish_status()
         return f"episode {index} started"
 
     def stop_episode(self, success: bool, now: float | None = None) -> str:
-        summary = self.recorder.stop(time_now(self) if now is None else now, success)
+        try:
+            summary = self.recorder.stop(time_now(self) if now is None else now, success)
+        except StorageError as e:
+            raise RuntimeError(self._storage_fault(e)) from None
+        self.storage_error = ""
         if summary.get("discarded"):
             message = f"episode {summary['index']} had no ticks and was dropped"
         else:
@@ -205,9 +228,15 @@ class RecorderNode(Node):
             return
         # `end` stamps the terminal state, which the sim never publishes: the episode's last
         # tick is the one before it, and the frame stamped `end` is the next episode's first.
-        self.stop_episode(success, now=end - 0.5 / self.config.rate_hz)
-        if self.config.auto_start and not self.done:
-            self.start_episode(now=end, since=end)  # the reset's first frame is stamped `end`
+        try:   # a storage fault is logged and counted where it happens
+            self.stop_episode(success, now=end - 0.5 / self.config.rate_hz)
+        except RuntimeError:
+            pass
+        if self.config.auto_start and not self.done and not self.recorder.recording:
+            try:
+                self.start_episode(now=end, since=end)  # the reset's first frame is at `end`
+            except RuntimeError:
+                pass
 
     def _on_joy(self, msg: Joy) -> None:
         cfg = self.config
@@ -312,11 +341,21 @@ class RecorderNode(Node):
                     " (its ticks are flagged missing or stale)")
         try:
             self.recorder.update(now)
-        except DiskFullError as e:
-            self.recorder.writer = None
-            self.get_logger().error(f"{e}; finished episodes are safe. Free some disk space "
-                                    f"and start a new episode.")
-            self._publish_status()
+        except StorageError as e:
+            self._storage_fault(e)
+
+    def _storage_fault(self, e: StorageError) -> str:
+        """Count, log and report a storage fault; the node runs on. Returns the log line."""
+        self.recorder.writer = None   # the episode was closed, or is left for recovery
+        self.storage["disk_full" if isinstance(e, DiskFullError) else "storage_errors"] += 1
+        self.storage_error = str(e)
+        text = (f"{e}; finished episodes are safe. " +
+                ("Free some disk space" if isinstance(e, DiskFullError) else
+                 f"Check that {self.config.dataset} exists and can be written") +
+                " and start a new episode.")
+        self.get_logger().error(text)
+        self._publish_status()
+        return text
 
     def _check_topic_types(self) -> None:
         for text in self.type_check.check():   # a silent stream: say why
@@ -326,7 +365,33 @@ class RecorderNode(Node):
     def _publish_status(self) -> None:
         status = self.recorder.status()
         status["episodes_saved"] = self.finished
+        status["storage"] = dict(self.storage, error=self.storage_error)
         self.status_pub.publish(String(data=json.dumps(status)))
+        self._publish_diagnostics()
+
+    def _publish_diagnostics(self) -> None:
+        """/diagnostics: ERROR while the last storage fault stands (until an episode is saved
+        again), WARN when the dataset held leftovers of a crash, else OK."""
+        values = {"recording": self.recorder.recording, "episodes_saved": self.finished,
+                  "disk_full": self.storage["disk_full"],
+                  "storage_errors": self.storage["storage_errors"],
+                  "recovered_at_start": self.storage["recovered"],
+                  "quarantined_at_start": self.storage["quarantined"],
+                  "dataset": self.config.dataset}
+        if self.storage_error:
+            level, message = DiagnosticStatus.ERROR, self.storage_error
+        elif self.storage["recovered"] or self.storage["quarantined"]:
+            level, message = DiagnosticStatus.WARN, "leftovers of a crash recovered/quarantined"
+        else:
+            level, message = DiagnosticStatus.OK, "recording" if self.recorder.recording \
+                else "idle"
+        status = DiagnosticStatus(level=level, name=f"{self.get_name()}: recorder",
+                                  message=message, hardware_id=self.get_fully_qualified_name(),
+                                  values=[KeyValue(key=k, value=str(v))
+                                          for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array)
 
     # ---- shutdown ----------------------------------------------------------------------------
     def close(self) -> None:

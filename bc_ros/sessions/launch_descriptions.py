@@ -90,11 +90,14 @@ def sim_launch(robot: str, default_task: str, config_file: str) -> LaunchDescrip
 
 
 # A robot needs its recorder and policy back after a crash: a restarted recorder salvages the
-# episode the crash cut (flagged ``recovered``); a restarted policy node loads its
-# ``checkpoint`` again (the mux sends the stop command while it is away and hands back on its
-# first fresh command). Not after a shutdown (Ctrl-C). Plain values: Humble's launch takes no
-# substitution for them.
+# episode the crash cut (flagged ``recovered``); a restarted policy node loads the checkpoint
+# ~/load_checkpoint last swapped in (``state_file``), else its ``checkpoint`` (the mux sends the
+# stop command while it is away and hands back on its first fresh command). Not after a
+# shutdown (Ctrl-C). Plain values: Humble's launch takes no substitution for them.
 RESPAWN = {"respawn": True, "respawn_delay": 2.0}
+# Where a policy node keeps the checkpoint it last hot-swapped in (its state_file), as ROS keeps
+# logs: under ROS_HOME (default ~/.ros).
+ROS_HOME = os.environ.get("ROS_HOME") or os.path.join(os.path.expanduser("~"), ".ros")
 
 
 def image_transport_argument(when_empty: str) -> DeclareLaunchArgument:
@@ -222,6 +225,8 @@ def policy_launch() -> LaunchDescription:
             "command_type": PythonExpression(["'", lc("command_type"), "' or ('twist_stamped' if '",
                                               lc("sim"), "'.lower() in ('true', '1') else '')"]),
             "backend": lc("backend"),
+            # a respawned node comes back with what ~/load_checkpoint last loaded
+            "state_file": [ROS_HOME, "/bc_ros/policy_state", lc("namespace"), ".json"],
         }],
     )
     sim = Node(

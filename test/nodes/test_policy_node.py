@@ -2,6 +2,7 @@
 checkpoint errors. The policies are tiny gaussian heads whose output is set by hand: the last
 layer is zeroed, so the action is the normalizer's offset (or NaN, with a NaN bias)."""
 
+import json
 import pathlib
 
 import numpy as np
@@ -618,3 +619,41 @@ def test_a_camera_of_another_message_type_is_named_not_just_silent(rig):
     assert node.counts["graph/type_mismatch"] == 1      # reported once while it lasts
     driver.destroy_node()
     rclpy.shutdown(context=other)
+
+
+def test_a_restarted_node_comes_back_with_the_checkpoint_swapped_in_last(ros_context, tmp_path):
+    """A respawn must not fall back to the launch-time checkpoint after a hot swap
+    (state_file); other parameters, or a swapped-in file gone, start as launched."""
+    launched = make_checkpoint(tmp_path / "a.pt", [10.0, -10.0, 0.5, 0.0])
+    swapped = make_checkpoint(tmp_path / "b.pt", [-0.5, 0.25, 0.0, 0.1])
+    state = tmp_path / "ros_home" / "policy_state.json"
+
+    def run(checkpoint, t, swap_to=None):
+        node = PolicyNode({"checkpoint": checkpoint, "low": LOW, "high": HIGH,
+                           "mode": "lockstep", "torch_threads": 1, "state_file": str(state)},
+                          context=ros_context)
+        robot = Robot(ros_context, "twist_stamped", "raw")
+        executor = make_executor(ros_context, node, robot)
+        try:
+            spin_until(executor, lambda: robot.cam.get_subscription_count()
+                       and robot.odom.get_subscription_count()
+                       and robot.cmds.sub.get_publisher_count(), what="discovery")
+            if swap_to:
+                node.set_parameters([Parameter("checkpoint", value=swap_to)])
+                assert call(executor, robot.load, Trigger.Request()).success
+            return (pytest.approx(values(step(node, robot, executor, t))),
+                    node.checkpoint_loaded)
+        finally:
+            close(executor)
+
+    b = [-0.5, 0.25, 0.0, 0.1]
+    assert run(launched, 1.0, swap_to=swapped) == (b, swapped)
+    assert json.loads(state.read_text())["checkpoint"] == swapped
+    # The same parameters again (what respawn does): the swapped-in policy drives.
+    assert run(launched, 2.0) == (b, swapped)
+    # Started with another checkpoint: the user's choice wins, the file is not used.
+    other = make_checkpoint(tmp_path / "c.pt", [0.0, 0.0, 0.0, 0.0])
+    assert run(other, 3.0)[1] == other
+    # The swapped-in file is gone: start as launched, and say so.
+    pathlib.Path(swapped).unlink()
+    assert run(launched, 4.0) == ([3.0, -1.5, 0.5, 0.0], launched)

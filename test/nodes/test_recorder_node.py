@@ -281,3 +281,54 @@ def test_a_pose_stamped_state_is_recorded_and_a_wrong_size_array_refused(ros_con
     recorder._on_state(conv.Float64MultiArray(data=[1.0, 2.0, 3.0]))
     assert recorder.recorder.counts["state_bad_message"] == 1
     recorder.destroy_node()
+
+
+def test_a_full_disk_mid_episode_is_counted_and_reported_and_recording_goes_on(rig,
+                                                                               monkeypatch):
+    import errno
+    import shutil
+
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    from bc_ros.core.data import store as store_module
+
+    monkeypatch.setattr(store_module, "_ABANDONED", [])
+    recorder, robot, executor, ds = rig
+    diagnostics = Inbox(robot, DiagnosticArray, "/diagnostics", COMMAND_QOS)
+    publish_ticks(recorder, robot, executor, [(1.0, 0)])
+    assert call(executor, robot.start, Trigger.Request()).success
+    publish_ticks(recorder, robot, executor, [(1.0 + 0.1 * k, k) for k in range(1, 4)])
+    real = store_module.EpisodeWriter._write_row
+
+    def full(self, *args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store_module.EpisodeWriter, "_write_row", full)
+    publish_ticks(recorder, robot, executor, [(1.4, 4), (1.5, 5)])
+    spin_until(executor, lambda: not recorder.recorder.recording, what="the episode closed")
+    monkeypatch.setattr(store_module.EpisodeWriter, "_write_row", real)   # space freed
+
+    def last_diagnostic():
+        return diagnostics.messages[-1].status[0] if diagnostics.messages else None
+
+    spin_until(executor, lambda: last_diagnostic() is not None
+               and last_diagnostic().level == DiagnosticStatus.ERROR, what="/diagnostics ERROR")
+    values = {kv.key: kv.value for kv in last_diagnostic().values}
+    assert values["disk_full"] == "1" and "disk full" in last_diagnostic().message
+    status = json.loads(robot.status.messages[-1].data)
+    assert status["storage"]["disk_full"] == 1 and not status["recording"]
+    (kept,) = EpisodeStore(str(ds)).episodes          # closed and kept as far as written
+    assert kept["stopped"] == "disk_full" and not kept["success"] and kept["length"] >= 3
+
+    # The node runs on: the next episode is saved and /diagnostics is OK again.
+    assert call(executor, robot.start, Trigger.Request()).success
+    publish_ticks(recorder, robot, executor, [(2.0 + 0.1 * k, k) for k in range(3)])
+    assert call(executor, robot.stop, SetBool.Request(data=True)).success
+    spin_until(executor, lambda: last_diagnostic().level == DiagnosticStatus.OK,
+               what="/diagnostics OK again")
+
+    # A dataset folder removed under it: the start fails with why, counted; no crash.
+    shutil.rmtree(ds)
+    answer = call(executor, robot.start, Trigger.Request())
+    assert not answer.success and "cannot start an episode in" in answer.message
+    assert recorder.storage["storage_errors"] == 1

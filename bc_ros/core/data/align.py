@@ -8,7 +8,11 @@ sample at or before ``t`` it is *missing*. Either way the tick is flagged and th
 aligned can be audited afterwards.
 
 Samples whose stamp goes backwards (older than the stream's newest) are rejected and counted:
-they would make "latest at or before" ambiguous. A zero stamp is rejected too (an unset header).
+they would make "latest at or before" ambiguous. A zero or negative stamp is rejected too (an
+unset header), and so is a non-finite one. With ``restart_after`` set, a sample that far behind
+its stream's newest means that stream's clock restarted (a restarted sim, a driver whose one bad
+stamp lay in the future): the stream's buffer is cleared, the sample kept and the restart
+counted, so no single sample can silence a stream for longer than ``restart_after`` seconds.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import bisect
 import collections
 import dataclasses
+import math
 from typing import Any
 
 # Stamps within this many seconds after a tick count as "at" the tick: stamps travel as integer
@@ -44,9 +49,12 @@ class StreamAligner:
         tolerances: stream name -> maximum age in seconds of the sample used for a tick.
         horizon: seconds of history kept per stream (older samples are dropped); must cover the
             largest delay between a sample's stamp and the tick that uses it.
+        restart_after: seconds; a sample this far behind its stream's newest restarts the
+            stream (None: it is rejected as ``stamp_backwards``, and the caller decides).
     """
 
-    def __init__(self, tolerances: dict[str, float], horizon: float = 2.0):
+    def __init__(self, tolerances: dict[str, float], horizon: float = 2.0,
+                 restart_after: float | None = None):
         if not tolerances:
             raise ValueError("at least one stream is needed")
         for name, tol in tolerances.items():
@@ -55,23 +63,34 @@ class StreamAligner:
         if horizon <= max(tolerances.values()):
             raise ValueError(f"horizon must exceed every tolerance, got {horizon=} for "
                              f"tolerances {tolerances}")
+        if restart_after is not None and not restart_after > 0:
+            raise ValueError(f"restart_after must be > 0 seconds or None, got {restart_after=}")
         self.tolerances = dict(tolerances)
         self.horizon = float(horizon)
+        self.restart_after = restart_after
         self._stamps = {name: collections.deque() for name in tolerances}
         self._values = {name: collections.deque() for name in tolerances}
         self.rejected = collections.Counter()  # (stream, reason) -> count
+        self.restarts = collections.Counter()  # stream -> clock restarts seen
 
     def add(self, stream: str, stamp: float, value: Any) -> bool:
         """Buffer one sample. Returns False (and counts why) if it was rejected."""
         if stream not in self._stamps:
             raise KeyError(f"unknown stream {stream!r}; streams: {list(self._stamps)}")
         stamps = self._stamps[stream]
+        if not math.isfinite(stamp):
+            self.rejected[(stream, "nonfinite_stamp")] += 1
+            return False
         if stamp <= 0.0:
             self.rejected[(stream, "zero_stamp")] += 1
             return False
         if stamps and stamp < stamps[-1]:
-            self.rejected[(stream, "stamp_backwards")] += 1
-            return False
+            if self.restart_after is None or stamps[-1] - stamp < self.restart_after:
+                self.rejected[(stream, "stamp_backwards")] += 1
+                return False
+            stamps.clear()
+            self._values[stream].clear()
+            self.restarts[stream] += 1
         if stamps and stamp == stamps[-1]:
             self._values[stream][-1] = value  # a repeat of the same sample: keep the newest copy
             return True

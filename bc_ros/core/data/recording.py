@@ -26,7 +26,7 @@ from bc_ros.core.data.align import STAMP_EPS, StreamAligner
 from bc_ros.core.data.control import (CONTROL_BLEND, CONTROL_CODES,  # noqa: F401 (re-exported)
                                       CONTROL_EXPERT, CONTROL_HOLD, CONTROL_POLICY,
                                       CONTROL_STOP, CONTROL_UNKNOWN)
-from bc_ros.core.data.store import EpisodeStore, EpisodeWriter
+from bc_ros.core.data.store import EpisodeStore, EpisodeWriter, StorageError
 from bc_ros.core.messages import (COMMAND_INTERFACES, STATE_MESSAGES, camera_topic,
                                   check_image_transport)
 from bc_ros.core.robot import load_profile
@@ -38,6 +38,10 @@ NUMERIC_STREAMS = ("state", "action", "executed", "goal", "achieved_goal")
 GOAL_STREAMS = ("goal", "achieved_goal")
 GOAL_DIM = 3
 MAX_CATCH_UP_S = 3600.0  # a tick further behind the clock than this means the clock jumped
+# A sample this far behind its stream's newest means that stream's clock restarted (a restarted
+# sim; a driver that sent one stamp from a wrong clock): the stream starts over from it, as the
+# policy node's ticker does, instead of refusing every later sample as stamp_backwards.
+CLOCK_RESTART_S = 1.0
 
 
 @dataclasses.dataclass
@@ -220,7 +224,8 @@ class RecorderConfig:
 
 class Problem(str):
     """What was wrong with a sample, as text for the log, and its ``kind`` (``size``,
-    ``nonfinite``, ``stamp_backwards``, ``zero_stamp``) to count and throttle it by."""
+    ``nonfinite``, ``stamp_backwards``, ``zero_stamp``, ``nonfinite_stamp``, ``clock_restart``)
+    to count and throttle it by."""
 
     def __new__(cls, kind: str, text: str):
         self = super().__new__(cls, text)
@@ -238,7 +243,8 @@ class Recorder:
         self.store: EpisodeStore | None = None
         self.writer: EpisodeWriter | None = None
         self.aligner = StreamAligner(config.tolerances(),
-                                     horizon=max(2.0, 2 * config.latency + 1.0))
+                                     horizon=max(2.0, 2 * config.latency + 1.0),
+                                     restart_after=CLOCK_RESTART_S)
         self.counts: collections.Counter = collections.Counter()
         self._next_tick: float | None = None
         self._since = -math.inf
@@ -320,11 +326,17 @@ class Recorder:
             if not np.all(np.isfinite(value)):
                 self.counts[f"{stream}_nonfinite"] += 1
                 problem = Problem("nonfinite", f"non-finite value in {stream}: {value.tolist()}")
+        newest, restarts = self.aligner.newest(stream), self.aligner.restarts[stream]
         if not self.aligner.add(stream, stamp, value):
-            reason = "zero_stamp" if stamp <= 0 else "stamp_backwards"
+            reason = ("nonfinite_stamp" if not math.isfinite(stamp) else
+                      "zero_stamp" if stamp <= 0 else "stamp_backwards")
             self.counts[f"{stream}_{reason}"] += 1
             return Problem(reason, f"{stream} sample rejected: {reason.replace('_', ' ')} "
                                    f"({stamp:.9f})")
+        if self.aligner.restarts[stream] > restarts:
+            self.counts[f"{stream}_clock_restart"] += 1
+            problem = Problem("clock_restart", f"{stream} stamps jumped back from {newest:.3f} "
+                                               f"to {stamp:.3f} s: the stream starts over")
         if self.writer is not None and self._next_tick is None:
             # Started "at the first sample": begin once every stream has spoken, so the first
             # row is complete.
@@ -445,7 +457,11 @@ class Recorder:
                     self.counts["interventions"] += 1
             self._last_control = control
             row["control"] = control
-        self.writer.append(row)
+        try:
+            self.writer.append(row)
+        except StorageError:
+            self.writer = None   # closed and kept as far as written, or left for recovery
+            raise
 
     def status(self) -> dict:
         return {"recording": self.recording,

@@ -13,6 +13,11 @@ when it ends, after which ``meta.json`` is replaced atomically too. A crash ther
 the rows since the last flush of the episode in progress: on the next open the store finds the
 leftover ``.partial``, keeps what is readable as a finished episode flagged ``recovered`` (or
 moves it to ``quarantine/`` if nothing is), and numbering continues after the highest index seen.
+The leftover is read in a child process with a time limit: HDF5's SWMR reader, the only one that
+opens a file whose writer died, retried for ever on a file cut short by a power loss or with
+damaged metadata (found by ``test/core/data/test_store_crashes.py``), and a damaged file may
+crash HDF5 itself; neither may stop the recorder from starting. A finished file is synced to
+disk before its rename, so a power loss cannot leave a published episode half written.
 
 Features are declared once per dataset as ``{name: (shape, dtype)}``; opening an existing dataset
 with different features is refused with the difference spelled out.
@@ -25,6 +30,8 @@ import errno
 import json
 import os
 import re
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -33,6 +40,10 @@ META = "meta.json"
 EPISODE_RE = re.compile(r"^episode_(\d{6})\.h5(\.partial)?$")
 QUARANTINED_RE = re.compile(r"^episode_(\d{6})\.h5")
 FORMAT_VERSION = 1
+# Reading a leftover in the child process may take this long plus SALVAGE_S_PER_BYTE per byte
+# (the copy runs at hundreds of MB/s; a hung HDF5 reader never ends) before it is quarantined.
+SALVAGE_TIMEOUT_S = 20.0
+SALVAGE_S_PER_BYTE = 1.0 / 20e6
 
 
 class DatasetError(ValueError):
@@ -64,11 +75,49 @@ def read_meta(meta_path: str) -> dict:
     return meta
 
 
-class DiskFullError(OSError):
+class StorageError(OSError):
+    """Writing the dataset failed (a full disk, a folder made read-only or removed, an I/O
+    error). The episode in progress was closed and kept as far as written, or its ``.partial``
+    file is left for the next open to recover; finished episodes are untouched."""
+
+
+class DiskFullError(StorageError):
     """The disk filled up while recording; the episode was closed and kept as far as written."""
 
 
+# Files given up after a storage fault (EpisodeWriter._release): never closed in this process.
+_ABANDONED: list = []
+
+# What HDF5 raises: h5py turns a failed write into OSError or, on flush and close, RuntimeError
+# ("... errno = 28, error message = 'No space left on device' ..."): both are storage faults.
+H5_ERRORS = (OSError, RuntimeError)
+
+
+def _errno_of(e: Exception) -> int | None:
+    if isinstance(e, OSError) and e.errno:
+        return e.errno
+    m = re.search(r"errno = (\d+)", str(e))
+    return int(m.group(1)) if m else None
+
+
+def _storage_error(e: Exception, what: str) -> StorageError:
+    """``e`` as a StorageError (a DiskFullError for ENOSPC) that says ``what`` failed."""
+    code = _errno_of(e)
+    full = code == errno.ENOSPC or "No space" in str(e)
+    cls = DiskFullError if full else StorageError
+    code = errno.ENOSPC if full else (code or errno.EIO)
+    return cls(code, f"{'disk full' if full else 'storage error'}: {what} ({e})")
+
+
 def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -121,7 +170,11 @@ class EpisodeWriter:
         self.flush_every = flush_every
         self.length = 0
         self.closed = False
-        self._file = h5py.File(self.path, "w", libver="latest")
+        try:
+            self._file = h5py.File(self.path, "w", libver="latest")
+        except H5_ERRORS as e:  # a full disk, a folder removed or made read-only
+            raise _storage_error(e, f"cannot start episode {index} in {store.episodes_dir}"
+                                 ) from e
         # Datasets stay open while the episode runs: reopening one per row cost more than the
         # write (its close flushed the chunk cache).
         self._datasets = {}
@@ -172,13 +225,13 @@ class EpisodeWriter:
             self.length += 1
             if self.length % self.flush_every == 0:
                 self._file.flush()
-        except OSError as e:
-            if getattr(e, "errno", None) == errno.ENOSPC or "No space" in str(e):
-                self._close_on_full_disk()
-                raise DiskFullError(errno.ENOSPC, f"disk full after {self.length} rows of "
-                                                  f"episode {self.index}; the episode was "
-                                                  f"closed and kept") from e
-            raise
+        except H5_ERRORS as e:
+            full = _errno_of(e) == errno.ENOSPC or "No space" in str(e)
+            kept = self._close_on_fault("disk_full" if full else "storage_error")
+            raise _storage_error(e, f"writing row {self.length} of episode {self.index} "
+                                    f"failed; " + ("the episode was closed and kept" if kept
+                                                   else "its .partial file is recovered when "
+                                                        "the dataset is next opened")) from e
 
     def _write_row(self, name: str, ds, a: np.ndarray) -> None:
         """``ds[self.length] = a`` without h5py's per-call selection work (9 datasets a row).
@@ -197,11 +250,26 @@ class EpisodeWriter:
         fspace.select_hyperslab((self.length,) + (0,) * a.ndim, (1, *a.shape))
         ds.id.write(self._row_spaces[name], fspace, np.ascontiguousarray(a).reshape(1, *a.shape))
 
-    def _close_on_full_disk(self) -> None:
+    def _close_on_fault(self, why: str) -> bool:
+        """Publish what was written, flagged ``stopped: why``; False if even that failed (the
+        ``.partial`` file stays for recovery)."""
         try:
-            self.finish(success=False, extra={"stopped": "disk_full"})
-        except OSError:
-            self.closed = True  # even the close failed: recovery on the next open handles it
+            self.finish(success=False, extra={"stopped": why})
+            return True
+        except StorageError:
+            self._release()
+            return False
+
+    def _release(self) -> None:
+        """Let go of the file after a failure, so that recovery can open it."""
+        self.closed = True
+        # After a failed write HDF5 is fragile: a close that fails (a full disk) left the file
+        # half open, and a later file's SWMR start crashed the process (HDF5 2.0 on a real
+        # full tmpfs), as did closing it or dropping its identifiers by hand. The handles are
+        # kept, unused, for the life of the process, which writes no new episode (begin says
+        # so); the .partial file stays for the next recorder to recover.
+        _ABANDONED.append((self._file, self._datasets))
+        self._datasets = {}
 
     def finish(self, success: bool, extra: dict | None = None) -> dict:
         """Close the file, publish it by an atomic rename, record it in meta.json."""
@@ -209,15 +277,26 @@ class EpisodeWriter:
             raise RuntimeError(f"episode {self.index} is already closed")
         import h5py
 
-        self._trim_to_length()
-        self._file.close()
-        self.closed = True
-        with h5py.File(self.path, "r+") as f:  # attributes cannot be added in SWMR mode
-            f.attrs["success"] = bool(success)
-            f.attrs["length"] = self.length
-            for k, v in (extra or {}).items():
-                f.attrs[k] = json.dumps(v)
-        return self.store._publish(self.index, self.path)
+        try:
+            self._trim_to_length()
+            self._file.close()
+            self.closed = True
+            with h5py.File(self.path, "r+") as f:  # attributes cannot be added in SWMR mode
+                f.attrs["success"] = bool(success)
+                f.attrs["length"] = self.length
+                for k, v in (extra or {}).items():
+                    f.attrs[k] = json.dumps(v)
+            return self.store._publish(self.index, self.path)
+        except H5_ERRORS as e:
+            self._release()
+            if os.path.exists(self.store.episode_path(self.index)):
+                # Published; only meta.json could not be rewritten: the next open lists it.
+                raise _storage_error(e, f"episode {self.index} was saved but the dataset "
+                                        f"index could not be updated; it is listed when the "
+                                        f"dataset is next opened") from e
+            raise _storage_error(e, f"episode {self.index} could not be saved; its .partial "
+                                    f"file is recovered when the dataset is next opened"
+                                 ) from e
 
     def discard(self) -> None:
         """Throw the episode away (the recorder's ~/discard_episode)."""
@@ -300,7 +379,16 @@ class EpisodeStore:
     # ---- writing -----------------------------------------------------------------------------
     def begin(self, attrs: dict | None = None, flush_every: int = 30) -> EpisodeWriter:
         """Start a new episode. ``attrs`` (task, source, ...) are stored with it as JSON."""
-        return EpisodeWriter(self, self.next_index(), dict(attrs or {}), flush_every)
+        if _ABANDONED:
+            raise StorageError(errno.EIO, f"{_ABANDONED[0][0].filename} could not be closed "
+                                          f"after a write failed, and HDF5 cannot be trusted "
+                                          f"to write in this process any more: restart the "
+                                          f"recorder (launch files respawn it) to record again")
+        try:
+            index = self.next_index()
+        except OSError as e:   # the folder was removed, or cannot be read any more
+            raise _storage_error(e, f"cannot start an episode in {self.episodes_dir}") from e
+        return EpisodeWriter(self, index, dict(attrs or {}), flush_every)
 
     def _publish(self, index: int, partial_path: str) -> dict:
         final = self.episode_path(index)
@@ -308,6 +396,7 @@ class EpisodeStore:
             raise FileExistsError(f"{final} exists: finished episodes are never rewritten")
         summary = _summarize(partial_path)
         summary["file"] = os.path.basename(final)
+        _fsync_file(partial_path)
         os.replace(partial_path, final)
         _fsync_dir(self.episodes_dir)
         self.meta["episodes"].append(summary)
@@ -334,11 +423,13 @@ class EpisodeStore:
     # ---- crash recovery ----------------------------------------------------------------------
     def _recover_leftovers(self) -> None:
         listed = {e["index"] for e in self.meta["episodes"]}
+        # First, copies a crash during an earlier recovery left: that recovery starts again
+        # (removed before the loop below, which writes new ones under the same names).
+        for name in os.listdir(self.episodes_dir):
+            if name.endswith(".salvage"):
+                os.remove(os.path.join(self.episodes_dir, name))
         for name in sorted(os.listdir(self.episodes_dir)):
             path = os.path.join(self.episodes_dir, name)
-            if name.endswith(".salvage"):  # a crash during an earlier recovery: start it again
-                os.remove(path)
-                continue
             m = EPISODE_RE.match(name)
             if not m:
                 continue
@@ -348,46 +439,85 @@ class EpisodeStore:
                 continue
             if not partial:
                 if index not in listed:  # renamed, but the crash came before meta.json
-                    self.meta["episodes"].append(_summarize(path))
+                    try:
+                        summary = _summarize(path)
+                    except Exception:  # noqa: BLE001 - unreadable: not an episode to list
+                        self._quarantine(path, name)
+                        continue
+                    self.meta["episodes"].append(summary)
                     write_json_atomic(os.path.join(self.root, META), self.meta)
                 continue
             if self._salvage(path, index):
                 self.recovered.append(index)
             else:
-                os.makedirs(self.quarantine_dir, exist_ok=True)
-                target = os.path.join(self.quarantine_dir, f"{name}.{int(time.time())}")
-                os.replace(path, target)
-                self.quarantined.append(target)
+                self._quarantine(path, name)
         self.meta["episodes"].sort(key=lambda e: e["index"])
 
+    def _quarantine(self, path: str, name: str) -> None:
+        os.makedirs(self.quarantine_dir, exist_ok=True)
+        target = os.path.join(self.quarantine_dir, f"{name}.{int(time.time())}")
+        os.replace(path, target)
+        self.quarantined.append(target)
+
     def _salvage(self, path: str, index: int) -> bool:
-        """Copy the rows every feature has into a clean file; publish it as a finished episode
-        flagged ``recovered``. The leftover is removed only after the copy is published."""
+        """Copy the rows every feature has into a clean file (in a child process, with a time
+        limit); publish it as a finished episode flagged ``recovered``. The leftover is removed
+        only after the copy is published."""
         import h5py
 
+        try:  # a plain open fails at once on a file cut short (SWMR's would retry for ever)
+            h5py.File(path, "r").close()
+        except OSError as e:
+            if "truncated file" in str(e):
+                return False
         clean = f"{path}.salvage"
+        limit = SALVAGE_TIMEOUT_S + os.path.getsize(path) * SALVAGE_S_PER_BYTE
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))))
+        code = (f"import sys; sys.path.insert(0, {package_root!r}); "
+                f"from bc_ros.core.data.store import salvage_copy; "
+                f"sys.exit(salvage_copy(*sys.argv[1:]))")
         try:
-            with h5py.File(path, "r", libver="latest", swmr=True) as src:
-                length = min(src[name].shape[0] for name in self.features)
-                if length == 0:
-                    return False
-                with h5py.File(clean, "w") as dst:
-                    for name in self.features:
-                        dst.create_dataset(name, data=src[name][:length],
-                                           chunks=src[name].chunks,
-                                           maxshape=(None, *src[name].shape[1:]))
-                    for k, v in src.attrs.items():
-                        dst.attrs[k] = v
-                    dst.attrs["length"] = length
-                    dst.attrs["success"] = False
-                    dst.attrs["recovered"] = True
-        except Exception:  # noqa: BLE001 - any failure to read means quarantine
+            done = subprocess.run([sys.executable, "-c", code, path, clean, str(index),
+                                   json.dumps(list(self.features))], timeout=limit,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL).returncode == 0
+        except subprocess.TimeoutExpired:  # the child was killed: HDF5 hung on this file
+            done = False
+        if not done:
             if os.path.exists(clean):
                 os.remove(clean)
             return False
         self._publish(index, clean)
         os.remove(path)
         return True
+
+
+def salvage_copy(path: str, clean: str, index: str, names: str) -> int:
+    """The child process of ``EpisodeStore._salvage``: copy the rows every feature in ``names``
+    (JSON list) has from the leftover ``path`` into ``clean``. Exit status 0: copied; 2: nothing
+    to keep."""
+    import h5py
+
+    names = json.loads(names)
+    try:
+        with h5py.File(path, "r", libver="latest", swmr=True) as src:
+            length = min(src[name].shape[0] for name in names)
+            if length == 0:
+                return 2
+            with h5py.File(clean, "w") as dst:
+                for name in names:
+                    dst.create_dataset(name, data=src[name][:length], chunks=src[name].chunks,
+                                       maxshape=(None, *src[name].shape[1:]))
+                for k, v in src.attrs.items():
+                    dst.attrs[k] = v
+                dst.attrs["index"] = int(index)  # a leftover of another version may lack it
+                dst.attrs["length"] = length
+                dst.attrs["success"] = False
+                dst.attrs["recovered"] = True
+    except Exception:  # noqa: BLE001 - any failure to read means quarantine
+        return 2
+    return 0
 
 
 def _summarize(path: str) -> dict:

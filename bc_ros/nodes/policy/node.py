@@ -164,6 +164,12 @@ class PolicyNodeConfig:
                                            "ensemble); empty = any. A file elsewhere is "
                                            "refused before it is read, logged and counted "
                                            "(loads_refused).")
+    state_file: str = field("", "JSON file where the node keeps what ~/load_checkpoint last "
+                                "loaded (written atomically). On start, a file written for the "
+                                "same checkpoint and ensemble parameters as now (a respawn) "
+                                "makes the node load that swapped-in checkpoint instead, if it "
+                                "still loads and lies within checkpoint_dirs. Empty: not kept "
+                                "(policy.launch.py sets it under ROS_HOME).")
     ensemble: list[str] = field([], "More checkpoints of the same spec. Each observation also "
                                     "runs through them and their disagreement with the main "
                                     "policy (std across members / half the command range, mean "
@@ -327,10 +333,16 @@ class PolicyNode(Node):
         if cfg.torch_threads:
             import torch
             torch.set_num_threads(cfg.torch_threads)
-        runner, payload = load_runner(cfg.checkpoint, cfg)   # errors here end the node (exit 2)
+        restored = self._restore_state(cfg)
+        if restored is not None:
+            runner, payload, members, path = restored
+        else:
+            runner, payload = load_runner(cfg.checkpoint, cfg)   # errors end the node (exit 2)
+            path = cfg.checkpoint
         self.spec = payload["spec"]
-        members = [self._load_compatible(path)[0] for path in cfg.ensemble]
-        self.checkpoint_loaded = cfg.checkpoint
+        if restored is None:
+            members = [self._load_compatible(m)[0] for m in cfg.ensemble]
+        self.checkpoint_loaded = path
         self.head = runner.policy.config.head
         self.action_names = list(self.spec["action_names"])
         self.command_type = cfg.command_type or self.spec["command_type"]
@@ -439,6 +451,57 @@ class PolicyNode(Node):
         return self.ticker.stale_streams
 
     # ---- checkpoints -------------------------------------------------------------------------
+    def _restore_state(self, cfg: "PolicyNodeConfig"):
+        """(runner, payload, members, path) of the checkpoint ``state_file`` says was swapped
+        in last, or None: no file, one written for other parameters, or a checkpoint that
+        no longer loads or lies outside ``checkpoint_dirs`` (said in the log)."""
+        if not cfg.state_file or not os.path.exists(cfg.state_file):
+            return None
+        log = self.get_logger()
+        try:
+            with open(cfg.state_file) as f:
+                state = json.load(f)
+            launched = (state["launched"]["checkpoint"], list(state["launched"]["ensemble"]))
+            path, ensemble = str(state["checkpoint"]), [str(m) for m in state["ensemble"]]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.warning(f"state_file {cfg.state_file} cannot be read ({e}); starting with "
+                        f"{cfg.checkpoint}")
+            return None
+        if launched != (cfg.checkpoint, list(cfg.ensemble)):
+            return None     # written for other parameters: the user chose a new policy
+        refused = self.outside_checkpoint_dirs([path, *ensemble])
+        if refused:
+            log.error(f"state_file: {refused}; starting with {cfg.checkpoint}")
+            return None
+        try:
+            runner, payload = load_runner(path, cfg)
+            spec = swap_spec(payload["spec"], cfg)
+            members = [load_runner(m, cfg, spec)[0] for m in ensemble]
+        except Exception as e:  # noqa: BLE001 - CheckpointError/ValueError: start as launched
+            log.warning(f"state_file names {path}, which does not load now ({e}); starting "
+                        f"with {cfg.checkpoint}")
+            return None
+        log.info(f"restarted with {path}, the checkpoint ~/load_checkpoint last loaded "
+                 f"(state_file {cfg.state_file}), not the launch-time {cfg.checkpoint}")
+        return runner, payload, members, path
+
+    def _save_state(self, path: str, ensemble: list[str]) -> None:
+        """Keep what was loaded, for a restart (``state_file``); a failure is only logged."""
+        if not self.config.state_file:
+            return
+        from bc_ros.core.data.store import write_json_atomic
+
+        state = {"checkpoint": path, "ensemble": list(ensemble),
+                 "launched": {"checkpoint": self.config.checkpoint,
+                              "ensemble": list(self.config.ensemble)}}
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(self.config.state_file)), exist_ok=True)
+            write_json_atomic(self.config.state_file, state)
+        except OSError as e:
+            self.get_logger().error(f"could not keep the loaded checkpoint in state_file "
+                                    f"{self.config.state_file} ({e}): a restart would start "
+                                    f"with {self.config.checkpoint}")
+
     def _load_compatible(self, path: str):
         """(PolicyRunner, payload) for ``path``, which must fit the running node's topics."""
         return load_runner(path, self.config, swap_spec(self.spec, self.config))
@@ -528,6 +591,7 @@ class PolicyNode(Node):
         self.head = runner.policy.config.head
         self.counts["swaps"] += 1
         self._ensure_score_publisher(members)
+        self._save_state(path, list(ensemble))
         response.success = True
         with_members = f" with {len(members)} ensemble members" if members else ""
         response.message = (f"loaded {path}{with_members} ({self.head} head; loading took "

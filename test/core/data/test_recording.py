@@ -179,3 +179,22 @@ def test_goal_streams_are_recorded_aligned_and_checked_like_the_state(tmp_path):
     goal = rec.streams.index("goal")
     assert data["flags"][2, goal] == BAD_VALUE and not data["flags"][:2].any()
     assert rec.counts["goal_nonfinite"] == 1 and rec.counts["goal_wrong_size"] == 3
+
+
+def test_one_state_stamped_by_a_wrong_clock_does_not_silence_the_stream(tmp_path):
+    """Found by the aligner's property tests: one stamp far in the future made every later
+    sample of the stream stamp_backwards, for the rest of the run."""
+    rec = Recorder(config(tmp_path))
+    rec.start(now=0.1)
+    feed(rec, 0.1, 1)
+    assert rec.add("state", 1.7e9, [9, 9]) is None       # a driver's one bad stamp: accepted...
+    feed(rec, 0.2, 2)                                     # ... then the stream starts over
+    assert rec.counts["state_clock_restart"] == 1 and rec.counts["state_stamp_backwards"] == 0
+    for k in range(3, 6):
+        feed(rec, 0.1 * k, k)
+        rec.update(now=0.1 * k)
+    assert rec.add("state", float("nan"), [0, 0]).kind == "nonfinite_stamp"
+    rec.stop(now=0.5, success=True)
+    data = EpisodeStore(str(tmp_path / "ds")).read(0)
+    state = rec.config.streams.index("state")
+    assert not data["flags"][1:, state].any() and data["state"][4].tolist() == [5, -5]

@@ -16,6 +16,13 @@ from bc_ros.core.data.store import EpisodeStore
 FEATURES = {"image": ((8, 8, 3), "uint8"), "action": ((2,), "float32")}
 
 
+@pytest.fixture(autouse=True)
+def own_abandoned_files(monkeypatch):
+    """A writer given up after an injected fault marks this process as unable to write
+    (store._ABANDONED); each test starts and ends with its own list."""
+    monkeypatch.setattr("bc_ros.core.data.store._ABANDONED", [])
+
+
 def row(k):
     return {"image": np.full((8, 8, 3), k % 256, np.uint8),
             "action": np.array([k, -k], np.float32)}
@@ -142,7 +149,7 @@ def test_disk_full_closes_the_episode_and_keeps_what_was_written(tmp_path, monke
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(h5py.Dataset, "resize", full)
-    with pytest.raises(DiskFullError, match="disk full after 5 rows of episode 1"):
+    with pytest.raises(DiskFullError, match="disk full: writing row 5 of episode 1 failed"):
         w.append(row(5))
     monkeypatch.setattr(h5py.Dataset, "resize", real_resize)
     reopened = EpisodeStore(str(tmp_path))
