@@ -23,6 +23,7 @@ setup(
         (f"share/{package_name}/launch", glob("launch/*.launch.py")),
         (f"share/{package_name}/config", glob("config/*.yaml")),
         (f"share/{package_name}/config/robots", glob("config/robots/*.yaml")),
+        (f"share/{package_name}/config/security", glob("config/security/*.xml")),
     ],
     install_requires=["setuptools", "numpy", "pyyaml", "pybullet", "opencv-python-headless"],
     zip_safe=False,
