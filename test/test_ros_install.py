@@ -59,7 +59,8 @@ def test_an_editable_install_gets_executables_and_share_files(prefix):
     assert (share / "config" / "robots" / "arm.yaml").resolve() == (
         ROOT / "config" / "robots" / "arm.yaml")
     assert len(changed) == len(console_scripts()) + 2 + len(launch) + len(
-        list((ROOT / "config").glob("*.yaml"))) + len(list((ROOT / "config/robots").glob("*")))
+        list((ROOT / "config").glob("*.yaml"))) + len(list((ROOT / "config/robots").glob("*"))) + len(
+        list((ROOT / "config/security").glob("*.xml")))
     # a second run changes nothing
     assert install_ros_files(str(prefix), str(prefix / "bin"), str(ROOT)) == []
 

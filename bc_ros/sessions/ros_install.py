@@ -36,6 +36,7 @@ DATA_FILES = [
     (f"share/{PACKAGE}/launch", ["launch/*.launch.py"]),
     (f"share/{PACKAGE}/config", ["config/*.yaml"]),
     (f"share/{PACKAGE}/config/robots", ["config/robots/*.yaml"]),
+    (f"share/{PACKAGE}/config/security", ["config/security/*.xml"]),
 ]
 
 
