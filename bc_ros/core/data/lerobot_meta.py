@@ -67,7 +67,11 @@ def quantile_stats(x: np.ndarray) -> dict[str, np.ndarray]:
         return stats
     qs = np.empty((len(QUANTILES), x.shape[1]))
     for d in range(x.shape[1]):
-        lo, hi = float(stats["min"][d]) - 1e-10, float(stats["max"][d]) + 1e-10
+        lo, hi = float(stats["min"][d]), float(stats["max"][d])
+        # 5000 bins need 5000 distinct float edges: a (near) constant column of large values
+        # (stamps, a joint at rest) is widened to that, others by LeRobot's 1e-10
+        pad = max(1e-10, 4 * QUANTILE_BINS * float(np.spacing(max(abs(lo), abs(hi)))))
+        lo, hi = (lo - pad, hi + pad) if hi - lo < 2 * pad else (lo - 1e-10, hi + 1e-10)
         hist, edges = np.histogram(colsf[d], bins=QUANTILE_BINS, range=(lo, hi))
         cumsum = np.cumsum(hist)
         for i, q in enumerate(QUANTILES):

@@ -87,3 +87,12 @@ def test_meta_files_read_back_as_written(tmp_path):
     back = pq.read_table(path).to_pylist()
     assert [r["episode_index"] for r in back] == [0, 1]
     assert back[1]["stats/action/max"] == pytest.approx([3.0, 4.0])
+
+
+def test_constant_columns_of_large_values_get_their_value_as_every_quantile():
+    """A column that never changes (a stamp, a joint at rest) at a magnitude where 5000 bins of
+    +-1e-10 are not distinct floats made the export fail ("Too many bins for data range")."""
+    x = np.stack([np.full(50, 1.7e9), np.full(50, 3.0), np.full(50, -250.5)], 1)
+    stats = quantile_stats(x.astype(np.float32))
+    for key in ("q01", "q50", "q99"):
+        np.testing.assert_allclose(stats[key], [1.7e9, 3.0, -250.5], rtol=1e-6)
