@@ -1,4 +1,4 @@
-"""Soak and fault campaign: the DAgger recording graph in real time, with faults on a seeded schedule.
+"""Soak and fault campaign: the DAgger recording graph in real time, faults on a seeded schedule.
 
     ROS_DOMAIN_ID=201 python benchmarks/bench_soak.py --minutes 30 [--seed 0] [--json F]
 
