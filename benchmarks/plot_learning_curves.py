@@ -21,7 +21,8 @@ from figures import write_json
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = os.path.join(ROOT, "docs", "figures")
 TASKS = {"reach_around": "sim_reach.json", "bypass": "sim_bypass.json"}
-EARLIER = ("200 demonstrations", "8 executed", "sampled component")
+EARLIER = ("200 demonstrations", "8 executed", "sampled component", "noise prediction",
+           "10 DDIM steps")
 
 
 def curves(path: str) -> list[dict]:
