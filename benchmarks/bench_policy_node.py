@@ -18,6 +18,10 @@ latency   policy_node (lockstep) in a child process pinned to core 0; this proce
           after it serves, back to back and paced at 30 Hz like the observations) and the
           node's own inference time (its diagnostics: ``PolicyRunner.act`` in the inference
           thread).
+--preset  each head as the task's preset trains it (horizon, candidates, head options, and the
+          actions executed per chunk): only every k-th observation then plans a chunk, and
+          ``planning_ticks`` gives the latency of those, the slow ones (an AR head decodes only
+          the executed steps of its chunk).
 rate      policy_node (realtime, rate_hz 30 and 100, every head) against cameras published at
           30 Hz and odometry at 100 Hz (wall-clock stamps): commands received per second, and the
           node's diagnostics (achieved tick rate, ticks skipped while inference was busy, ticks
@@ -48,7 +52,8 @@ RATES = (30.0, 100.0)
 
 def make_checkpoint(head: str, path: str, activation: str | None = None,
                     horizon: int = HORIZON, candidates: int = 1,
-                    head_options: dict | None = None) -> None:
+                    head_options: dict | None = None,
+                    n_action_steps: int = N_ACTION_STEPS) -> None:
     import numpy as np
 
     from bc_ros.core.data.stats import feature_stats
@@ -61,7 +66,7 @@ def make_checkpoint(head: str, path: str, activation: str | None = None,
                        image_size=SIZE, state_dim=8,
                        state_names=[f"odometry_{i}" for i in range(8)], action_names=DRONE,
                        command_type="twist_stamped", horizon=horizon,
-                       n_action_steps=N_ACTION_STEPS, robot="drone",
+                       n_action_steps=n_action_steps, robot="drone",
                        chunk_candidates=candidates,
                        encoder={"activation": activation} if activation else {})
     policy = Policy(cfg)
@@ -307,12 +312,16 @@ class Rig:
         rclpy.try_shutdown(context=self.context)
 
 
-def latency(rig: Rig, checkpoint: str, n: int, warmup: int = 10) -> dict:
+def latency(rig: Rig, checkpoint: str, n: int, warmup: int = 10,
+            plan_every: int = 1) -> dict:
+    """End-to-end latency over ``n`` observations; with ``plan_every`` k > 1 (a checkpoint
+    that executes k actions of each chunk) also over the ticks that plan a chunk (every k-th,
+    counted from the node's first tick), which are the slow ones."""
     child = spawn_node(checkpoint, "lockstep", 30.0, seconds=120.0, executor=rig.executor_kind,
                        backend=rig.backend, cpu_dma_latency=rig.cpu_dma_latency)
     try:
         rig.wait_for_node()
-        lat, lost, rig_marks = [], 0, {}
+        lat, lost, rig_marks, planning = [], 0, {}, []
         for i in range(warmup + n):
             rig.received.clear()
             now = rig.node.get_clock().now()
@@ -329,6 +338,8 @@ def latency(rig: Rig, checkpoint: str, n: int, warmup: int = 10) -> dict:
             if i >= warmup:
                 if got:
                     lat.append((got[0] - start) * 1e3)
+                    if i % plan_every == 0:
+                        planning.append(lat[-1])
                     rig_marks[stamp_ns] = {"start": start, "sent": published,
                                            "received": got[0]}
                 else:
@@ -340,6 +351,8 @@ def latency(rig: Rig, checkpoint: str, n: int, warmup: int = 10) -> dict:
                       node_inference_ms_p99=diag["inference_ms_p99"],
                       breakdown=breakdown(rig_marks, diag["marks"]),
                       cpu_dma_latency=diag["cpu_dma_latency"])
+        if plan_every > 1:
+            result["planning_ticks"] = percentiles(planning)
         return result, diag["forward_pass"], diag["forward_pass_paced"]
     finally:
         if child.poll() is None:
@@ -458,9 +471,11 @@ def main(argv=None) -> int:
             preset = load_preset(args.preset, head)
             horizon, options = preset["horizon"], preset["head_options"]
             candidates = preset.get("chunk_candidates", 1)
+            executed = preset.get("n_action_steps", N_ACTION_STEPS)
             recipes[head] = {"horizon": horizon, "chunk_candidates": candidates,
-                             "head_options": options}
-        make_checkpoint(head, ckpts[head], args.activation, horizon, candidates, options)
+                             "n_action_steps": executed, "head_options": options}
+        make_checkpoint(head, ckpts[head], args.activation, horizon, candidates, options,
+                        recipes.get(head, {}).get("n_action_steps", N_ACTION_STEPS))
     results = {"cameras": f"{len(CAMERAS)} x {SIZE[0]}x{SIZE[1]}", "state_dim": 8,
                "horizon": args.horizon, "n_action_steps": N_ACTION_STEPS, "torch_threads": 1,
                "chunk_candidates": args.candidates,
@@ -474,7 +489,8 @@ def main(argv=None) -> int:
     rig = Rig(args.executor, args.backend, args.cpu_dma_latency)
     try:
         for head in heads:
-            lat, bare, paced = latency(rig, ckpts[head], args.n)
+            plan_every = recipes.get(head, {}).get("n_action_steps", N_ACTION_STEPS)
+            lat, bare, paced = latency(rig, ckpts[head], args.n, plan_every=plan_every)
             # what the node and the transport add: end to end over the paced bare model
             ratio = round(lat["median_ms"] / paced["median_ms"], 2)
             results["latency"].append({"head": head, "end_to_end": lat, "forward_pass": bare,
@@ -487,6 +503,10 @@ def main(argv=None) -> int:
                   f"inference {lat['node_inference_ms_mean']:5.2f} mean / "
                   f"{lat['node_inference_ms_p99']:5.2f} p99; end to end / paced forward "
                   f"{ratio:.2f}x", flush=True)
+            if "planning_ticks" in lat:
+                p = lat["planning_ticks"]
+                print(f"{'':12s}ticks that plan a chunk (1 in {plan_every}): median "
+                      f"{p['median_ms']:6.2f} p99 {p['p99_ms']:6.2f} ms (n {p['n']})", flush=True)
             for name, v in lat["breakdown"].items():
                 print(f"{'':12s}{name:40s} {v['median_ms']:6.2f} / {v['p99_ms']:6.2f}",
                       flush=True)
