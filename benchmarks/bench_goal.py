@@ -30,7 +30,7 @@ import os
 import sys
 import time
 
-from bench_learning import cached_eval, finished_run, record
+from bench_learning import cached_eval, record, trained
 from figures import write_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -63,7 +63,6 @@ def main() -> int:
 
     from bc_ros.core.train.config import TrainConfig
     from bc_ros.core.train.presets import load_preset
-    from bc_ros.core.train.trainer import train
 
     torch.set_num_threads(1)
     suffix = f"_{args.image_size}" + ("_quick" if args.quick else "")
@@ -83,12 +82,8 @@ def main() -> int:
         name = f"goal_{source}_{tag}_{args.head}{suffix}"
         run = os.path.join(args.runs, name)
         cfg = TrainConfig(dataset=data[source], out=run, **fields)
-        summary = finished_run(run, cfg)
         t0 = time.perf_counter()
-        if summary is None:
-            summary = train(cfg)
-        print(f"{name}: trained {summary['steps']} steps in {summary['seconds'] / 60:.1f} min "
-              f"({summary['samples_per_s']:.0f} samples/s)", flush=True)
+        summary = trained(name, run, cfg)
         r = cached_eval(os.path.join(run, f"eval{args.episodes}.json"),
                         os.path.join(run, "last.pt"), "arm", "reach_goal", args.episodes)
         r.update(label=label, name=name, head=args.head, data=source, episodes_trained=n,

@@ -136,6 +136,19 @@ def finished_run(run: str, cfg) -> dict | None:
     return summary
 
 
+def trained(name: str, run: str, cfg) -> dict:
+    """The training summary of ``run``: the finished one when it was trained with ``cfg``,
+    else trained now."""
+    from bc_ros.core.train.trainer import train
+
+    summary = finished_run(run, cfg)
+    if summary is None:
+        summary = train(cfg)
+    print(f"{name}: trained {summary['steps']} steps in {summary['seconds'] / 60:.1f} min "
+          f"({summary['samples_per_s']:.0f} samples/s)", flush=True)
+    return summary
+
+
 def check_recipe(out: str, demos: int, noise_demos: int) -> None:
     """A learning JSON holds one data recipe: runs of another one go under another --tag."""
     if not os.path.exists(out):
@@ -194,7 +207,6 @@ def main() -> int:
 
     from bc_ros.core.train.config import TrainConfig
     from bc_ros.core.train.presets import load_preset
-    from bc_ros.core.train.trainer import train
 
     torch.set_num_threads(1)
     robot, task = ROBOT[args.task], args.task
@@ -226,12 +238,8 @@ def main() -> int:
         name = f"learn_{task}_{head}{args.tag}"
         run = os.path.join(args.runs, name)
         cfg = TrainConfig(dataset=data, out=run, **fields)
-        summary = finished_run(run, cfg)
         t0 = time.perf_counter()
-        if summary is None:
-            summary = train(cfg)
-        print(f"{name}: trained {summary['steps']} steps in {summary['seconds'] / 60:.1f} min "
-              f"({summary['samples_per_s']:.0f} samples/s)", flush=True)
+        summary = trained(name, run, cfg)
         curve = []
         for ckpt in sorted(glob.glob(os.path.join(run, "step_*.pt"))):
             r = cached_eval(ckpt[:-3] + f".eval{args.curve_episodes}.json", ckpt, robot, task,

@@ -109,15 +109,8 @@ def _storage_error(e: Exception, what: str) -> StorageError:
     return cls(code, f"{'disk full' if full else 'storage error'}: {what} ({e})")
 
 
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: str) -> None:
+def _fsync(path: str) -> None:
+    """Flush a file's data, or a folder's entries (a rename in it), to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -133,7 +126,7 @@ def write_json_atomic(path: str, data) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+    _fsync(os.path.dirname(os.path.abspath(path)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -396,9 +389,9 @@ class EpisodeStore:
             raise FileExistsError(f"{final} exists: finished episodes are never rewritten")
         summary = _summarize(partial_path)
         summary["file"] = os.path.basename(final)
-        _fsync_file(partial_path)
+        _fsync(partial_path)
         os.replace(partial_path, final)
-        _fsync_dir(self.episodes_dir)
+        _fsync(self.episodes_dir)
         self.meta["episodes"].append(summary)
         write_json_atomic(os.path.join(self.root, META), self.meta)
         return summary

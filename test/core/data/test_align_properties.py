@@ -123,13 +123,17 @@ def run(ops, restart_after):
 @FAST
 @given(ops=OPS)
 def test_any_stamps_give_the_latest_sample_at_or_before_each_tick(ops):
-    run(ops, restart_after=None)
+    aligner, ticks = run(ops, restart_after=None)     # run checks each tick against the model
+    assert len(ticks) == sum(op[0] == "sample" for op in ops)
+    assert all(t.time == at for at, t in ticks)
 
 
 @FAST
 @given(ops=OPS)
 def test_any_stamps_with_clock_restarts_give_the_latest_sample_at_or_before_each_tick(ops):
-    run(ops, restart_after=RESTART)
+    aligner, ticks = run(ops, restart_after=RESTART)  # run checks each tick against the model
+    assert len(ticks) == sum(op[0] == "sample" for op in ops)
+    assert all(t.time == at for at, t in ticks)
 
 
 @FAST

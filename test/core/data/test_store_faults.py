@@ -19,13 +19,6 @@ from bc_ros.core.data.store import DiskFullError, EpisodeStore, StorageError
 FEATURES = {"image": ((32, 32, 3), "uint8"), "action": ((2,), "float32")}
 
 
-@pytest.fixture(autouse=True)
-def own_abandoned_files(monkeypatch):
-    """A writer given up after an injected fault marks this process as unable to write
-    (store._ABANDONED); each test starts and ends with its own list."""
-    monkeypatch.setattr("bc_ros.core.data.store._ABANDONED", [])
-
-
 def row(k):
     return {"image": np.full((32, 32, 3), k % 256, np.uint8),
             "action": np.array([k, -k], np.float32)}
