@@ -49,8 +49,8 @@ import numpy as np
 
 from bc_ros.core.sim import drone_dynamics as dyn
 from bc_ros.core.sim.base import CameraSpec, SimEnv, check_image_size
-from bc_ros.core.sim.drone_world import (DRONE_RADIUS, GroundMap, build_trees, flat_ground,
-                                         generate_world, ground_map, mesh_body)
+from bc_ros.core.sim.drone_world import (DRONE_RADIUS, GroundMap, MeshFiles, build_trees,
+                                         flat_ground, generate_world, ground_map, mesh_body)
 
 URDF = os.path.join(os.path.dirname(__file__), "assets", "quadrotor.urdf")
 DEFAULT_MAX_SECONDS = 90.0
@@ -141,6 +141,7 @@ class DroneEnv(SimEnv):
         self._client = p.connect(p.GUI if gui else p.DIRECT)
         if self._client < 0:
             raise RuntimeError("could not connect to pybullet")
+        self._meshes = MeshFiles()
         if self.gui:
             p.configureDebugVisualizer(p.COV_ENABLE_GUI, 0, physicsClientId=self._client)
         self._specs = tuple(CameraSpec(n, CAMERA_POSITION, yaw, CAMERA_PITCH, CAMERA_FOV)
@@ -158,6 +159,7 @@ class DroneEnv(SimEnv):
         # independent streams, so that e.g. a change to the ground's look moves no tree
         episode_rng, world_rng, look_rng = np.random.default_rng(seed).spawn(3)
         p.resetSimulation(physicsClientId=c)
+        self._meshes.prepare(p, c)
         self.forest = forest = generate_world(world_rng, bypass=self.task == "bypass")
         light = forest.light_direction
         # TinyRenderer's lighting of an upward face (specular off), applied to the ground raster
@@ -168,12 +170,12 @@ class DroneEnv(SimEnv):
         self._sky_lut = np.round(255 * (col["sky_horizon"] * (1 - el) + col["sky_top"] * el)
                                  ).astype(np.uint8)[None]  # (1, 256, 3) for cv2.LUT
         self._haze_rgb = np.round(255 * col["sky_horizon"]).astype(np.uint8)
-        self._chunks = build_trees(p, c, forest)
+        self._chunks = build_trees(p, c, forest, self._meshes)
         self._drone = p.loadURDF(URDF, useFixedBase=True, physicsClientId=c)
         self._drone_colours = [(v[1], list(v[7][:3]))
                                for v in p.getVisualShapeData(self._drone, physicsClientId=c)]
-        self._gui_ground = [(mesh_body(p, c, tris, rgb), rgb) for tris, rgb in flat_ground(forest)
-                            ] if self.gui else []
+        self._gui_ground = [(mesh_body(p, c, tris, rgb, self._meshes), rgb)
+                            for tris, rgb in flat_ground(forest)] if self.gui else []
         self._drone_visible(False)
         tr = forest.trail
         side = episode_rng.integers(2)  # drawn in every task, so both tasks share start poses
@@ -442,6 +444,8 @@ class DroneEnv(SimEnv):
             except Exception:  # already gone (e.g. the GUI window was closed)
                 pass
             self._client = -1
+        if getattr(self, "_meshes", None) is not None:
+            self._meshes.close()
 
     def __del__(self):
         self.close()

@@ -344,14 +344,57 @@ def tree_triangles(trees: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return np.concatenate(tris), np.concatenate(owner), np.concatenate(canopy)
 
 
-def mesh_body(p, client: int, tris: np.ndarray, rgb) -> int:
-    """A static, collision-free pybullet body showing triangles (K, 3, 3) in one colour."""
+class MeshFiles:
+    """Where :func:`mesh_body` writes its meshes: one Wavefront OBJ file per body of the
+    current world, in a folder of its own that is removed with this object.
+
+    pybullet 3.2.7 never frees a visual shape made from ``vertices=`` lists, not even on
+    ``resetSimulation`` or ``disconnect`` (about 450 bytes a vertex: 3.5 MB per drone world,
+    433 MB an hour in the soak, ``benchmarks/bench_soak.py``); a mesh loaded from a file is freed
+    with the world, as long as pybullet's file cache is off (``enableFileCaching=0``, which
+    :meth:`prepare` sets after every reset). The files are rewritten for each world, so a name
+    never stands for two meshes while the cache could hold it. Values are written with 17
+    significant digits, so pybullet reads back the same numbers it was given before.
+    """
+
+    def __init__(self):
+        import tempfile
+
+        self._dir = tempfile.TemporaryDirectory(prefix="bc_ros_meshes_")
+        self._count = 0
+
+    def prepare(self, p, client: int) -> None:
+        """Call after each ``resetSimulation``: file names start over, the file cache is off."""
+        p.setPhysicsEngineParameter(enableFileCaching=0, physicsClientId=client)
+        self._count = 0
+
+    def write(self, vertices: np.ndarray, normals: np.ndarray) -> str:
+        """An OBJ file of triangles (3 consecutive vertices each) with per-vertex normals."""
+        import os
+
+        path = os.path.join(self._dir.name, f"mesh{self._count}.obj")
+        self._count += 1
+        n = len(vertices)
+        ids = np.arange(1, n + 1).reshape(-1, 3)
+        with open(path, "w") as f:
+            f.write("".join("v %.17g %.17g %.17g\n" % tuple(r) for r in vertices.tolist()))
+            f.write("".join("vn %.17g %.17g %.17g\n" % tuple(r) for r in normals.tolist()))
+            f.write("".join("f %d//%d %d//%d %d//%d\n" % (a, a, b, b, c, c)
+                            for a, b, c in ids.tolist()))
+        return path
+
+    def close(self) -> None:
+        self._dir.cleanup()
+
+
+def mesh_body(p, client: int, tris: np.ndarray, rgb, files: MeshFiles) -> int:
+    """A static, collision-free pybullet body showing triangles (K, 3, 3) in one colour, loaded
+    from an OBJ file written to ``files`` (see :class:`MeshFiles`: a mesh given as lists would
+    stay in memory for the life of the process)."""
     nrm = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
     nrm /= np.linalg.norm(nrm, axis=1, keepdims=True) + 1e-12
-    v = tris.reshape(-1, 3)
-    shape = p.createVisualShape(p.GEOM_MESH, vertices=v.tolist(),
-                                normals=np.repeat(nrm, 3, axis=0).tolist(),
-                                indices=list(range(len(v))), rgbaColor=[*rgb, 1.0],
+    path = files.write(tris.reshape(-1, 3), np.repeat(nrm, 3, axis=0))
+    shape = p.createVisualShape(p.GEOM_MESH, fileName=path, rgbaColor=[*rgb, 1.0],
                                 specularColor=[0, 0, 0], physicsClientId=client)
     return p.createMultiBody(baseMass=0, baseVisualShapeIndex=shape, baseCollisionShapeIndex=-1,
                              physicsClientId=client)
@@ -387,7 +430,7 @@ class TreeChunk:
     visible: bool = True
 
 
-def build_trees(p, client: int, forest: Forest) -> list[TreeChunk]:
+def build_trees(p, client: int, forest: Forest, files: MeshFiles) -> list[TreeChunk]:
     """Create the tree bodies, grouped by ``CHUNK`` m of trail, in order from the start."""
     trees = forest.trees
     tris, owner, canopy = tree_triangles(trees)
@@ -407,7 +450,7 @@ def build_trees(p, client: int, forest: Forest) -> list[TreeChunk]:
             lo = (t[:, :2] - t[:, 4:5]).min(0)
             hi = (t[:, :2] + t[:, 4:5]).max(0)
             chunks[c] = TreeChunk([], [], (lo + hi) / 2, float(np.linalg.norm(hi - lo) / 2))
-        chunks[c].bodies.append(mesh_body(p, client, tris[order[a:b]], palette[col]))
+        chunks[c].bodies.append(mesh_body(p, client, tris[order[a:b]], palette[col], files))
         chunks[c].colours.append(palette[col])
     return [chunks[c] for c in sorted(chunks)]
 
