@@ -18,6 +18,10 @@ opens a file whose writer died, retried for ever on a file cut short by a power 
 damaged metadata (found by ``test/core/data/test_store_crashes.py``), and a damaged file may
 crash HDF5 itself; neither may stop the recorder from starting. A finished file is synced to
 disk before its rename, so a power loss cannot leave a published episode half written.
+A ``.partial`` file whose writer is still running is left alone: the writer holds an exclusive
+``flock`` on it for as long as it writes (the kernel drops it when the process dies, kill -9
+included), so opening the dataset elsewhere meanwhile (``bc-ros dataset info``, training on a
+dataset that is still being recorded) does not take the live episode for a crash's leftover.
 
 Features are declared once per dataset as ``{name: (shape, dtype)}``; opening an existing dataset
 with different features is refused with the difference spelled out.
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import fcntl
 import json
 import os
 import re
@@ -100,6 +105,34 @@ def _errno_of(e: Exception) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def _lock_writer(path: str) -> int:
+    """Hold an exclusive flock on ``path`` (a descriptor that stays open until
+    :func:`_unlock_writer`): the mark of a live writer that recovery respects."""
+    fd = os.open(path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def _unlock_writer(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)        # closing the descriptor drops its lock
+
+
+def _has_live_writer(path: str) -> bool:
+    """Whether a writer (this process or another) holds ``path``'s flock."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def _storage_error(e: Exception, what: str) -> StorageError:
     """``e`` as a StorageError (a DiskFullError for ENOSPC) that says ``what`` failed."""
     code = _errno_of(e)
@@ -163,6 +196,7 @@ class EpisodeWriter:
         self.flush_every = flush_every
         self.length = 0
         self.closed = False
+        self._lock: int | None = None
         try:
             self._file = h5py.File(self.path, "w", libver="latest")
         except H5_ERRORS as e:  # a full disk, a folder removed or made read-only
@@ -194,6 +228,9 @@ class EpisodeWriter:
         # left by a plain writer killed mid-write is usually unreadable.
         self._file.swmr_mode = True
         self._file.flush()
+        # HDF5's own lock is gone in SWMR mode (readers may open the file): ours marks the
+        # writer as alive for recovery (see the module docstring)
+        self._lock = _lock_writer(self.path)
 
     def append(self, row: dict) -> None:
         """Write one row: a value for every feature (shape and dtype as declared)."""
@@ -256,6 +293,8 @@ class EpisodeWriter:
     def _release(self) -> None:
         """Let go of the file after a failure, so that recovery can open it."""
         self.closed = True
+        _unlock_writer(self._lock)   # recovery may take the .partial file from now on
+        self._lock = None
         # After a failed write HDF5 is fragile: a close that fails (a full disk) left the file
         # half open, and a later file's SWMR start crashed the process (HDF5 2.0 on a real
         # full tmpfs), as did closing it or dropping its identifiers by hand. The handles are
@@ -274,12 +313,17 @@ class EpisodeWriter:
             self._trim_to_length()
             self._file.close()
             self.closed = True
-            with h5py.File(self.path, "r+") as f:  # attributes cannot be added in SWMR mode
+            # attributes cannot be added in SWMR mode; HDF5's lock would clash with ours,
+            # which is held until the episode is published
+            with h5py.File(self.path, "r+", locking=False) as f:
                 f.attrs["success"] = bool(success)
                 f.attrs["length"] = self.length
                 for k, v in (extra or {}).items():
                     f.attrs[k] = json.dumps(v)
-            return self.store._publish(self.index, self.path)
+            summary = self.store._publish(self.index, self.path)
+            _unlock_writer(self._lock)
+            self._lock = None
+            return summary
         except H5_ERRORS as e:
             self._release()
             if os.path.exists(self.store.episode_path(self.index)):
@@ -298,6 +342,8 @@ class EpisodeWriter:
             self.closed = True
         if os.path.exists(self.path):
             os.remove(self.path)
+        _unlock_writer(self._lock)
+        self._lock = None
 
     def _trim_to_length(self) -> None:
         for ds in self._datasets.values():
@@ -342,6 +388,7 @@ class EpisodeStore:
                                ) from None
         self.recovered: list[int] = []
         self.quarantined: list[str] = []
+        self.live: list[int] = []   # .partial episodes another writer is recording now
         self._recover_leftovers()
 
     # ---- paths and indices -------------------------------------------------------------------
@@ -430,6 +477,9 @@ class EpisodeStore:
             if partial and os.path.exists(self.episode_path(index)):
                 os.remove(path)  # salvaged and published before a crash removed the leftover
                 continue
+            if partial and _has_live_writer(path):
+                self.live.append(index)   # being recorded right now: not a leftover
+                continue
             if not partial:
                 if index not in listed:  # renamed, but the crash came before meta.json
                     try:
@@ -516,7 +566,8 @@ def salvage_copy(path: str, clean: str, index: str, names: str) -> int:
 def _summarize(path: str) -> dict:
     import h5py
 
-    with h5py.File(path, "r") as f:
+    # no HDF5 lock: a file being published is still under its writer's flock
+    with h5py.File(path, "r", locking=False) as f:
         attrs = {}
         for k, v in f.attrs.items():
             if isinstance(v, (bytes, str)):

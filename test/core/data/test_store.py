@@ -108,6 +108,26 @@ def test_sigkill_mid_episode_loses_at_most_that_episode(tmp_path):
     assert record(store, 1)["index"] == 2  # numbering continues after the leftover
 
 
+def test_opening_the_dataset_while_an_episode_is_recorded_leaves_it_alone(tmp_path):
+    # e.g. `bc-ros dataset info` in another terminal while the recorder runs: the live
+    # .partial file is not a crash's leftover, and must be neither salvaged nor quarantined
+    store = EpisodeStore(str(tmp_path), FEATURES)
+    writer = store.begin({"task": "live"}, flush_every=2)
+    for k in range(6):
+        writer.append(row(k))
+    other = EpisodeStore(str(tmp_path))
+    assert other.live == [0] and other.recovered == [] and other.quarantined == []
+    assert other.episodes == [] and other.next_index() == 1
+    assert os.path.exists(writer.path)
+    for k in range(6, 10):
+        writer.append(row(k))
+    summary = writer.finish(True)
+    assert (summary["length"], summary.get("recovered")) == (10, None)
+    reopened = EpisodeStore(str(tmp_path))
+    assert reopened.live == [] and [e["length"] for e in reopened.episodes] == [10]
+    np.testing.assert_array_equal(reopened.read(0)["action"][:, 0], np.arange(10))
+
+
 def test_unreadable_leftover_is_quarantined(tmp_path):
     store = EpisodeStore(str(tmp_path), FEATURES)
     record(store, 2)
