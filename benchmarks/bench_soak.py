@@ -19,9 +19,11 @@ Faults, each kind once per cycle in a seeded order, ``--gap`` to ``2 * --gap`` s
                    on the centre camera from an extra publisher
   bad_state        ``--burst`` s of 50 Hz odometry with NaN positions from an extra publisher
   cpu_starve       ``--starve`` s of a busy-loop process pinned to the policy node's core
-Not injected: sim-time clock stalls. sim_node has no pause (it steps at its rate or in
-lockstep), and this graph runs on the wall clock; a SIGSTOP of the sim would be a silence of
-every stream, not a stalled clock.
+  sim_stall        the sim frozen for ``--stall`` s (sim_node's ``~/pause``): no step, no
+                   message on any topic, no clock, as when a simulator stalls or a robot's
+                   driver hangs. This graph runs on the wall clock, so the nodes see every
+                   stream stop together; on sim time (``publish_clock``) /clock stops too and
+                   their timers with it, which ``test/system/test_clock_stall.py`` covers
 
 Reported (JSON, default docs/figures/soak.json, and a table):
   episodes         from the dataset at the end: finished (not recovered), salvaged (flagged
@@ -35,7 +37,8 @@ Reported (JSON, default docs/figures/soak.json, and a table):
   faults           per fault: when, and the policy ticks (commands on policy/cmd) or the mux
                    ticks the policy drove (dagger/control 1) from its start to the first stop
                    command, against a bound where one is owed:
-                   camera_silence  policy/cmd, bound int(obs_timeout * rate) + 2 ticks
+                   camera_silence, sim_stall  policy/cmd, bound int(obs_timeout * rate) + 2
+                                   ticks
                    bad_camera, bad_state  none owed: the sim's valid samples keep coming, and
                                    a tick stops only when a bad one is the newest (whether
                                    one is depends on the phase of three 10 Hz clocks); the
@@ -69,7 +72,7 @@ from figures import write_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAULT_KINDS = ("recorder_kill", "policy_kill", "camera_silence", "bad_camera", "bad_state",
-               "cpu_starve")
+               "cpu_starve", "sim_stall")
 NODES = ("sim", "policy", "dagger", "recorder")
 RESPAWN_DELAY = 2.0          # launch_descriptions.RESPAWN
 CAMERA = "center"
@@ -269,6 +272,7 @@ class Monitor:
         from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import Image
         from std_msgs.msg import Int8, String
+        from std_srvs.srv import SetBool
 
         from bc_ros.nodes.runtime import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
 
@@ -300,6 +304,8 @@ class Monitor:
         n.create_subscription(String, "recorder/status", self._on_status, LATCHED_QOS)
         n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, COMMAND_QOS)
         n.create_timer(0.02, self._bad_messages)
+        self.SetBool = SetBool
+        self.pause_client = n.create_client(SetBool, "sim/pause")
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(n)
         self.thread = threading.Thread(target=self._spin, daemon=True)
@@ -318,6 +324,16 @@ class Monitor:
     @staticmethod
     def _t(stamp) -> float:
         return stamp.sec + stamp.nanosec * 1e-9
+
+    def pause_sim(self, paused: bool, timeout: float = 10.0) -> bool:
+        """Call sim_node's ~/pause (from the main thread; the monitor's thread spins)."""
+        if not self.pause_client.wait_for_service(timeout_sec=timeout):
+            return False
+        future = self.pause_client.call_async(self.SetBool.Request(data=paused))
+        deadline = time.time() + timeout
+        while not future.done() and time.time() < deadline:
+            time.sleep(0.01)
+        return future.done() and future.result().success
 
     def _relay(self, msg):
         if time.time() < self.silent_until:
@@ -458,6 +474,11 @@ def inject(kind: str, mon: Monitor, nodes, args, policy_core: int) -> dict:
         hog.kill()
         hog.wait()
         record["end"] = time.time()
+    elif kind == "sim_stall":
+        record["paused"] = mon.pause_sim(True)
+        time.sleep(args.stall)
+        record["resumed"] = mon.pause_sim(False)
+        record["end"] = time.time()
     return record
 
 
@@ -468,6 +489,7 @@ def analyse(mon: Monitor, faults: list[dict], rate: float, obs_timeout: float,
     # the mux's ticks: a stop (4) ends the wait; only ticks the policy drove (1) count
     mux_ticks = [(t, code == 4, int(code == 1)) for t, code in mon.control]
     bounds = {"camera_silence": int(obs_timeout * rate) + 2,
+              "sim_stall": int(obs_timeout * rate) + 2,
               "policy_kill": int(policy_timeout * rate) + 2}
     out = []
     for f in faults:
@@ -570,8 +592,7 @@ def run(args) -> dict:
         "minutes": args.minutes, "seed": args.seed, "gap_s": args.gap, "image_size": args.size,
         "beta": args.beta, "rate_hz": rate, "obs_timeout": obs_timeout,
         "policy_timeout": policy_timeout, "graph_up_s": up,
-        "clock_stalls": "not injected: sim_node cannot pause, and the graph runs on the "
-                        "wall clock",
+        "stall_s": args.stall,
         "episodes": {"finished": len(final), "salvaged": sum(1 for e in episodes
                                                              if e.get("recovered")),
                      "quarantined": quarantined,
@@ -631,6 +652,7 @@ def main(argv=None) -> int:
     p.add_argument("--silence", type=float, default=3.0, help="camera silence, s")
     p.add_argument("--burst", type=float, default=3.0, help="bad-message bursts, s")
     p.add_argument("--starve", type=float, default=5.0, help="CPU starvation, s")
+    p.add_argument("--stall", type=float, default=5.0, help="sim stall (paused), s")
     p.add_argument("--beta", type=float, default=0.5, help="probability the expert drives a tick")
     p.add_argument("--size", type=int, default=48, help="camera images, pixels a side")
     p.add_argument("--startup", type=float, default=240.0, help="s for the graph to come up")

@@ -31,6 +31,11 @@ Subscribes:
 Services:
     ~/reset                                 std_srvs/Trigger: start a new episode with the seed
                                             in parameter ``seed`` (then seed + 1, ...)
+    ~/pause                                 std_srvs/SetBool: true freezes the sim where it is:
+                                            no step, no message, no clock (a stalled simulator,
+                                            as a Gazebo pause is to nodes on sim time); commands
+                                            that arrive meanwhile are dropped, not queued. false
+                                            goes on with a fresh observation of the same tick
 
 All messages of one tick carry the same stamp: sim time when publish_clock is on, else the wall
 clock when the observation was taken. In lockstep mode the node steps exactly once per command
@@ -47,7 +52,7 @@ from geometry_msgs.msg import PointStamped
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Bool, String
-from std_srvs.srv import Trigger
+from std_srvs.srv import SetBool, Trigger
 
 from bc_ros.core.sim.session import EpisodeOutcome, SimConfig, SimSession
 from bc_ros.core.sim.snapshots import write_snapshot
@@ -69,6 +74,7 @@ class SimNode(Node):
         self.snapshot_dir = snapshot_dir
         self.snapshot_step = snapshot_step
         self.done = False
+        self.paused = False
         self._seed_param = cfg.seed
         self._published_at = -float("inf")
 
@@ -100,6 +106,7 @@ class SimNode(Node):
         if not cfg.expert_drives:
             self.create_subscription(cmd_type, "cmd", self._on_cmd, COMMAND_QOS)
         self.create_service(Trigger, "~/reset", self._on_reset)
+        self.create_service(SetBool, "~/pause", self._on_pause)
 
         if cfg.mode == "realtime":
             rate = cfg.rate_hz or 1.0 / env.control_dt
@@ -127,6 +134,20 @@ class SimNode(Node):
         response.success = True
         response.message = (f"episode {self.session.episode} started with seed "
                             f"{self.session.seed}")
+        return response
+
+    def _on_pause(self, request, response):
+        was, self.paused = self.paused, bool(request.data)
+        if was and not self.paused and self.session.running and not self.done:
+            # the tick it stopped at again (lockstep: the consumer answers it; real time: the
+            # last command is older than command_timeout, so the first step applies the stop
+            # until fresh commands come), its command timeout counted from now
+            self.session.latch.tick_started(self._wall())
+            self._publish_observation(repeat=True)
+        response.success = True
+        response.message = (("paused" if self.paused else "running") +
+                            ("" if was != self.paused else " already"))
+        self.get_logger().info(f"sim {response.message}")
         return response
 
     def _finish_episode(self, outcome: EpisodeOutcome) -> None:
@@ -157,6 +178,8 @@ class SimNode(Node):
             return
         if result.clamped:
             self.get_logger().info(f"cmd {result.reason}", throttle_duration_sec=5.0)
+        if self.paused:
+            return
         self.session.latch.put(result.action, self._wall())
         if self.config.mode == "lockstep":
             self._try_step()
@@ -171,6 +194,8 @@ class SimNode(Node):
         self.get_logger().info(f"new goal {[round(v, 3) for v in point]}")
 
     def _try_step(self) -> None:
+        if self.paused:
+            return
         if self.session.episode < 0 and self._subscribers_ready():
             self._begin_episode()
             return

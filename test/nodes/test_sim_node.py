@@ -306,3 +306,39 @@ def test_reach_goal_publishes_its_goal_and_takes_a_new_one_on_sim_set_goal(ros_c
         sim.close()
         for node in (sim, probe):
             node.destroy_node()
+
+
+def test_pause_freezes_steps_messages_and_clock_until_resumed(ros_context):
+    from std_srvs.srv import SetBool
+
+    sim, probe, executor = start(ros_context, mode="realtime", rate_hz=50.0)
+    try:
+        pause = probe.create_client(SetBool, "sim/pause")
+        spin_until(executor, pause.service_is_ready, what="the pause service")
+
+        def call(data):
+            future = pause.call_async(SetBool.Request(data=data))
+            spin_until(executor, future.done, what="the pause response")
+            return future.result()
+
+        spin_until(executor, lambda: sim.session.steps >= 3, what="a few real-time steps")
+        assert call(True).success
+        steps, clocks, images = sim.session.steps, len(probe.clock), len(probe.images["center"])
+        spin_for(executor, 0.5)        # 25 periods of the step timer
+        assert sim.session.steps == steps
+        assert len(probe.clock) == clocks and len(probe.images["center"]) == images
+        probe.cmd.publish(conv.command_to_msg([1.0, 0.0, 0.0, 0.0], sim.session.env.action_names,
+                                              "twist"))
+        spin_for(executor, 0.2)
+        assert sim.session.steps == steps          # a command while paused steps nothing
+        assert call(True).message == "paused already"
+        stalled_at = max(conv.time_from_msg(m.clock) for m in probe.clock.messages)
+        assert call(False).message == "running"
+        spin_until(executor, lambda: sim.session.steps >= steps + 3, what="steps after resuming")
+        # the sim clock goes on from where it stood, a control period a step, with no jump
+        ticks = sorted({conv.time_from_msg(m.clock) for m in probe.clock.messages[clocks:]})
+        assert ticks[0] == pytest.approx(stalled_at)
+        assert np.allclose(np.diff(ticks), sim.session.env.control_dt)
+    finally:
+        close(executor)
+        sim.close()
