@@ -27,8 +27,8 @@ import tempfile
 import numpy as np
 import torch
 
-from bc_ros.core.policy.export import (StepModule, StepsChunkModule, example_inputs,
-                                       export_module_onnx)
+from bc_ros.core.policy.export import (DecodeBeginModule, DecodeStepModule, StepModule,
+                                       StepsChunkModule, example_inputs, export_module_onnx)
 
 BACKENDS = ("torch", "onnxruntime")
 PARITY_TOLERANCE = 1e-3     # max |onnxruntime - eager| per action, relative to 1 + |eager|
@@ -76,6 +76,24 @@ class OnnxRuntimeBackend:
                            (steps.expand(K, -1, -1).contiguous(),)
                            + tuple(example_k[n] for n in self.chunk_module.input_names[1:])))
 
+        # a head that decodes in order, with nothing reading past the executed steps: two more
+        # graphs decode the chunk a step per tick (decoding.py)
+        self.decodes = False
+        self.modules = {"step": self.step_module, "chunk": self.chunk_module,
+                        "chunk_k": self.chunk_module}
+        if getattr(policy.head, "incremental", False) and K == 1 and c.temporal_ensemble == 0:
+            self.decodes = True
+            begin, decode = DecodeBeginModule(policy), DecodeStepModule(policy)
+            self.modules.update(decode_begin=begin, decode_step=decode)
+            begin_args = chunk_args[:len(begin.input_names)]
+            with torch.no_grad():
+                gi, hidden = begin(*begin_args)
+            A = len(c.action_names)
+            u = example["noise_u"][:, :A]
+            prev = torch.full((1,), policy.head.options.bins, dtype=torch.long)
+            graphs += [("decode_begin", begin, begin_args),
+                       ("decode_step", decode, (gi[:, :A].contiguous(), hidden, prev, u))]
+
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -92,22 +110,33 @@ class OnnxRuntimeBackend:
         self.parity = {name: self._parity(name, args) for name, _, args in graphs}
 
     def _run(self, name: str, names: list[str], args) -> np.ndarray:
+        return self._run_all(name, names, args)[0]
+
+    def _run_all(self, name: str, names: list[str], args) -> list[np.ndarray]:
         feed = {n: np.ascontiguousarray(a.numpy() if isinstance(a, torch.Tensor) else a)
                 for n, a in zip(names, args)}
-        return self._sessions[name].run(None, feed)[0]
+        return self._sessions[name].run(None, feed)
 
     def _parity(self, name: str, args: tuple) -> float:
-        module = self.step_module if name == "step" else self.chunk_module
+        """Max |onnxruntime - eager| over the graph's float outputs (a token's index is
+        checked through the action it makes)."""
+        module = self.modules[name]
         with torch.no_grad():
-            eager = module(*args).numpy()
-        got = self._run(name, module.input_names, args)
-        diff = np.abs(got - eager)
-        worst = float((diff / (1.0 + np.abs(eager))).max())
-        if not worst <= PARITY_TOLERANCE:
-            raise RuntimeError(f"the onnxruntime {name} graph differs from eager PyTorch by "
-                               f"{float(diff.max()):.3g} (relative {worst:.3g}, tolerance "
-                               f"{PARITY_TOLERANCE:g}); use the torch backend")
-        return float(diff.max())
+            eager = module(*args)
+        eager = [e.numpy() for e in (eager if isinstance(eager, tuple) else (eager,))]
+        got = self._run_all(name, module.input_names, args)
+        worst_abs = 0.0
+        for e, g in zip(eager, got):
+            if e.dtype.kind != "f":
+                continue
+            diff = np.abs(g - e)
+            worst = float((diff / (1.0 + np.abs(e))).max())
+            if not worst <= PARITY_TOLERANCE:
+                raise RuntimeError(f"the onnxruntime {name} graph differs from eager PyTorch "
+                                   f"by {float(diff.max()):.3g} (relative {worst:.3g}, "
+                                   f"tolerance {PARITY_TOLERANCE:g}); use the torch backend")
+            worst_abs = max(worst_abs, float(diff.max()))
+        return worst_abs
 
     def encode_step(self, images: torch.Tensor, state: np.ndarray | None) -> torch.Tensor:
         """images (1, 1, V, 3, H, W) uint8, state (S,) raw or None -> step features (step_dim,)."""
@@ -131,6 +160,26 @@ class OnnxRuntimeBackend:
         args += list(self.head.draw_noise(K, generator).values())
         out = self._run("chunk_k" if K > 1 else "chunk", self.chunk_module.input_names, args)
         return out if K > 1 else out[0]
+
+
+    def decode_begin(self, steps: torch.Tensor, goal: np.ndarray | None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """steps (1, n_obs_steps, step_dim) -> a chunk's decoding state (gi, hidden), for
+        ``decoding.StepDecoder``."""
+        args = [steps]
+        if self.config.goal_dim:
+            args.append(np.asarray(goal, dtype=np.float32).reshape(1, -1))
+        gi, hidden = self._run_all("decode_begin", self.modules["decode_begin"].input_names,
+                                   args)
+        return gi, hidden
+
+    def decode_step(self, gi: np.ndarray, hidden: np.ndarray, prev: np.ndarray, u: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One step's tokens -> its unnormalized action (A,), the hidden state, the last
+        token."""
+        action, hidden, prev = self._run_all("decode_step", ["gi", "hidden", "prev", "u"],
+                                             [gi, hidden, prev, u])
+        return action[0], hidden, prev
 
 
 def make_backend(name: str, policy, threads: int = 1):

@@ -65,6 +65,38 @@ class StepsChunkModule(nn.Module):
         return p.head.sample_from_noise(cond, noise) * norm.action_scale + norm.action_offset
 
 
+class DecodeBeginModule(nn.Module):
+    """A chunk's decoding state for a head that decodes in order (AR; ``decoding.py``): steps
+    (B, n_obs_steps, step_dim) and goal (B, G) -> the input gates of every position
+    (B, n, 3h) and the first hidden state (B, h)."""
+
+    def __init__(self, policy):
+        super().__init__()
+        self.policy = policy
+        self.input_names = ["steps"] + (["goal"] if policy.config.goal_dim else [])
+        self.output_names = ["gi", "hidden"]
+
+    def forward(self, steps, goal=None):
+        return self.policy.head.decode_begin(self.policy.fuse(steps, goal))
+
+
+class DecodeStepModule(nn.Module):
+    """One step's tokens: gi (B, A, 3h) and u (B, A) of its positions, hidden (B, h), the
+    previous token (B,) int64 -> the step's unnormalized action (B, A), the hidden state and
+    the last token after it."""
+
+    def __init__(self, policy):
+        super().__init__()
+        self.policy = policy
+        self.input_names = ["gi", "hidden", "prev", "u"]
+        self.output_names = ["action", "hidden_out", "prev_out"]
+
+    def forward(self, gi, hidden, prev, u):
+        head, norm = self.policy.head, self.policy.normalizer
+        tokens, hidden, prev = head.decode_tokens(gi, hidden, prev, u)
+        return head.centers[tokens] * norm.action_scale + norm.action_offset, hidden, prev
+
+
 class ChunkModule(nn.Module):
     """``Policy.predict_chunk`` as a module of positional tensors (the export signature): the
     two halves ``StepModule`` and ``StepsChunkModule``, which the onnxruntime backend exports
@@ -103,12 +135,14 @@ def example_inputs(policy, batch: int = 1, seed: int = 0) -> dict[str, torch.Ten
 def export_module_onnx(module: nn.Module, args: tuple, path: str, *,
                        exporters=("dynamo", "torchscript"), opset: int | None = None,
                        output: str = "actions") -> str:
-    """Write ``module`` (with an ``input_names`` attribute) to ONNX with the first of
-    ``exporters`` that succeeds; returns its name. Raises RuntimeError with every exporter's
-    failure when none does."""
+    """Write ``module`` (with an ``input_names`` attribute, and ``output_names`` when it has
+    several outputs, else the one is named ``output``) to ONNX with the first of ``exporters``
+    that succeeds; returns its name. Raises RuntimeError with every exporter's failure when
+    none does."""
     errors = []
     for name in exporters:
-        kw = dict(input_names=module.input_names, output_names=[output],
+        kw = dict(input_names=module.input_names,
+                  output_names=list(getattr(module, "output_names", [output])),
                   dynamo=name == "dynamo", verbose=False)
         if opset is not None:
             kw["opset_version"] = opset

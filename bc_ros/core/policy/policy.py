@@ -13,6 +13,8 @@ Inference timeline (``select_action``, one call per control tick; LeRobot's conv
              pop and return the next action
     With temporal ensembling (ACT) a chunk is predicted at every tick and the action for tick k
     is the average of every chunk's prediction for k, weighted exp(-coef * age).
+    A head that decodes in order (AR) decodes each executed step at the tick that sends it
+    (``decoding.py``; ``decodes_per_tick``): the same actions, the cost spread over the ticks.
 
 Coherent chunks (``chunk_candidates`` K > 1; the backward-coherence half of Bidirectional
 Decoding, Liu et al. 2024): a multimodal head draws a fresh chunk every ``n_action_steps`` ticks,
@@ -33,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bc_ros.core.policy.decoding import StepDecoder
 from bc_ros.core.policy.encoders import EncoderConfig, ObservationEncoder
 from bc_ros.core.policy.heads.base import HeadSpec, make_head
 from bc_ros.core.policy.normalizer import Normalizer
@@ -179,7 +182,17 @@ class Policy(nn.Module):
         self._chunks: list[tuple[int, np.ndarray]] = []   # (tick predicted at, chunk)
         self._plan: np.ndarray | None = None   # coherent chunks: what the last chunk planned
         self._tick = 0                         # for the ticks after its executed part
+        self._decoder: StepDecoder | None = None   # a chunk decoded a step per tick
         self.head.steps_needed = self.steps_needed()
+
+    def decodes_per_tick(self) -> bool:
+        """Whether the executed steps are decoded one per tick (``decoding.py``): a head that
+        decodes in order (AR), when nothing reads beyond the executed steps at the planning
+        tick (no coherent candidates, no temporal ensembling)."""
+        c = self.config
+        return (getattr(self.head, "incremental", False) and c.chunk_candidates == 1
+                and c.temporal_ensemble == 0
+                and (self.backend is None or getattr(self.backend, "decodes", False)))
 
     def steps_needed(self) -> int:
         """The chunk's first steps that run time reads: the executed ones, unless coherent
@@ -232,6 +245,12 @@ class Policy(nn.Module):
             ages = np.array([tick - t0 for t0, _ in self._chunks], dtype=np.float64)
             w = np.exp(-c.temporal_ensemble * (ages.max() - ages))         # ACT: w_i = exp(-m*i)
             return (w[:, None] * preds).sum(0) / w.sum()
+        if not self._actions and self._decoder is not None and self._decoder.left:
+            self._actions.append(self._decoder.next())
+        if not self._actions and self.decodes_per_tick():
+            self._decoder = StepDecoder(self, torch.stack(list(self._steps))[None], goal,
+                                        generator, c.n_action_steps)
+            self._actions.append(self._decoder.next())
         if not self._actions:
             if c.chunk_candidates > 1:
                 chosen = self._coherent(chunk(c.chunk_candidates))
@@ -246,6 +265,8 @@ class Policy(nn.Module):
         oldest first. Empty (0, A) when the queue is, and always with temporal ensembling, where
         every tick predicts anew. A robot that takes trajectories (policy_node's
         ``publish_chunk``) gets them with this tick's action, as one plan."""
+        while self._decoder is not None and self._decoder.left:   # decoded now, not later
+            self._actions.append(self._decoder.next())
         if not self._actions:
             return np.zeros((0, len(self.config.action_names)))
         return np.stack([np.asarray(a, dtype=np.float64) for a in self._actions])

@@ -5,7 +5,8 @@ and the policy node, so that both compute the same command from the same observa
     runner.reset()                                  # episode start
     out = runner.act({"images": {name: HxWx3 uint8}, "state": (S,)})
     out.command                                     # what to send: clamped, always finite
-    out.upcoming                                    # (n, A) what the next ticks will send
+    out.upcoming                                    # (n, A) what the next ticks will send,
+                                                    # with RunnerConfig(upcoming=True)
 
 What it decides:
 - images are checked against the checkpoint's spec (camera names, size, 3 channels, uint8); a
@@ -36,6 +37,9 @@ class RunnerConfig:
     high: list[float]
     stop_command: list[float] | None = None   # sent on a non-finite action; default zeros
     resize: bool = False             # resize images of the wrong size (else refuse them)
+    # fill RunnerOutput.upcoming every tick (the policy node's publish_chunk). Off, a chunk
+    # that the policy decodes a step per tick (AR) is not decoded whole at its planning tick
+    upcoming: bool = False
 
     def __post_init__(self):
         if len(self.low) != len(self.high):
@@ -49,7 +53,8 @@ class RunnerOutput:
     status: str = "ok"               # ok | clamped | nonfinite
     # (n, A) the actions queued after ``command`` for the next n ticks (the rest of the chunk
     # being executed), clamped like it and cut before the first non-finite one (that tick will
-    # send the stop command); empty after a non-finite command and with temporal ensembling
+    # send the stop command); empty after a non-finite command and with temporal ensembling;
+    # None unless RunnerConfig.upcoming asks for it
     upcoming: np.ndarray | None = None
 
 
@@ -119,7 +124,7 @@ class PolicyRunner:
             self.counts["nonfinite"] += 1
             return RunnerOutput(self.stop_command.copy(), raw, "nonfinite",
                                 upcoming=np.zeros((0, raw.size)))
-        upcoming = self.upcoming()
+        upcoming = self.upcoming() if self.config.upcoming else None
         if result.clamped:
             self.counts["clamped"] += 1
             return RunnerOutput(result.action, raw, "clamped", upcoming)

@@ -95,7 +95,8 @@ def load_runner(path: str, config: PolicyNodeConfig, expect_spec: dict | None = 
         raise ValueError(f"{path}: {e}") from None
     runner = PolicyRunner(policy, RunnerConfig(low=low, high=high,
                                                stop_command=stop or None,
-                                               resize=cfg.resize_images),
+                                               resize=cfg.resize_images,
+                                               upcoming=cfg.publish_chunk),
                           generator=torch.Generator().manual_seed(cfg.seed))
     return runner, payload
 

@@ -165,7 +165,7 @@ def test_runner_hands_out_the_upcoming_actions_clamped_and_cut_before_nan(datase
     policy = make_policy("gaussian", dataset, horizon=4, n_action_steps=4)
     identity_actions(policy)
     policy.head = CountingHead(4)                 # chunk 0: 0, 1, 2, 3 in every dimension
-    runner = PolicyRunner(policy, RunnerConfig(low=[-1.0] * 4, high=[2.5] * 4))
+    runner = PolicyRunner(policy, RunnerConfig(low=[-1.0] * 4, high=[2.5] * 4, upcoming=True))
     images, state = obs(dataset)
     out = runner.act({"images": dict(zip(dataset.cameras, images)), "state": state})
     assert out.command.tolist() == [0.0] * 4

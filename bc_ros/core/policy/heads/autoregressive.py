@@ -9,7 +9,10 @@ the previous token (condition, position) computed for all steps at once, so a st
 matrix products; the loop has a fixed length and traces to ONNX. At run time only the chunk's
 steps that are executed are decoded (``steps_needed``, set by the policy when nothing reads the
 rest of the chunk): the tokens of a prefix do not depend on the ones after it, so the executed
-actions are the same as with the whole chunk decoded, in a fraction of the steps.
+actions are the same as with the whole chunk decoded, in a fraction of the steps. The policy
+goes further where it can (``incremental``; ``decoding.py``): it decodes each executed step at
+the tick that sends it (``decode_begin`` once per chunk, then ``decode_tokens`` for one step's
+tokens a tick), so a planning tick costs one step's tokens rather than the chunk's.
 """
 
 from __future__ import annotations
@@ -74,19 +77,31 @@ class AutoregressiveHead(ActionHead):
     def noise_spec(self, batch):
         return {"u": ((batch, self.n), "uniform")}     # one uniform per token
 
-    def sample_from_noise(self, cond, noise):
-        B, o, E = cond.shape[0], self.options, self.options.embed
-        g = self.gru
+    # ---- decoding: a chunk's tokens in order, a step's worth at a time if wanted ---------------
+    incremental = True     # Policy may decode the executed steps one tick at a time
+
+    def start_tokens(self, batch: int, device=None) -> torch.Tensor:
+        """The "start" token that comes before a chunk's first (B,)."""
+        return torch.full((batch,), self.options.bins, dtype=torch.long, device=device)
+
+    def decode_begin(self, cond):
+        """cond (B, D) -> what every token of the chunk reads: the GRU's input gates without the
+        previous token's embedding, for every position (B, n, 3h), and the first hidden state
+        (B, h)."""
+        g, E = self.gru, self.options.embed
         w_tok, w_cond = g.weight_ih_l0[:, :E], g.weight_ih_l0[:, E:]        # (3h, E), (3h, D)
-        # Input gates without the previous token's embedding, for every step: (B, n, 3h).
         gi_fixed = (F.linear(cond, w_cond, g.bias_ih_l0).unsqueeze(1)
                     + F.linear(self.position.weight, w_tok).unsqueeze(0))
-        hidden = self.init(cond).tanh()                                          # (B, h)
-        prev = torch.full((B,), o.bins, dtype=torch.long, device=cond.device)   # "start"
-        A, H = self.spec.action_dim, self.spec.horizon
-        steps = min(self.steps_needed or H, H)
+        return gi_fixed, self.init(cond).tanh()
+
+    def decode_tokens(self, gi_fixed, hidden, prev, u):
+        """The next k tokens: gi_fixed (B, k, 3h) and u (B, k) of their positions, the hidden
+        state and previous token (B,) -> tokens (B, k), the hidden state and the last token
+        after them. The GRU cell by hand on ``nn.GRU``'s weights (its arithmetic)."""
+        o, g, E = self.options, self.gru, self.options.embed
+        w_tok = g.weight_ih_l0[:, :E]
         out = []
-        for i in range(steps * A):
+        for i in range(gi_fixed.shape[1]):
             gi = F.linear(self.token(prev), w_tok) + gi_fixed[:, i]              # (B, 3h)
             gh = F.linear(hidden, g.weight_hh_l0, g.bias_hh_l0)
             i_r, i_z, i_n = gi.chunk(3, -1)
@@ -100,9 +115,19 @@ class AutoregressiveHead(ActionHead):
             if o.top_k and o.top_k < o.bins:
                 kth = torch.topk(logits, o.top_k).values[:, -1:]
                 logits = logits.masked_fill(logits < kth, float("-inf"))
-            prev = inverse_cdf(F.softmax(logits, -1), noise["u"][:, i])
+            prev = inverse_cdf(F.softmax(logits, -1), u[:, i])
             out.append(prev)
-        tokens = torch.stack(out, dim=1).view(B, steps, A)
+        return torch.stack(out, dim=1), hidden, prev
+
+    def sample_from_noise(self, cond, noise):
+        B = cond.shape[0]
+        A, H = self.spec.action_dim, self.spec.horizon
+        steps = min(self.steps_needed or H, H)
+        gi_fixed, hidden = self.decode_begin(cond)
+        tokens, _, _ = self.decode_tokens(gi_fixed[:, :steps * A], hidden,
+                                          self.start_tokens(B, cond.device),
+                                          noise["u"][:, :steps * A])
+        tokens = tokens.view(B, steps, A)
         if steps < H:    # the undecoded rest of the chunk, which nothing reads: the last step
             tokens = torch.cat([tokens, tokens[:, -1:].expand(B, H - steps, A)], dim=1)
         return self.centers[tokens]                                              # (B, H, A)
