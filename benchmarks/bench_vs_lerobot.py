@@ -415,16 +415,20 @@ def evaluate_policy(name: str, task: str, data: dict, summary: dict, args, work:
     from bc_ros.core.sim.base import eval_seeds
     from bc_ros.core.train.evaluate import evaluate
 
-    path = os.path.join(work, name.replace(":", "_"), f"eval{args.episodes}.json")
+    episodes = args.eval_episodes.get(name, args.episodes)
+    if episodes == 0:      # --eval-episodes POLICY=0: too slow to evaluate here (say why)
+        return {"successes": None, "episodes": 0, "success_rate": None, "ci95": None,
+                "policy": name, "checkpoint": summary["checkpoint"]}
+    path = os.path.join(work, name.replace(":", "_"), f"eval{episodes}.json")
     if os.path.exists(path):
         with open(path) as f:
             result = json.load(f)
         if result.get("checkpoint") == summary["checkpoint"]:
             return result
-    print(f"[{task}] evaluating {name} on {args.episodes} held-out seeds", flush=True)
+    print(f"[{task}] evaluating {name} on {episodes} held-out seeds", flush=True)
     policy = load(name, summary, data, args, work)
     try:
-        result = evaluate(policy, data["robot"], task, seeds=eval_seeds(args.episodes))
+        result = evaluate(policy, data["robot"], task, seeds=eval_seeds(episodes))
     finally:
         getattr(policy, "close", lambda: None)()
     result.update(checkpoint=summary["checkpoint"], policy=name)
@@ -505,8 +509,10 @@ def bc_ros_latency(checkpoint: str, obs: dict, args) -> dict:
     for _ in range(5):
         runner.act(o)
     reset(0)
-    ticks, ran = [], []
+    ticks, ran, started = [], [], time.perf_counter()
     for _ in range(args.calls):
+        if ticks and time.perf_counter() - started > args.latency_minutes * 60:
+            break
         empty = len(policy.queued_actions()) == 0 or policy.config.temporal_ensemble > 0
         t = time.perf_counter()
         runner.act(o)
@@ -530,11 +536,14 @@ def table(rows: list[dict]) -> str:
              "tick latency median / p99 ms | model call median / p99 ms |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lo, hi = r["ci95"]
         t, m = r["latency"]["ticks"], r["latency"]["model"]
+        if r["episodes"]:
+            lo, hi = r["ci95"]
+            success = f"{r['successes']}/{r['episodes']} | {100 * lo:.0f}-{100 * hi:.0f} %"
+        else:
+            success = "not evaluated | -"
         lines.append(
-            f"| {r['task']} | {r['policy']} | {r['successes']}/{r['episodes']} | "
-            f"{100 * lo:.0f}-{100 * hi:.0f} % | {r['train_minutes']:.1f} min, "
+            f"| {r['task']} | {r['policy']} | {success} | {r['train_minutes']:.1f} min, "
             f"{r['train_steps']} steps of {r['batch_size']} | {r['samples_per_s']:.1f} | "
             f"{t['median_ms']:.2f} / {t['p99_ms']:.2f} | "
             f"{m['median_ms']:.1f} / {m['p99_ms']:.1f} |")
@@ -551,7 +560,9 @@ def ratios(rows: list[dict]) -> list[dict]:
             for b in theirs:
                 out.append({
                     "task": task, "bc_ros": a["policy"], "lerobot": b["policy"],
-                    "success_difference": a["success_rate"] - b["success_rate"],
+                    "success_difference": (None if None in (a["success_rate"],
+                                                            b["success_rate"])
+                                           else a["success_rate"] - b["success_rate"]),
                     "samples_per_s_ratio": a["samples_per_s"] / b["samples_per_s"],
                     "model_p99_ratio": b["latency"]["model"]["p99_ms"]
                     / a["latency"]["model"]["p99_ms"],
@@ -580,11 +591,16 @@ def parse_args(argv=None):
     p.add_argument("--probe-steps", type=int, default=12,
                    help="steps of the probe that measures each training's steps/s")
     p.add_argument("--episodes", type=int, default=100, help="held-out seeds")
+    p.add_argument("--eval-episodes", action="append", default=[], metavar="POLICY=N",
+                   help="held-out seeds for one policy instead of --episodes; 0 skips its "
+                        "evaluation (LeRobot's diffusion at its defaults takes about a minute "
+                        "a chunk here: hours an episode)")
     p.add_argument("--calls", type=int, default=1000, help="latency: ticks in a row")
     p.add_argument("--model-calls", type=int, default=100,
                    help="latency: ticks that each run the model (at most --latency-minutes "
                         "of them)")
-    p.add_argument("--latency-minutes", type=float, default=10.0)
+    p.add_argument("--latency-minutes", type=float, default=10.0,
+                   help="at most this long for each of the two latency loops (both sides)")
     p.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
     p.add_argument("--num-workers", type=int, default=1,
                    help="LeRobot's data loader processes (its default 4; 2 cores here)")
@@ -622,6 +638,14 @@ def parse_args(argv=None):
     for spec in args.steps:
         name, _, value = spec.rpartition("=")
         steps[name] = int(value)
+    eval_episodes = {}
+    for spec in args.eval_episodes:
+        name, _, value = spec.rpartition("=")
+        if name not in POLICIES or not value.isdigit():
+            raise SystemExit(f"--eval-episodes takes POLICY=N with POLICY one of "
+                             f"{', '.join(POLICIES)}, got {spec!r}")
+        eval_episodes[name] = int(value)
+    args.eval_episodes = eval_episodes
     args.demos, args.steps = demos, steps
     if args.json is None:
         args.json = (os.path.join(args.work, "vs_lerobot.json") if args.quick else
@@ -669,12 +693,13 @@ def main(argv=None) -> int:
                          "train_steps": summary["steps"], "batch_size": summary["batch_size"],
                          "samples_per_s": summary["samples_per_s"], "latency": lat,
                          "training": {k: v for k, v in summary.items() if k != "config"}})
-            print(f"[{task}] {name}: {result['successes']}/{result['episodes']}, "
+            print(f"[{task}] {name}: {result['successes']}/{result['episodes']} evaluated, "
                   f"{summary['samples_per_s']:.1f} samples/s, model p99 "
                   f"{lat['model']['p99_ms']:.1f} ms", flush=True)
     figures = {"issue": 19, "quick": args.quick, "lerobot": version,
                "lerobot_python": args.lerobot_python, "threads": args.threads,
                "minutes": args.minutes, "episodes": args.episodes,
+               "eval_episodes": args.eval_episodes,
                "demos": {t: args.demos[t] for t in args.tasks},
                "num_workers": args.num_workers, "lerobot_set": args.lerobot_set,
                "command": " ".join(sys.argv), "seconds": time.perf_counter() - started,
