@@ -3,7 +3,9 @@ onnxruntime.
 
 A control tick makes at most two calls: encode the newest observation into step features (the
 policy keeps the last ``n_obs_steps`` of them), and, when the action queue is empty, turn the
-steps into an action chunk (fuse, sample the head, unnormalize). ``OnnxRuntimeBackend`` exports
+steps into an action chunk (fuse, sample the head, unnormalize). An AR head decoded a step per
+tick (``decoding.py``) has two more graphs instead of the chunk's: the chunk's decoding state at
+the planning tick, then one step's tokens at each tick. ``OnnxRuntimeBackend`` exports
 each call to its own ONNX graph and runs it in onnxruntime, whose per-operator cost is a
 fraction of eager PyTorch's: on small policies at batch 1 that is most of the time
 (``benchmarks/bench_policy_latency.py``). Everything around the calls (history, chunk queue,
@@ -81,7 +83,7 @@ class OnnxRuntimeBackend:
         self.decodes = False
         self.modules = {"step": self.step_module, "chunk": self.chunk_module,
                         "chunk_k": self.chunk_module}
-        if getattr(policy.head, "incremental", False) and K == 1 and c.temporal_ensemble == 0:
+        if policy.can_decode_per_tick():
             self.decodes = True
             begin, decode = DecodeBeginModule(policy), DecodeStepModule(policy)
             self.modules.update(decode_begin=begin, decode_step=decode)
@@ -160,7 +162,6 @@ class OnnxRuntimeBackend:
         args += list(self.head.draw_noise(K, generator).values())
         out = self._run("chunk_k" if K > 1 else "chunk", self.chunk_module.input_names, args)
         return out if K > 1 else out[0]
-
 
     def decode_begin(self, steps: torch.Tensor, goal: np.ndarray | None
                      ) -> tuple[np.ndarray, np.ndarray]:

@@ -185,14 +185,20 @@ class Policy(nn.Module):
         self._decoder: StepDecoder | None = None   # a chunk decoded a step per tick
         self.head.steps_needed = self.steps_needed()
 
-    def decodes_per_tick(self) -> bool:
-        """Whether the executed steps are decoded one per tick (``decoding.py``): a head that
-        decodes in order (AR), when nothing reads beyond the executed steps at the planning
-        tick (no coherent candidates, no temporal ensembling)."""
+    def can_decode_per_tick(self) -> bool:
+        """Whether the head and the run-time options allow decoding the executed steps one per
+        tick (``decoding.py``): a head that decodes in order (AR), and nothing that reads
+        beyond the executed steps at the planning tick (coherent candidates, temporal
+        ensembling)."""
         c = self.config
         return (getattr(self.head, "incremental", False) and c.chunk_candidates == 1
-                and c.temporal_ensemble == 0
-                and (self.backend is None or getattr(self.backend, "decodes", False)))
+                and c.temporal_ensemble == 0)
+
+    def decodes_per_tick(self) -> bool:
+        """Whether ``select_action`` decodes the executed steps one per tick: it can, and the
+        backend has the graphs for it (an onnxruntime backend exports them when it can)."""
+        return self.can_decode_per_tick() and (self.backend is None
+                                               or getattr(self.backend, "decodes", False))
 
     def steps_needed(self) -> int:
         """The chunk's first steps that run time reads: the executed ones, unless coherent
