@@ -139,6 +139,15 @@ def ros_env(tmp_path):
     return env
 
 
+def _terminal_sigint() -> None:
+    """In the child before exec: SIGINT as a terminal gives it (default action, not blocked).
+    Late in the whole suite `ros2 launch` ignored the test's Ctrl-C while its nodes obeyed it
+    (no "user interrupted" line; respawn restarted the nodes), as if it had inherited an
+    ignored or blocked SIGINT from the pytest process; alone, these tests pass."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 class Launch:
     """`ros2 launch bc_ros FILE ARGS...` in a process group of its own, output in a file."""
 
@@ -148,7 +157,7 @@ class Launch:
         with open(log, "w") as out:
             self.proc = subprocess.Popen([ros2, "launch", "bc_ros", file, *args], env=env,
                                          stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=_terminal_sigint)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
