@@ -107,15 +107,10 @@ def _errno_of(e: Exception) -> int | None:
 
 def _lock_writer(path: str) -> int:
     """Hold an exclusive flock on ``path`` (a descriptor that stays open until
-    :func:`_unlock_writer`): the mark of a live writer that recovery respects."""
+    the writer's ``_unlock``): the mark of a live writer that recovery respects."""
     fd = os.open(path, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     return fd
-
-
-def _unlock_writer(fd: int | None) -> None:
-    if fd is not None:
-        os.close(fd)        # closing the descriptor drops its lock
 
 
 def _has_live_writer(path: str) -> bool:
@@ -293,8 +288,7 @@ class EpisodeWriter:
     def _release(self) -> None:
         """Let go of the file after a failure, so that recovery can open it."""
         self.closed = True
-        _unlock_writer(self._lock)   # recovery may take the .partial file from now on
-        self._lock = None
+        self._unlock()   # recovery may take the .partial file from now on
         # After a failed write HDF5 is fragile: a close that fails (a full disk) left the file
         # half open, and a later file's SWMR start crashed the process (HDF5 2.0 on a real
         # full tmpfs), as did closing it or dropping its identifiers by hand. The handles are
@@ -321,8 +315,7 @@ class EpisodeWriter:
                 for k, v in (extra or {}).items():
                     f.attrs[k] = json.dumps(v)
             summary = self.store._publish(self.index, self.path)
-            _unlock_writer(self._lock)
-            self._lock = None
+            self._unlock()
             return summary
         except H5_ERRORS as e:
             self._release()
@@ -342,8 +335,13 @@ class EpisodeWriter:
             self.closed = True
         if os.path.exists(self.path):
             os.remove(self.path)
-        _unlock_writer(self._lock)
-        self._lock = None
+        self._unlock()
+
+    def _unlock(self) -> None:
+        """Drop the live-writer flock (closing its descriptor); idempotent."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def _trim_to_length(self) -> None:
         for ds in self._datasets.values():

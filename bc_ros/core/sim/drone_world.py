@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import tempfile
 
 import numpy as np
 
@@ -358,8 +360,6 @@ class MeshFiles:
     """
 
     def __init__(self):
-        import tempfile
-
         self._dir = tempfile.TemporaryDirectory(prefix="bc_ros_meshes_")
         self._count = 0
 
@@ -370,8 +370,6 @@ class MeshFiles:
 
     def write(self, vertices: np.ndarray, normals: np.ndarray) -> str:
         """An OBJ file of triangles (3 consecutive vertices each) with per-vertex normals."""
-        import os
-
         path = os.path.join(self._dir.name, f"mesh{self._count}.obj")
         self._count += 1
         n = len(vertices)

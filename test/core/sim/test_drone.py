@@ -218,13 +218,15 @@ def _rss_mb() -> float:
 def test_a_new_world_frees_the_last_ones_tree_meshes(bypass):
     # pybullet keeps every mesh given as vertex lists until the process ends (3.4 MB a world,
     # 433 MB/h in the soak); the trees are loaded from files instead, which it frees
-    seeds = train_seeds(30)
+    # (the allocator's own growth is a few MB at random: a bound far under the 3.4 MB a world
+    # that the leak kept, over enough worlds that the noise averages out)
+    seeds = train_seeds(50)
     for seed in seeds[:5]:
         bypass.reset(seed)
     before = _rss_mb()
     for seed in seeds[5:]:
         bypass.reset(seed)
-    assert (_rss_mb() - before) / 25 < 0.5, "MB kept per reset"
+    assert (_rss_mb() - before) / 45 < 1.5, "MB kept per reset"
 
 
 def test_mesh_files_are_reused_per_world_and_removed_on_close():
